@@ -1,0 +1,64 @@
+# syntax=docker/dockerfile:1
+#
+# Context Memory Gateway — production image.
+#
+#   docker build -t context-memory-gateway .
+#   docker run -p 8080:8080 -e ADMIN_TOKEN=... -e OPENROUTER_API_KEY=... context-memory-gateway
+#
+# The gateway runs its TypeScript sources through tsx (a runtime dependency), so there is no
+# separate compile step: the image carries src/ and the production node_modules.
+# SQL migrations (drizzle/) are applied by the gateway itself at start.
+
+ARG NODE_IMAGE=node:20-bookworm-slim
+
+# ---- deps: the full dependency tree (dev tools included), for build/CI targets ----------------
+FROM ${NODE_IMAGE} AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN --mount=type=cache,target=/root/.npm \
+    npm ci --no-audit --no-fund
+
+# ---- typecheck: opt-in CI target (`docker build --target typecheck .`) ------------------------
+FROM deps AS typecheck
+COPY tsconfig.json drizzle.config.ts ./
+COPY src ./src
+RUN npm run typecheck
+
+# ---- prod-deps: runtime dependencies only (tsx stays: it is a runtime dependency) -------------
+FROM ${NODE_IMAGE} AS prod-deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN --mount=type=cache,target=/root/.npm \
+    npm ci --omit=dev --no-audit --no-fund
+
+# ---- runtime -----------------------------------------------------------------------------------
+FROM ${NODE_IMAGE} AS runtime
+WORKDIR /app
+
+ENV NODE_ENV=production \
+    PORT=8080 \
+    HOST=0.0.0.0 \
+    DATA_DIR=/data
+
+# Files stay owned by root (the app never writes to /app); only DATA_DIR is writable by `node`.
+# DATA_DIR holds the embedded PGlite database when DATABASE_URL is unset, and the local spill files
+# that keep usage records through a Postgres outage: mount a volume there to keep them.
+RUN mkdir -p /data && chown node:node /data
+
+COPY --from=prod-deps /app/node_modules ./node_modules
+COPY package.json tsconfig.json drizzle.config.ts ./
+COPY drizzle ./drizzle
+COPY src ./src
+
+USER node
+
+EXPOSE 8080
+
+# The slim image has no curl/wget: probe with node's own fetch.
+HEALTHCHECK --interval=15s --timeout=3s --start-period=30s --retries=3 \
+    CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/health').then(r=>process.exit(r.ok?0:1)).catch(()=>process.exit(1))"]
+
+# node is PID 1 (not npm, not a shell), so SIGTERM reaches the gateway's graceful shutdown:
+# stop accepting, finish open streams within SHUTDOWN_GRACE_MS, flush usage, exit 0.
+STOPSIGNAL SIGTERM
+CMD ["node", "--import", "tsx", "src/main.ts"]

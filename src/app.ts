@@ -1,0 +1,68 @@
+import { Hono } from 'hono';
+import { cors } from 'hono/cors';
+import { GatewayError, UpstreamHttpError, renderError } from './errors.js';
+import { accessLog } from './middleware/access-log.js';
+import { requireKey } from './middleware/auth.js';
+import { requestId } from './middleware/request-id.js';
+import { adminRoutes } from './routes/admin.js';
+import { chatCompletions } from './routes/chat-completions.js';
+import type { AppDeps, AppEnv } from './routes/context.js';
+import { embeddings } from './routes/embeddings.js';
+import { healthRoutes } from './routes/health.js';
+import { getModel, listModels } from './routes/models.js';
+
+export interface AppState {
+  draining: () => boolean;
+}
+
+/** Builds the HTTP app from its dependencies: middleware order, error rendering, routes. */
+export function createApp(deps: AppDeps, state: AppState = { draining: () => false }) {
+  const app = new Hono<AppEnv>();
+
+  app.use('*', requestId());
+  app.use('*', accessLog(deps.logger));
+  if (deps.config.corsOrigins?.length) {
+    const origins = deps.config.corsOrigins;
+    app.use('/v1/*', cors({ origin: origins.includes('*') ? '*' : origins, exposeHeaders: ['x-request-id', 'x-thread-id', 'retry-after'] }));
+  }
+
+  app.route('/health', healthRoutes(deps, state));
+  app.route('/admin', adminRoutes(deps));
+
+  const v1 = new Hono<AppEnv>();
+  v1.use('*', requireKey(deps.verifier, 'proxy'));
+  v1.post('/chat/completions', chatCompletions(deps));
+  v1.post('/embeddings', embeddings(deps));
+  v1.get('/models', listModels(deps));
+  v1.get('/models/:id{.+}', getModel(deps));
+  app.route('/v1', v1);
+
+  app.notFound((c) => {
+    const err = new GatewayError('unknown_url', `Invalid URL (${c.req.method} ${c.req.path})`);
+    return c.json(renderError(err), 404);
+  });
+
+  app.onError((err, c) => {
+    if (err instanceof GatewayError) {
+      for (const [k, v] of Object.entries(err.headers)) c.header(k, v);
+      if (err.status >= 500) deps.logger.warn({ request_id: c.get('requestId'), code: err.code, cause: describe(err.cause) }, err.message);
+      return c.json(renderError(err), err.status as 400);
+    }
+    if (err instanceof UpstreamHttpError) {
+      for (const [k, v] of Object.entries(err.headers)) c.header(k, v);
+      return c.json(err.body, err.status as 400);
+    }
+    const requestIdValue = c.get('requestId');
+    deps.logger.error({ request_id: requestIdValue, err }, 'unhandled error');
+    const internal = new GatewayError('internal_error', `The gateway had an internal error (request id ${requestIdValue}).`);
+    return c.json(renderError(internal), 500);
+  });
+
+  return app;
+}
+
+function describe(cause: unknown): string | undefined {
+  if (!cause) return undefined;
+  const e = cause as { code?: string; message?: string };
+  return [e.code, e.message].filter(Boolean).join(': ').slice(0, 200);
+}

@@ -1,0 +1,87 @@
+import type { UpstreamClient } from '../proxy/upstream-client.js';
+
+export interface ModelInfo {
+  id: string;
+  contextLength: number | null;
+  maxCompletionTokens: number | null;
+  /** USD per token, as the upstream's decimal text. */
+  promptPrice: string | null;
+  completionPrice: string | null;
+}
+
+export interface CatalogSnapshot {
+  /** The upstream list in OpenAI's shape, OpenRouter's extra fields kept. */
+  list: { object: 'list'; data: Record<string, unknown>[] };
+  byId: Map<string, ModelInfo>;
+  fetchedAt: number;
+}
+
+/**
+ * The upstream model catalog, fetched on first use, cached and refreshed hourly (a failed refresh
+ * keeps the last good copy). Concurrent callers share one fetch.
+ */
+export function createCatalog(opts: { upstream: UpstreamClient; now: () => number; ttlMs?: number; timeoutMs?: number }) {
+  const ttl = opts.ttlMs ?? 3_600_000;
+  let snapshot: CatalogSnapshot | null = null;
+  let inflight: Promise<CatalogSnapshot> | null = null;
+
+  async function fetchCatalog(): Promise<CatalogSnapshot> {
+    const res = await opts.upstream.send({
+      path: '/models',
+      method: 'GET',
+      signal: AbortSignal.timeout(opts.timeoutMs ?? 15_000),
+    });
+    const json = (await res.body.json()) as { data?: unknown[] };
+    const data = Array.isArray(json?.data) ? (json.data as Record<string, any>[]) : [];
+    const byId = new Map<string, ModelInfo>();
+    const list = data
+      .filter((m) => m && typeof m.id === 'string')
+      .map((m) => {
+        byId.set(m.id, {
+          id: m.id,
+          contextLength: numberOrNull(m.context_length ?? m.top_provider?.context_length),
+          maxCompletionTokens: numberOrNull(m.top_provider?.max_completion_tokens),
+          promptPrice: priceOrNull(m.pricing?.prompt),
+          completionPrice: priceOrNull(m.pricing?.completion),
+        });
+        return { ...m, id: m.id, object: 'model', created: m.created ?? 0, owned_by: m.owned_by ?? m.id.split('/')[0] };
+      });
+    return { list: { object: 'list', data: list }, byId, fetchedAt: opts.now() };
+  }
+
+  function refresh(): Promise<CatalogSnapshot> {
+    inflight ??= fetchCatalog()
+      .then((s) => (snapshot = s))
+      .finally(() => {
+        inflight = null;
+      });
+    return inflight;
+  }
+
+  return {
+    /** The current catalog; fetches when missing, refreshes in the background when stale. */
+    async get(): Promise<CatalogSnapshot> {
+      if (!snapshot) return refresh();
+      if (opts.now() - snapshot.fetchedAt > ttl) refresh().catch(() => {});
+      return snapshot;
+    },
+    /** The cached entry for a model, without waiting on the network. */
+    peek(modelId: string): ModelInfo | undefined {
+      return snapshot?.byId.get(modelId);
+    },
+    isLoaded: () => snapshot !== null,
+    refresh,
+  };
+}
+
+export type Catalog = ReturnType<typeof createCatalog>;
+
+function numberOrNull(v: unknown): number | null {
+  return typeof v === 'number' && Number.isFinite(v) ? v : null;
+}
+
+function priceOrNull(v: unknown): string | null {
+  if (typeof v === 'string' && /^\d+(\.\d+)?$/.test(v)) return v;
+  if (typeof v === 'number' && Number.isFinite(v)) return String(v);
+  return null;
+}

@@ -1,0 +1,127 @@
+import { z } from 'zod';
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off'])
+  .transform((v) => ['true', '1', 'yes', 'on'].includes(v));
+
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
+
+const url = (protocols: string[]) =>
+  z
+    .string()
+    .url()
+    .refine((v) => protocols.includes(new URL(v).protocol), {
+      message: `must use ${protocols.map((p) => p.replace(':', '://')).join(' or ')}`,
+    });
+
+/** The environment contract of SPEC.md ("Configuration"). Empty strings count as unset. */
+const schema = z.object({
+  PORT: int(0, 65535).default(8080),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  OPENROUTER_API_KEY: z.string().min(1).optional(),
+  OPENROUTER_BASE_URL: url(['http:', 'https:']).default('https://openrouter.ai/api/v1'),
+  DATABASE_URL: url(['postgres:', 'postgresql:']).optional(),
+  DATA_DIR: z.string().min(1).default('./.data'),
+  REDIS_URL: url(['redis:', 'rediss:']).optional(),
+  ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  UPSTREAM_TIMEOUT_MS: int(1).default(600_000),
+  UPSTREAM_IDLE_TIMEOUT_MS: int(1).default(120_000),
+  MEMORY_DEFAULT_MAX_TOKENS: int(0).default(16_000),
+  MEMORY_SUMMARY_MODEL: z.string().min(1).optional(),
+  MEMORY_ENABLED: bool.default(true),
+  USAGE_ENABLED: bool.default(true),
+  CORS_ORIGINS: z.string().min(1).optional(),
+  MAX_BODY_BYTES: int(1).default(10_485_760),
+  SHUTDOWN_GRACE_MS: int(0).default(30_000),
+  UPSTREAM_MAX_RETRIES: int(0, 5).default(2),
+  KEY_CACHE_TTL_MS: int(0).default(30_000),
+});
+
+type Parsed = z.infer<typeof schema>;
+
+export interface Config {
+  port: number;
+  host: string;
+  openrouterApiKey: string | undefined;
+  openrouterBaseUrl: string;
+  databaseUrl: string | undefined;
+  dataDir: string;
+  redisUrl: string | undefined;
+  adminToken: string | undefined;
+  logLevel: Parsed['LOG_LEVEL'];
+  upstreamTimeoutMs: number;
+  upstreamIdleTimeoutMs: number;
+  memoryDefaultMaxTokens: number;
+  memorySummaryModel: string | undefined;
+  memoryEnabled: boolean;
+  usageEnabled: boolean;
+  corsOrigins: string[] | undefined;
+  maxBodyBytes: number;
+  shutdownGraceMs: number;
+  upstreamMaxRetries: number;
+  keyCacheTtlMs: number;
+}
+
+export type ConfigResult = { ok: true; config: Config } | { ok: false; errors: string[] };
+
+/** Parses the environment. Pure: takes the env object, never reads process.env itself. */
+export function loadConfig(env: Record<string, string | undefined>): ConfigResult {
+  const cleaned: Record<string, string> = {};
+  for (const key of Object.keys(schema.shape)) {
+    const value = env[key]?.trim();
+    if (value) cleaned[key] = value;
+  }
+  const result = schema.safeParse(cleaned);
+  if (!result.success) {
+    const errors = result.error.issues.map((issue) => {
+      const name = String(issue.path[0] ?? 'config');
+      const shown = name in cleaned && !/KEY|TOKEN|URL/.test(name) ? ` (got "${cleaned[name]}")` : '';
+      return `${name}: ${issue.message}${shown}`;
+    });
+    return { ok: false, errors };
+  }
+  const e = result.data;
+  return {
+    ok: true,
+    config: {
+      port: e.PORT,
+      host: e.HOST,
+      openrouterApiKey: e.OPENROUTER_API_KEY,
+      openrouterBaseUrl: e.OPENROUTER_BASE_URL.replace(/\/+$/, ''),
+      databaseUrl: e.DATABASE_URL,
+      dataDir: e.DATA_DIR,
+      redisUrl: e.REDIS_URL,
+      adminToken: e.ADMIN_TOKEN,
+      logLevel: e.LOG_LEVEL,
+      upstreamTimeoutMs: e.UPSTREAM_TIMEOUT_MS,
+      upstreamIdleTimeoutMs: e.UPSTREAM_IDLE_TIMEOUT_MS,
+      memoryDefaultMaxTokens: e.MEMORY_DEFAULT_MAX_TOKENS,
+      memorySummaryModel: e.MEMORY_SUMMARY_MODEL,
+      memoryEnabled: e.MEMORY_ENABLED,
+      usageEnabled: e.USAGE_ENABLED,
+      corsOrigins: e.CORS_ORIGINS?.split(',').map((o) => o.trim()).filter(Boolean),
+      maxBodyBytes: e.MAX_BODY_BYTES,
+      shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
+      upstreamMaxRetries: e.UPSTREAM_MAX_RETRIES,
+      keyCacheTtlMs: e.KEY_CACHE_TTL_MS,
+    },
+  };
+}
+
+/** Loads config from the process environment (and `.env` when present), for entry points only. */
+export function loadConfigFromProcess(): ConfigResult {
+  try {
+    process.loadEnvFile?.('.env');
+  } catch {
+    // no .env file: the environment alone configures the gateway
+  }
+  return loadConfig(process.env);
+}
+
+/** A config for tests and tools, from defaults plus overrides. */
+export function configWith(overrides: Partial<Config>): Config {
+  const base = loadConfig({});
+  if (!base.ok) throw new Error('default config must be valid');
+  return { ...base.config, ...overrides };
+}

@@ -1,0 +1,2 @@
+export * from './workspaces.js';
+export * from './api-keys.js';

@@ -1,0 +1,52 @@
+import type { Config } from './config.js';
+import { createCatalog } from './catalog/catalog.js';
+import { openDatabase, type Database } from './db/client.js';
+import { createKeyStore } from './keys/key-store.js';
+import { createKeyVerifier } from './keys/verify-key.js';
+import type { OutcomeSink } from './proxy/outcome.js';
+import { createUpstreamClient } from './proxy/upstream-client.js';
+import type { AppDeps } from './routes/context.js';
+import type { Logger } from './telemetry/logger.js';
+
+export interface OpenDepsOptions {
+  logger: Logger;
+  database?: Database;
+  onOutcome?: OutcomeSink;
+  now?: () => number;
+  localAdminToken?: string;
+  backoffMs?: (attempt: number) => number;
+}
+
+/** Opens what the app needs, chosen in this one place (Postgres or PGlite, etc.). */
+export async function openDeps(config: Config, opts: OpenDepsOptions): Promise<AppDeps & { close(): Promise<void> }> {
+  const now = opts.now ?? Date.now;
+  const database =
+    opts.database ?? (await openDatabase(config.databaseUrl ? { url: config.databaseUrl } : { dataDir: config.dataDir }));
+  const keys = createKeyStore(database.db);
+  const upstream = createUpstreamClient({
+    baseUrl: config.openrouterBaseUrl,
+    apiKey: config.openrouterApiKey,
+    headersTimeoutMs: config.upstreamTimeoutMs,
+    idleTimeoutMs: config.upstreamIdleTimeoutMs,
+    maxRetries: config.upstreamMaxRetries,
+    backoffMs: opts.backoffMs,
+  });
+  const catalog = createCatalog({ upstream, now });
+  const verifier = createKeyVerifier({ store: keys, now, ttlMs: config.keyCacheTtlMs });
+  return {
+    config,
+    database,
+    keys,
+    verifier,
+    upstream,
+    catalog,
+    logger: opts.logger,
+    now,
+    onOutcome: opts.onOutcome ?? (() => {}),
+    localAdminToken: opts.localAdminToken,
+    async close() {
+      await upstream.close().catch(() => {});
+      if (!opts.database) await database.close();
+    },
+  };
+}

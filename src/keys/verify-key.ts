@@ -1,0 +1,109 @@
+import { GatewayError } from '../errors.js';
+import { hashKey, looksLikeKey, safeEqual } from './key-material.js';
+import type { KeyRow, KeyStore, Scope } from './key-store.js';
+
+export interface Caller {
+  keyId: string;
+  workspaceId: string;
+  scopes: string[];
+  rpm: number | null;
+  tpm: number | null;
+  budgetUsd: string | null;
+  budgetPeriod: string | null;
+}
+
+interface CacheEntry {
+  row: KeyRow | null; // null: no such key (negative cache)
+  at: number;
+}
+
+export interface KeyVerifierOptions {
+  store: Pick<KeyStore, 'findKeyByHash'>;
+  now: () => number;
+  ttlMs: number;
+  negativeTtlMs?: number;
+  maxEntries?: number;
+}
+
+const invalidKey = () => new GatewayError('invalid_api_key', 'Incorrect API key provided.');
+
+/**
+ * Verifies bearer keys against their stored SHA-256, with an in-process cache so the hot path
+ * does not wait on the database. When the database cannot answer, a key seen before is still
+ * served from the cache, and an unknown one gets 503 (never 401: we cannot tell).
+ */
+export function createKeyVerifier(opts: KeyVerifierOptions) {
+  const cache = new Map<string, CacheEntry>();
+  const hashById = new Map<string, string>();
+  const negativeTtl = opts.negativeTtlMs ?? 5_000;
+  const maxEntries = opts.maxEntries ?? 50_000;
+
+  function remember(hash: string, row: KeyRow | null) {
+    if (cache.size >= maxEntries) {
+      const oldest = cache.keys().next().value;
+      if (oldest !== undefined) cache.delete(oldest);
+    }
+    cache.delete(hash);
+    cache.set(hash, { row, at: opts.now() });
+    if (row) hashById.set(row.id, hash);
+  }
+
+  async function lookup(hash: string): Promise<KeyRow | null> {
+    const cached = cache.get(hash);
+    const age = cached ? opts.now() - cached.at : Infinity;
+    if (cached && age < (cached.row ? opts.ttlMs : negativeTtl)) return cached.row;
+    let row: KeyRow | undefined;
+    try {
+      row = await opts.store.findKeyByHash(hash);
+    } catch (cause) {
+      if (cached?.row) return cached.row;
+      throw new GatewayError('service_unavailable', 'The gateway cannot verify keys right now; retry shortly.', { cause });
+    }
+    // The hash came back from an indexed lookup; compare in constant time all the same.
+    const found = row && safeEqual(row.keyHash, hash) ? row : null;
+    remember(hash, found);
+    return found;
+  }
+
+  return {
+    /** Resolves the caller behind an `Authorization` header value, or throws a 401/403/503. */
+    async verify(authorization: string | undefined, scope: Scope): Promise<Caller> {
+      const match = authorization ? /^Bearer\s+(\S+)\s*$/i.exec(authorization) : null;
+      if (!match) {
+        throw new GatewayError(
+          'invalid_api_key',
+          "You didn't provide an API key. Provide it in the Authorization header (Authorization: Bearer cmg_...).",
+        );
+      }
+      const key = match[1];
+      if (!looksLikeKey(key)) throw invalidKey();
+      const row = await lookup(hashKey(key));
+      if (!row) throw invalidKey();
+      if (row.revokedAt) throw new GatewayError('invalid_api_key', 'This API key has been revoked.');
+      if (row.expiresAt && row.expiresAt.getTime() <= opts.now()) {
+        throw new GatewayError('invalid_api_key', 'This API key has expired.');
+      }
+      if (!row.scopes.includes(scope)) {
+        throw new GatewayError('permission_denied', `This API key lacks the "${scope}" scope.`);
+      }
+      return {
+        keyId: row.id,
+        workspaceId: row.workspaceId,
+        scopes: row.scopes,
+        rpm: row.rpm,
+        tpm: row.tpm,
+        budgetUsd: row.budgetUsd,
+        budgetPeriod: row.budgetPeriod,
+      };
+    },
+
+    /** Drops a key from the cache so the next request re-reads it (after revoke or update). */
+    invalidate(keyId: string) {
+      const hash = hashById.get(keyId);
+      if (hash) cache.delete(hash);
+      hashById.delete(keyId);
+    },
+  };
+}
+
+export type KeyVerifier = ReturnType<typeof createKeyVerifier>;

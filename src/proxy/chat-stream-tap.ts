@@ -1,0 +1,137 @@
+import { createParser } from 'eventsource-parser';
+import { normalizeUpstreamError, type OpenAIErrorBody } from '../errors.js';
+import { parseUsage, type ToolCall, type Usage } from './outcome.js';
+
+/** What the tap has seen of a chat stream so far. */
+export interface ChatStreamState {
+  text: string;
+  toolCalls: ToolCall[];
+  finishReason: string | null;
+  usage: Usage | null;
+  servedModel: string | null;
+  generationId: string | null;
+  provider: string | null;
+  sawDone: boolean;
+  /** Set when the upstream sent an in-band error; the stream is over for the client then. */
+  error: OpenAIErrorBody | null;
+}
+
+/**
+ * Parses a chat-completions SSE stream as it passes (split lines, split UTF-8, `\r\n` framing)
+ * and returns, per upstream chunk, the text to send to the client at once:
+ * - every `data:` payload verbatim, re-framed as `data: …\n\n`, and comments (keep-alives);
+ * - the usage chunk only if the client asked for it (`stream_options.include_usage`), and then
+ *   with `choices: []` as OpenAI sends it (OpenRouter sends an empty-delta choice, or none);
+ * - an in-band `{"error":…}` event as one OpenAI-shaped error event, after which nothing more.
+ */
+export function createChatStreamTap(opts: { includeUsage: boolean }) {
+  const state: ChatStreamState = {
+    text: '',
+    toolCalls: [],
+    finishReason: null,
+    usage: null,
+    servedModel: null,
+    generationId: null,
+    provider: null,
+    sawDone: false,
+    error: null,
+  };
+  const decoder = new TextDecoder('utf-8');
+  let out = '';
+
+  const parser = createParser({
+    onComment: (comment) => {
+      if (!state.error && !state.sawDone) out += `: ${comment.trimStart()}\n\n`;
+    },
+    onEvent: (event) => {
+      if (state.error || state.sawDone) return;
+      const data = event.data;
+      if (data === '[DONE]') {
+        state.sawDone = true;
+        out += 'data: [DONE]\n\n';
+        return;
+      }
+      let chunk: any;
+      try {
+        chunk = JSON.parse(data);
+      } catch {
+        return; // not JSON: OpenAI clients would throw on it, so it is not forwarded
+      }
+      if (!chunk || typeof chunk !== 'object') return;
+      if (chunk.error) {
+        state.error = normalizeUpstreamError(502, chunk);
+        state.finishReason = 'error';
+        out += `data: ${JSON.stringify(state.error)}\n\n`;
+        return;
+      }
+      observe(chunk);
+      if (chunk.usage) {
+        out += renderUsageChunk(chunk, data);
+        return;
+      }
+      out += `data: ${data}\n\n`;
+    },
+  });
+
+  function observe(chunk: any) {
+    state.generationId ??= typeof chunk.id === 'string' ? chunk.id : null;
+    if (typeof chunk.model === 'string') state.servedModel = chunk.model;
+    if (typeof chunk.provider === 'string') state.provider = chunk.provider;
+    if (chunk.usage) state.usage = parseUsage(chunk.usage);
+    const choice = Array.isArray(chunk.choices) ? chunk.choices.find((c: any) => (c?.index ?? 0) === 0) : undefined;
+    if (!choice) return;
+    const delta = choice.delta;
+    if (delta && typeof delta.content === 'string') state.text += delta.content;
+    if (delta && Array.isArray(delta.tool_calls)) for (const call of delta.tool_calls) mergeToolCall(call);
+    if (choice.finish_reason) state.finishReason = choice.finish_reason;
+  }
+
+  function mergeToolCall(part: any) {
+    const index = typeof part?.index === 'number' ? part.index : state.toolCalls.length;
+    const call = (state.toolCalls[index] ??= { id: '', type: 'function', function: { name: '', arguments: '' } });
+    if (part.id) call.id = part.id;
+    if (part.type) call.type = part.type;
+    if (part.function?.name) call.function.name += part.function.name;
+    if (typeof part.function?.arguments === 'string') call.function.arguments += part.function.arguments;
+  }
+
+  function renderUsageChunk(chunk: any, data: string): string {
+    const choices: any[] = Array.isArray(chunk.choices) ? chunk.choices : [];
+    const meaningful = choices.filter((c) => c && (c.finish_reason || hasContent(c.delta)));
+    let text = '';
+    if (meaningful.length > 0) {
+      // Some providers put usage on the last content chunk: keep the content, move usage out.
+      const { usage: _usage, ...rest } = chunk;
+      text += `data: ${JSON.stringify(opts.includeUsage ? { ...rest, usage: null } : rest)}\n\n`;
+    }
+    if (opts.includeUsage) {
+      text += choices.length === 0 && 'choices' in chunk ? `data: ${data}\n\n` : `data: ${JSON.stringify({ ...chunk, choices: [] })}\n\n`;
+    }
+    return text;
+  }
+
+  return {
+    state,
+    /** Feeds upstream bytes; returns what to send the client now (may be empty). */
+    push(bytes: Uint8Array): string {
+      parser.feed(decoder.decode(bytes, { stream: true }));
+      const text = out;
+      out = '';
+      return text;
+    },
+    /** Flushes the decoder at the end of the upstream body. */
+    end(): string {
+      parser.feed(decoder.decode());
+      const text = out;
+      out = '';
+      return text;
+    },
+  };
+}
+
+function hasContent(delta: any): boolean {
+  if (!delta || typeof delta !== 'object') return false;
+  return (typeof delta.content === 'string' && delta.content.length > 0) || (Array.isArray(delta.tool_calls) && delta.tool_calls.length > 0) || !!delta.refusal;
+}
+
+export type ChatStreamTap = ReturnType<typeof createChatStreamTap>;

@@ -1,0 +1,70 @@
+import { GatewayError, UpstreamHttpError } from '../errors.js';
+import type { UpstreamClient, UpstreamResponse } from './upstream-client.js';
+
+/** Client headers worth passing on to OpenRouter (attribution); nothing else crosses. */
+const PASSED_HEADERS = ['http-referer', 'x-title', 'x-openrouter-title', 'x-request-id'];
+
+export function pickUpstreamHeaders(get: (name: string) => string | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name of PASSED_HEADERS) {
+    const value = get(name);
+    if (value) out[name] = value;
+  }
+  return out;
+}
+
+/** Upstream response headers worth relaying; hop-by-hop and encoding/length headers never are. */
+export function relayedHeaders(res: UpstreamResponse): Record<string, string> {
+  const out: Record<string, string> = {};
+  const gen = res.headers['x-generation-id'];
+  if (typeof gen === 'string') out['x-generation-id'] = gen;
+  return out;
+}
+
+export interface ForwardHandle {
+  signal: AbortSignal;
+  abort(reason: Error): void;
+  timedOut(): boolean;
+  /** Stops the deadline timer and the early client-abort hook. */
+  settle(): void;
+}
+
+/**
+ * One upstream call's lifetime: a whole-request deadline, and a client disconnect that aborts the
+ * upstream request (with an Error reason, which undici needs to tear the socket down).
+ */
+export function startForward(clientSignal: AbortSignal, deadlineMs: number): ForwardHandle {
+  const controller = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    controller.abort(new Error('upstream deadline exceeded'));
+  }, deadlineMs);
+  const onClientAbort = () => controller.abort(new Error('client disconnected'));
+  clientSignal.addEventListener('abort', onClientAbort, { once: true });
+  return {
+    signal: controller.signal,
+    abort: (reason) => controller.abort(reason),
+    timedOut: () => timedOut,
+    settle() {
+      clearTimeout(timer);
+      clientSignal.removeEventListener('abort', onClientAbort);
+    },
+  };
+}
+
+/** Classifies a failure of the upstream call before any response byte was relayed. */
+export function classifyFailure(err: unknown, handle: ForwardHandle, clientSignal: AbortSignal) {
+  if (clientSignal.aborted) return { status: 'client_aborted' as const, httpStatus: 499, error: err };
+  if (handle.timedOut()) {
+    const error = new GatewayError('upstream_timeout', 'The upstream did not answer in time.', { cause: err });
+    return { status: 'timeout' as const, httpStatus: 504, error };
+  }
+  if (err instanceof GatewayError) {
+    return { status: err.code === 'upstream_timeout' ? ('timeout' as const) : ('upstream_error' as const), httpStatus: err.status, error: err };
+  }
+  if (err instanceof UpstreamHttpError) return { status: 'upstream_error' as const, httpStatus: err.status, error: err };
+  const error = new GatewayError('upstream_unavailable', 'The upstream could not be reached.', { cause: err });
+  return { status: 'upstream_error' as const, httpStatus: 503, error };
+}
+

@@ -1,0 +1,145 @@
+import { GatewayError, UpstreamHttpError, normalizeUpstreamError } from '../errors.js';
+import { createChatStreamTap } from '../proxy/chat-stream-tap.js';
+import { classifyFailure, pickUpstreamHeaders, relayedHeaders, startForward } from '../proxy/forward.js';
+import { parseUsage } from '../proxy/outcome.js';
+import { relayChatStream } from '../proxy/relay-stream.js';
+import type { AppContext, AppDeps } from './context.js';
+import { outcomeEmitter } from './outcome-emitter.js';
+import { readJsonObject } from './read-json.js';
+
+const SSE_HEADERS = {
+  'content-type': 'text/event-stream; charset=utf-8',
+  'cache-control': 'no-cache',
+  'x-accel-buffering': 'no',
+};
+
+/** Validates the fields the gateway itself reads; everything else passes through untouched. */
+function validateChatBody(body: Record<string, any>) {
+  if (body.model === undefined || body.model === null) {
+    throw new GatewayError('missing_required_parameter', "Missing required parameter: 'model'.", { param: 'model' });
+  }
+  if (typeof body.model !== 'string' || !body.model.trim()) {
+    throw new GatewayError('invalid_value', "Invalid value for 'model': expected a non-empty string.", { param: 'model' });
+  }
+  if (body.messages === undefined || body.messages === null) {
+    throw new GatewayError('missing_required_parameter', "Missing required parameter: 'messages'.", { param: 'messages' });
+  }
+  if (!Array.isArray(body.messages) || body.messages.length === 0) {
+    throw new GatewayError('invalid_value', "Invalid value for 'messages': expected a non-empty array.", { param: 'messages' });
+  }
+  if (body.stream !== undefined && typeof body.stream !== 'boolean' && body.stream !== null) {
+    throw new GatewayError('invalid_value', "Invalid value for 'stream': expected a boolean.", { param: 'stream' });
+  }
+}
+
+/** `POST /v1/chat/completions`, stream and non-stream. */
+export function chatCompletions(deps: AppDeps) {
+  return async (c: AppContext) => {
+    const { body, raw } = await readJsonObject(c, deps.config.maxBodyBytes);
+    validateChatBody(body);
+    const stream = body.stream === true;
+    const clientWantsUsage = stream && body.stream_options?.include_usage === true;
+    c.get('logFields').model = body.model;
+
+    // The gateway always asks for usage on streams; the raw body is forwarded when unchanged.
+    let upstreamBody = raw;
+    if (stream && !clientWantsUsage) {
+      upstreamBody = JSON.stringify({ ...body, stream_options: { ...(body.stream_options ?? {}), include_usage: true } });
+    }
+
+    const t0 = c.get('startedAt');
+    const clientSignal = c.req.raw.signal;
+    const handle = startForward(clientSignal, deps.config.upstreamTimeoutMs);
+    const outcome = outcomeEmitter(c, deps, { route: 'chat.completions', requestedModel: body.model, stream, request: body });
+
+    let res;
+    try {
+      res = await deps.upstream.send({
+        path: '/chat/completions',
+        method: 'POST',
+        body: upstreamBody,
+        headers: pickUpstreamHeaders((n) => c.req.header(n)),
+        signal: handle.signal,
+      });
+    } catch (err) {
+      handle.settle();
+      const failure = classifyFailure(err, handle, clientSignal);
+      const code = failure.error instanceof GatewayError ? failure.error.code : failure.error instanceof UpstreamHttpError ? failure.error.body.error.code : null;
+      outcome({ status: failure.status, httpStatus: failure.httpStatus, errorCode: code });
+      throw failure.error;
+    }
+    const upstreamHeadersMs = performance.now() - t0;
+
+    if (!stream) {
+      let text: string;
+      try {
+        text = await res.body.text();
+      } catch (err) {
+        handle.settle();
+        const failure = classifyFailure(err, handle, clientSignal);
+        outcome({ status: failure.status, httpStatus: failure.httpStatus, upstreamHeadersMs });
+        throw failure.error;
+      }
+      handle.settle();
+      let json: any;
+      try {
+        json = JSON.parse(text);
+      } catch {
+        json = null;
+      }
+      // OpenRouter may answer 200 with an error instead of choices.
+      if (!json || json.error || !Array.isArray(json.choices)) {
+        const error = new UpstreamHttpError(502, normalizeUpstreamError(502, json?.error ? json : 'The upstream sent an unreadable response.'), {});
+        outcome({ status: 'upstream_error', httpStatus: 502, errorCode: error.body.error.code, upstreamHeadersMs });
+        throw error;
+      }
+      const message = json.choices.find((ch: any) => (ch?.index ?? 0) === 0)?.message ?? {};
+      outcome({
+        status: 'ok',
+        httpStatus: 200,
+        usage: parseUsage(json.usage),
+        servedModel: typeof json.model === 'string' ? json.model : null,
+        text: typeof message.content === 'string' ? message.content : '',
+        toolCalls: Array.isArray(message.tool_calls) ? message.tool_calls : [],
+        finishReason: json.choices[0]?.finish_reason ?? null,
+        generationId: typeof json.id === 'string' ? json.id : null,
+        provider: typeof json.provider === 'string' ? json.provider : null,
+        upstreamHeadersMs,
+        firstByteMs: performance.now() - t0,
+      });
+      return c.body(text, 200, { 'content-type': 'application/json', ...relayedHeaders(res) });
+    }
+
+    const tap = createChatStreamTap({ includeUsage: clientWantsUsage });
+    let firstByteMs: number | null = null;
+    const relay = relayChatStream({
+      upstream: res,
+      tap,
+      abortUpstream: handle.abort,
+      clientSignal,
+      timedOut: handle.timedOut,
+      onFirstByte: () => {
+        firstByteMs = performance.now() - t0;
+      },
+      onEnd: ({ status, errorCode }) => {
+        handle.settle();
+        const s = tap.state;
+        outcome({
+          status,
+          httpStatus: 200,
+          errorCode,
+          usage: s.usage,
+          servedModel: s.servedModel,
+          text: s.text,
+          toolCalls: s.toolCalls.filter(Boolean),
+          finishReason: s.finishReason,
+          generationId: s.generationId,
+          provider: s.provider,
+          upstreamHeadersMs,
+          firstByteMs,
+        });
+      },
+    });
+    return c.body(relay, 200, { ...SSE_HEADERS, ...relayedHeaders(res) });
+  };
+}

@@ -1,0 +1,36 @@
+import type { Context } from 'hono';
+import type { Config } from '../config.js';
+import type { Database } from '../db/client.js';
+import type { Catalog } from '../catalog/catalog.js';
+import type { KeyStore } from '../keys/key-store.js';
+import type { Caller, KeyVerifier } from '../keys/verify-key.js';
+import type { OutcomeSink } from '../proxy/outcome.js';
+import type { UpstreamClient } from '../proxy/upstream-client.js';
+import type { Logger } from '../telemetry/logger.js';
+
+/** Everything the app needs, handed in by main.ts or a test (no module-level singletons). */
+export interface AppDeps {
+  config: Config;
+  database: Database;
+  keys: KeyStore;
+  verifier: KeyVerifier;
+  upstream: UpstreamClient;
+  catalog: Catalog;
+  logger: Logger;
+  /** Wall clock in ms (tests may freeze it). */
+  now: () => number;
+  onOutcome: OutcomeSink;
+  /** A per-process secret the local CLI may use as an admin token (see keys/cli-lock). */
+  localAdminToken?: string;
+}
+
+export interface AppEnv {
+  Variables: {
+    requestId: string;
+    caller: Caller;
+    startedAt: number;
+    logFields: Record<string, unknown>;
+  };
+}
+
+export type AppContext = Context<AppEnv>;

@@ -1,0 +1,64 @@
+import { GatewayError, UpstreamHttpError, normalizeUpstreamError } from '../errors.js';
+import { classifyFailure, pickUpstreamHeaders, relayedHeaders, startForward } from '../proxy/forward.js';
+import { parseUsage } from '../proxy/outcome.js';
+import type { AppContext, AppDeps } from './context.js';
+import { outcomeEmitter } from './outcome-emitter.js';
+import { readJsonObject } from './read-json.js';
+
+/** `POST /v1/embeddings`: a pass-through whose usage is recorded. */
+export function embeddings(deps: AppDeps) {
+  return async (c: AppContext) => {
+    const { body, raw } = await readJsonObject(c, deps.config.maxBodyBytes);
+    if (typeof body.model !== 'string' || !body.model) {
+      throw new GatewayError('missing_required_parameter', "Missing required parameter: 'model'.", { param: 'model' });
+    }
+    if (body.input === undefined || body.input === null) {
+      throw new GatewayError('missing_required_parameter', "Missing required parameter: 'input'.", { param: 'input' });
+    }
+    c.get('logFields').model = body.model;
+    const t0 = c.get('startedAt');
+    const clientSignal = c.req.raw.signal;
+    const handle = startForward(clientSignal, deps.config.upstreamTimeoutMs);
+    const outcome = outcomeEmitter(c, deps, { route: 'embeddings', requestedModel: body.model, stream: false, request: null });
+    let text: string;
+    let upstreamHeadersMs: number;
+    let res;
+    try {
+      res = await deps.upstream.send({
+        path: '/embeddings',
+        method: 'POST',
+        body: raw,
+        headers: pickUpstreamHeaders((n) => c.req.header(n)),
+        signal: handle.signal,
+      });
+      upstreamHeadersMs = performance.now() - t0;
+      text = await res.body.text();
+    } catch (err) {
+      const failure = classifyFailure(err, handle, clientSignal);
+      outcome({ status: failure.status, httpStatus: failure.httpStatus });
+      throw failure.error;
+    } finally {
+      handle.settle();
+    }
+    let json: any = null;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      // unreadable: answered as an upstream error below
+    }
+    if (!json || json.error || !Array.isArray(json.data)) {
+      const error = new UpstreamHttpError(502, normalizeUpstreamError(502, json?.error ? json : 'The upstream sent an unreadable response.'), {});
+      outcome({ status: 'upstream_error', httpStatus: 502, errorCode: error.body.error.code, upstreamHeadersMs });
+      throw error;
+    }
+    outcome({
+      status: 'ok',
+      httpStatus: 200,
+      usage: parseUsage(json.usage),
+      servedModel: typeof json.model === 'string' ? json.model : null,
+      upstreamHeadersMs,
+      firstByteMs: performance.now() - t0,
+    });
+    return c.body(text, 200, { 'content-type': 'application/json', ...relayedHeaders(res) });
+  };
+}

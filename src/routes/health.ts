@@ -1,0 +1,40 @@
+import { Hono } from 'hono';
+import type { AppDeps, AppEnv } from './context.js';
+
+async function timed(check: () => Promise<unknown>) {
+  const t0 = performance.now();
+  try {
+    await check();
+    return { status: 'ok' as const, latency_ms: Math.round((performance.now() - t0) * 100) / 100 };
+  } catch (err) {
+    return { status: 'error' as const, latency_ms: Math.round((performance.now() - t0) * 100) / 100, error: (err as Error).message?.slice(0, 200) };
+  }
+}
+
+/** `/health` (liveness) and `/health/ready` (database and upstream catalog, with latencies). */
+export function healthRoutes(deps: AppDeps, state: { draining: () => boolean }) {
+  const health = new Hono<AppEnv>();
+  health.get('/', (c) => c.json({ status: 'ok' }));
+  const ready = async (c: any) => {
+    const [database, catalog] = await Promise.all([
+      timed(() => withTimeout(deps.database.ping(), 2_000)),
+      timed(() => (deps.catalog.isLoaded() ? Promise.resolve() : withTimeout(deps.catalog.get(), 5_000))),
+    ]);
+    const draining = state.draining();
+    const ok = !draining && database.status === 'ok' && catalog.status === 'ok';
+    return c.json({ status: ok ? 'ready' : draining ? 'draining' : 'not_ready', checks: { database, upstream_catalog: catalog } }, ok ? 200 : 503);
+  };
+  health.get('/ready', ready);
+  health.get('/detailed', ready);
+  return health;
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([
+    p.finally(() => clearTimeout(timer)),
+    new Promise<T>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
+    }),
+  ]);
+}

@@ -1,0 +1,44 @@
+import type { RequestOutcome } from '../proxy/outcome.js';
+import type { AppContext, AppDeps } from './context.js';
+
+type OutcomeBase = Pick<RequestOutcome, 'route' | 'requestedModel' | 'stream' | 'request'>;
+export type OutcomePart = Partial<RequestOutcome> & Pick<RequestOutcome, 'status' | 'httpStatus'>;
+
+/**
+ * Builds the function a proxy route calls, exactly once, when its request is over. A failing
+ * consumer is logged and never fails the request.
+ */
+export function outcomeEmitter(c: AppContext, deps: AppDeps, base: OutcomeBase) {
+  const caller = c.get('caller');
+  const t0 = c.get('startedAt');
+  const startedAt = new Date(deps.now());
+  let emitted = false;
+  return (part: OutcomePart) => {
+    if (emitted) return;
+    emitted = true;
+    const outcome: RequestOutcome = {
+      requestId: c.get('requestId'),
+      workspaceId: caller.workspaceId,
+      keyId: caller.keyId,
+      servedModel: null,
+      errorCode: null,
+      usage: null,
+      text: '',
+      toolCalls: [],
+      finishReason: null,
+      generationId: null,
+      provider: null,
+      startedAt,
+      upstreamHeadersMs: null,
+      firstByteMs: null,
+      totalMs: performance.now() - t0,
+      ...base,
+      ...part,
+    };
+    try {
+      deps.onOutcome(outcome);
+    } catch (err) {
+      deps.logger.error({ err, request_id: outcome.requestId }, 'outcome consumer failed');
+    }
+  };
+}

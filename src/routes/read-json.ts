@@ -1,0 +1,47 @@
+import { GatewayError } from '../errors.js';
+import type { AppContext } from './context.js';
+
+/**
+ * Reads a JSON object body: 415 for a non-JSON content type, 413 past the limit (also for chunked
+ * bodies without a length), 400 for malformed JSON or a non-object.
+ */
+export async function readJsonObject(c: AppContext, maxBytes: number): Promise<{ body: Record<string, any>; raw: string }> {
+  const type = c.req.header('content-type');
+  if (type && !/^application\/([\w.+-]+\+)?json\s*(;|$)/i.test(type)) {
+    throw new GatewayError('unsupported_media_type', `Unsupported Content-Type "${type.split(';')[0]}"; send application/json.`);
+  }
+  const length = Number(c.req.header('content-length'));
+  if (Number.isFinite(length) && length > maxBytes) throw tooLarge(maxBytes);
+  const raw = c.req.raw.body ? await readLimited(c.req.raw.body, maxBytes) : '';
+  if (!raw.trim()) throw new GatewayError('invalid_json', 'The request body is empty; send a JSON object.');
+  let body: unknown;
+  try {
+    body = JSON.parse(raw);
+  } catch {
+    throw new GatewayError('invalid_json', 'We could not parse the JSON body of your request.');
+  }
+  if (!body || typeof body !== 'object' || Array.isArray(body)) {
+    throw new GatewayError('invalid_json', 'The request body must be a JSON object.');
+  }
+  return { body: body as Record<string, any>, raw };
+}
+
+async function readLimited(stream: ReadableStream<Uint8Array>, maxBytes: number): Promise<string> {
+  const reader = stream.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > maxBytes) {
+      await reader.cancel().catch(() => {});
+      throw tooLarge(maxBytes);
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks, size).toString('utf8');
+}
+
+const tooLarge = (maxBytes: number) =>
+  new GatewayError('request_too_large', `The request body exceeds the limit of ${maxBytes} bytes.`);
