@@ -43,5 +43,6 @@ async function readLimited(stream: ReadableStream<Uint8Array>, maxBytes: number)
   return Buffer.concat(chunks, size).toString('utf8');
 }
 
+// The rest of an oversized body is not read: close the connection so no client reuses it mid-upload.
 const tooLarge = (maxBytes: number) =>
-  new GatewayError('request_too_large', `The request body exceeds the limit of ${maxBytes} bytes.`);
+  new GatewayError('request_too_large', `The request body exceeds the limit of ${maxBytes} bytes.`, { headers: { connection: 'close' } });

@@ -1,0 +1,150 @@
+// Child processes for the bench (fake upstream, gateway), their CPU and memory, and a throwaway
+// Postgres database. Everything listens on 127.0.0.1 only; every wait is bounded.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const TSX = import.meta.resolve('tsx');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** `taskset -c <cpus>` prefix when pinning is wanted and possible. */
+function pinned(cpus: string | undefined, cmd: string, args: string[]): [string, string[]] {
+  return cpus ? ['taskset', ['-c', cpus, cmd, ...args]] : [cmd, args];
+}
+
+export async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+export async function startUpstream(apiKey: string, cpus?: string): Promise<{ child: ChildProcess; port: number }> {
+  const [cmd, args] = pinned(cpus, process.execPath, ['--import', TSX, `${ROOT}bench/upstream.ts`]);
+  const child = spawn(cmd, args, { env: { ...process.env, BENCH_UPSTREAM_KEY: apiKey }, stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('upstream did not start within 20 s')), 20_000);
+    let out = '';
+    child.stdout!.on('data', (d) => {
+      out += d;
+      const m = /PORT (\d+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(Number(m[1]));
+      }
+    });
+    child.on('exit', (code) => reject(new Error(`upstream exited with ${code}`)));
+  });
+  return { child, port };
+}
+
+export interface GatewayOpts {
+  port: number;
+  env: Record<string, string>;
+  cwd: string;
+  cpus?: string;
+  cpuProfDir?: string;
+}
+
+export function startGateway(o: GatewayOpts): ChildProcess {
+  const prof = o.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfDir}`] : [];
+  const [cmd, args] = pinned(o.cpus, process.execPath, [...prof, '--import', TSX, `${ROOT}src/main.ts`]);
+  // cwd is a temp dir so no stray .env is read; the rest of the environment is passed through
+  // except database/redis settings, which come only from BENCH_* variables.
+  const { DATABASE_URL: _d, REDIS_URL: _r, ...env } = process.env;
+  return spawn(cmd, args, { cwd: o.cwd, env: { ...env, ...o.env, PORT: String(o.port), HOST: '127.0.0.1' }, stdio: ['ignore', 'inherit', 'inherit'] });
+}
+
+export async function waitHealthy(port: number, child: ChildProcess, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`gateway exited with ${child.exitCode} before /health answered`);
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/health`, { signal: AbortSignal.timeout(1_000) });
+      if (res.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await sleep(100);
+  }
+  throw new Error(`gateway /health did not answer 200 within ${timeoutMs} ms`);
+}
+
+/** Creates a workspace and a proxy key through the admin API; returns the key. */
+export async function createKey(port: number, adminToken: string): Promise<string> {
+  const post = async (path: string, body: object) => {
+    const res = await fetch(`http://127.0.0.1:${port}/admin${path}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(10_000),
+    });
+    const json: any = await res.json();
+    if (res.status !== 201) throw new Error(`POST /admin${path}: ${res.status} ${JSON.stringify(json)}`);
+    return json;
+  };
+  await post('/workspaces', { name: 'bench' });
+  const { key } = await post('/keys', { workspace: 'bench', name: 'bench' });
+  return key;
+}
+
+export async function stopChild(child: ChildProcess, timeoutMs = 15_000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await Promise.race([exited, sleep(timeoutMs)]);
+  if (child.exitCode === null && child.signalCode === null) {
+    child.kill('SIGKILL');
+    await Promise.race([exited, sleep(2_000)]);
+  }
+}
+
+/** CPU seconds (user+system) a process has used so far, from /proc/<pid>/stat. */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+}
+
+/** Polls VmRSS every 100 ms and keeps the maximum; `stop()` also reads VmHWM (the kernel's peak). */
+export function watchRss(pid: number) {
+  let peakRssKb = 0;
+  const read = (field: string) => {
+    try {
+      const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+      return m ? Number(m[1]) : 0;
+    } catch {
+      return 0;
+    }
+  };
+  const timer = setInterval(() => (peakRssKb = Math.max(peakRssKb, read('VmRSS'))), 100);
+  return {
+    stop() {
+      clearInterval(timer);
+      const hwm = read('VmHWM');
+      return { peakRssMb: Math.max(peakRssKb, hwm) / 1024, polledPeakMb: peakRssKb / 1024, hwmMb: hwm / 1024 };
+    },
+  };
+}
+
+/** Creates `cmg_bench_<random>` on the server of `url`; returns its URL and a drop function. */
+export async function createScratchDatabase(url: string): Promise<{ url: string; drop: () => Promise<void> }> {
+  const { default: postgres } = await import('postgres');
+  const name = `cmg_bench_${randomBytes(4).toString('hex')}`;
+  const admin = postgres(url, { max: 1, onnotice: () => {}, connect_timeout: 10 });
+  await admin.unsafe(`CREATE DATABASE ${name}`);
+  const u = new URL(url);
+  u.pathname = `/${name}`;
+  return {
+    url: u.toString(),
+    async drop() {
+      await admin.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await admin.end({ timeout: 5 });
+    },
+  };
+}

@@ -1,0 +1,91 @@
+import { randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { serve, type ServerType } from '@hono/node-server';
+import { pino } from 'pino';
+import { createApp } from '../../src/app.js';
+import { configWith, type Config } from '../../src/config.js';
+import type { Database } from '../../src/db/client.js';
+import { openDeps } from '../../src/deps.js';
+import type { RequestOutcome } from '../../src/proxy/outcome.js';
+import type { AppDeps } from '../../src/routes/context.js';
+
+export const ADMIN_TOKEN = 'test-admin-token-0123456789';
+
+export interface TestGateway {
+  url: string;
+  deps: AppDeps;
+  outcomes: RequestOutcome[];
+  /** Logged lines, as parsed JSON objects. */
+  logs: Record<string, unknown>[];
+  logText: () => string;
+  admin(path: string, init?: { method?: string; body?: unknown }): Promise<Response>;
+  /** A fresh workspace and a key in it. */
+  createKey(opts?: Record<string, unknown>): Promise<{ key: string; id: string; workspace: string }>;
+  close(): Promise<void>;
+}
+
+/** A real listening gateway on 127.0.0.1:0 over the given database and upstream. */
+export async function startTestGateway(opts: { database: Database; upstreamUrl: string; config?: Partial<Config> }): Promise<TestGateway> {
+  const config = configWith({
+    openrouterApiKey: 'sk-or-v1-fake',
+    openrouterBaseUrl: opts.upstreamUrl,
+    adminToken: ADMIN_TOKEN,
+    logLevel: 'info',
+    ...opts.config,
+  });
+  const logs: Record<string, unknown>[] = [];
+  const lines: string[] = [];
+  const logger = pino(
+    { level: 'info', base: undefined },
+    {
+      write(line: string) {
+        lines.push(line);
+        logs.push(JSON.parse(line));
+      },
+    },
+  );
+  const outcomes: RequestOutcome[] = [];
+  const deps = await openDeps(config, { logger, database: opts.database, onOutcome: (o) => outcomes.push(o), backoffMs: () => 10 });
+  const app = createApp(deps);
+  const server: ServerType = await new Promise((resolve) => {
+    const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s));
+  });
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const admin = (path: string, init: { method?: string; body?: unknown } = {}) =>
+    fetch(url + path, {
+      method: init.method ?? (init.body ? 'POST' : 'GET'),
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+      body: init.body ? JSON.stringify(init.body) : undefined,
+    });
+  return {
+    url,
+    deps,
+    outcomes,
+    logs,
+    logText: () => lines.join(''),
+    admin,
+    async createKey(extra = {}) {
+      const workspace = `ws-${randomBytes(6).toString('hex')}`;
+      const ws = await admin('/admin/workspaces', { body: { name: workspace } });
+      if (ws.status !== 201) throw new Error(`workspace: ${ws.status} ${await ws.text()}`);
+      const res = await admin('/admin/keys', { body: { workspace, name: 'test', ...extra } });
+      const json = await res.json();
+      if (res.status !== 201) throw new Error(`key: ${res.status} ${JSON.stringify(json)}`);
+      return { key: json.key, id: json.id, workspace };
+    },
+    async close() {
+      (server as any).closeAllConnections?.();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await deps.close();
+    },
+  };
+}
+
+/** Waits until `check` passes or the time runs out (bounded polling). */
+export async function eventually(check: () => boolean, timeoutMs = 2_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > until) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
