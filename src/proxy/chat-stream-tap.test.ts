@@ -1,0 +1,108 @@
+import { describe, expect, it } from 'vitest';
+import { createChatStreamTap } from './chat-stream-tap.js';
+
+const enc = new TextEncoder();
+const chunk = (delta: object, extra: object = {}) =>
+  JSON.stringify({ id: 'gen-1', model: 'm/served', provider: 'P', object: 'chat.completion.chunk', choices: [{ index: 0, delta, finish_reason: null }], ...extra });
+const usage = { prompt_tokens: 5, completion_tokens: 2, total_tokens: 7, cost: 0.0000123 };
+
+/** Feeds text split at every byte, so lines, events and UTF-8 code points are all cut. */
+function feedBytewise(tap: ReturnType<typeof createChatStreamTap>, text: string): string {
+  const bytes = enc.encode(text);
+  let out = '';
+  for (let i = 0; i < bytes.length; i++) out += tap.push(bytes.subarray(i, i + 1));
+  return out + tap.end();
+}
+
+describe('chat stream tap', () => {
+  const upstream = [
+    ': OPENROUTER PROCESSING',
+    '',
+    `data: ${chunk({ role: 'assistant', content: '' })}`,
+    '',
+    `data: ${chunk({ role: 'assistant', content: 'héllo 你' })}`,
+    '',
+    `data: ${chunk({ role: 'assistant', content: '好 🎉' })}`,
+    '',
+    `data: ${JSON.stringify({ id: 'gen-1', choices: [{ index: 0, delta: { content: '' }, finish_reason: 'stop' }] })}`,
+    '',
+    `data: ${JSON.stringify({ id: 'gen-1', choices: [{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }], usage })}`,
+    '',
+    'data: [DONE]',
+    '',
+    '',
+  ].join('\r\n');
+
+  it('assembles text across split bytes and CRLF framing, and observes usage', () => {
+    const tap = createChatStreamTap({ includeUsage: false });
+    const out = feedBytewise(tap, upstream);
+    expect(tap.state.text).toBe('héllo 你好 🎉');
+    expect(tap.state.usage).toMatchObject({ promptTokens: 5, completionTokens: 2, cost: '0.0000123' });
+    expect(tap.state).toMatchObject({ sawDone: true, finishReason: 'stop', servedModel: 'm/served', generationId: 'gen-1', provider: 'P' });
+    expect(out).not.toContain('usage');
+    expect(out.endsWith('data: [DONE]\n\n')).toBe(true);
+    expect(out).toContain(': OPENROUTER PROCESSING\n\n');
+  });
+
+  it('forwards payloads verbatim and each event as soon as it is complete', () => {
+    const tap = createChatStreamTap({ includeUsage: false });
+    const payload = chunk({ content: 'x' });
+    expect(tap.push(enc.encode(`data: ${payload}\n`))).toBe('');
+    expect(tap.push(enc.encode('\n'))).toBe(`data: ${payload}\n\n`);
+  });
+
+  it('keeps the usage chunk with choices [] when the client asked', () => {
+    const tap = createChatStreamTap({ includeUsage: true });
+    const out = feedBytewise(tap, upstream);
+    const usageEvents = out
+      .split('\n\n')
+      .filter((e) => e.includes('"usage"'))
+      .map((e) => JSON.parse(e.slice(6)));
+    expect(usageEvents).toHaveLength(1);
+    expect(usageEvents[0].choices).toEqual([]);
+    expect(usageEvents[0].usage).toEqual(usage);
+  });
+
+  it('splits usage carried on a content chunk into the content and a usage chunk', () => {
+    const tap = createChatStreamTap({ includeUsage: true });
+    const out = tap.push(enc.encode(`data: ${chunk({ content: 'last' }, { usage })}\n\n`));
+    const events = out.split('\n\n').filter(Boolean).map((e) => JSON.parse(e.slice(6)));
+    expect(events).toHaveLength(2);
+    expect(events[0].choices[0].delta.content).toBe('last');
+    expect(events[0].usage).toBeNull();
+    expect(events[1].choices).toEqual([]);
+    expect(tap.state.text).toBe('last');
+  });
+
+  it('turns an in-band error into one OpenAI-shaped event and ignores what follows', () => {
+    const tap = createChatStreamTap({ includeUsage: false });
+    const err = JSON.stringify({ id: 'gen-1', error: { code: 429, message: 'Rate limited upstream' }, choices: [{ index: 0, delta: { content: '' }, finish_reason: 'error' }] });
+    const out = tap.push(enc.encode(`data: ${chunk({ content: 'a' })}\n\ndata: ${err}\n\ndata: ${chunk({ content: 'b' })}\n\ndata: [DONE]\n\n`));
+    const events = out.split('\n\n').filter(Boolean);
+    expect(events).toHaveLength(2);
+    expect(JSON.parse(events[1].slice(6))).toEqual({ error: { message: 'Rate limited upstream', type: 'server_error', param: null, code: '429' } });
+    expect(tap.state.error).not.toBeNull();
+    expect(tap.state.text).toBe('a');
+    expect(tap.state.sawDone).toBe(false);
+  });
+
+  it('reassembles tool calls by index', () => {
+    const tap = createChatStreamTap({ includeUsage: false });
+    const parts = [
+      { tool_calls: [{ index: 0, id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '' } }] },
+      { tool_calls: [{ index: 0, function: { arguments: '{"ci' } }] },
+      { tool_calls: [{ index: 1, id: 'call_2', type: 'function', function: { name: 'other', arguments: '{}' } }] },
+      { tool_calls: [{ index: 0, function: { arguments: 'ty":"Oslo"}' } }] },
+    ];
+    for (const delta of parts) tap.push(enc.encode(`data: ${chunk(delta)}\n\n`));
+    expect(tap.state.toolCalls).toEqual([
+      { id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Oslo"}' } },
+      { id: 'call_2', type: 'function', function: { name: 'other', arguments: '{}' } },
+    ]);
+  });
+
+  it('drops non-JSON data lines that would make OpenAI clients throw', () => {
+    const tap = createChatStreamTap({ includeUsage: false });
+    expect(tap.push(enc.encode('data: not json\n\nevent: ping\ndata: {}\n\n'))).toBe('data: {}\n\n');
+  });
+});
