@@ -1,0 +1,103 @@
+import type { Config } from '../config.js';
+import { openDatabase, type Database } from '../db/client.js';
+import { GatewayError } from '../errors.js';
+import { readInstanceLock } from '../keys/instance-lock.js';
+import { createKeyStore, presentKey, presentWorkspace, type Scope } from '../keys/key-store.js';
+
+export interface KeyCreateInput {
+  workspace: string;
+  name: string;
+  scopes?: Scope[];
+  rpm?: number;
+  tpm?: number;
+  budget_usd?: string;
+  budget_period?: 'day' | 'month';
+  expires_at?: string;
+}
+
+type Json = Record<string, any>;
+
+/** What the CLI needs, whether it talks to the database or to a running gateway. */
+export interface AdminClient {
+  via: string;
+  createWorkspace(name: string): Promise<Json>;
+  listWorkspaces(): Promise<Json[]>;
+  createKey(input: KeyCreateInput): Promise<Json>;
+  listKeys(workspace?: string): Promise<Json[]>;
+  revokeKey(id: string): Promise<Json>;
+  close(): Promise<void>;
+}
+
+/**
+ * Embedded PGlite admits one process: when a live gateway holds DATA_DIR, go through its admin
+ * API (with the token it left in its lock file); otherwise open the database directly, so keys
+ * can be made before the first start.
+ */
+export async function openAdminClient(config: Config): Promise<AdminClient> {
+  if (!config.databaseUrl) {
+    const lock = readInstanceLock(config.dataDir);
+    if (lock) return httpClient(lock.url, lock.token);
+  }
+  const database = await openDatabase(config.databaseUrl ? { url: config.databaseUrl } : { dataDir: config.dataDir }, { poolSize: 2 });
+  return directClient(database);
+}
+
+function directClient(database: Database): AdminClient {
+  const store = createKeyStore(database.db);
+  return {
+    via: database.kind === 'pglite' ? 'the embedded database' : 'Postgres',
+    createWorkspace: async (name) => presentWorkspace(await store.createWorkspace(name)),
+    listWorkspaces: async () => (await store.listWorkspaces()).map(presentWorkspace),
+    async createKey(input) {
+      const { row, key, workspace } = await store.createKey({
+        workspace: input.workspace,
+        name: input.name,
+        scopes: input.scopes,
+        rpm: input.rpm,
+        tpm: input.tpm,
+        budgetUsd: input.budget_usd,
+        budgetPeriod: input.budget_period,
+        expiresAt: input.expires_at ? new Date(input.expires_at) : undefined,
+      });
+      return { ...presentKey(row, workspace.name), key };
+    },
+    async listKeys(workspace) {
+      let id: string | undefined;
+      if (workspace) {
+        const ws = await store.findWorkspace(workspace);
+        if (!ws) throw new GatewayError('not_found', `Workspace "${workspace}" not found`);
+        id = ws.id;
+      }
+      return (await store.listKeys(id)).map((r) => presentKey(r, r.workspaceName));
+    },
+    async revokeKey(id) {
+      const row = await store.revokeKey(id, new Date());
+      if (!row) throw new GatewayError('not_found', `No key with id ${id}`);
+      return presentKey(row);
+    },
+    close: () => database.close(),
+  };
+}
+
+function httpClient(baseUrl: string, token: string): AdminClient {
+  async function call(method: string, path: string, body?: unknown): Promise<Json> {
+    const res = await fetch(baseUrl + path, {
+      method,
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(10_000),
+    });
+    const json = (await res.json().catch(() => ({}))) as Json;
+    if (!res.ok) throw new Error(json?.error?.message ?? `gateway answered ${res.status}`);
+    return json;
+  }
+  return {
+    via: `the running gateway at ${baseUrl}`,
+    createWorkspace: (name) => call('POST', '/admin/workspaces', { name }),
+    listWorkspaces: async () => (await call('GET', '/admin/workspaces')).data,
+    createKey: (input) => call('POST', '/admin/keys', input),
+    listKeys: async (workspace) => (await call('GET', `/admin/keys${workspace ? `?workspace=${encodeURIComponent(workspace)}` : ''}`)).data,
+    revokeKey: (id) => call('POST', `/admin/keys/${encodeURIComponent(id)}/revoke`),
+    close: async () => {},
+  };
+}
