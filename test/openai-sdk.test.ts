@@ -1,12 +1,13 @@
 import OpenAI from 'openai';
 import { describe, expect, it } from 'vitest';
 import { expectedUsage } from './fake-openrouter/server.js';
+import { dbKinds } from './helpers/databases.js';
 import { MODEL, useProxyEnv, user } from './helpers/proxy-env.js';
 import { eventually } from './helpers/gateway.js';
 
-const env = useProxyEnv();
+describe.each(dbKinds())('the official openai SDK through a real gateway on %s', (db) => {
+  const env = useProxyEnv({ db });
 
-describe('the official openai SDK through a real gateway', () => {
   it('non-stream', async () => {
     const body = { model: MODEL, messages: [user('hello gateway')] };
     const completion = await env.openai.chat.completions.create(body);
