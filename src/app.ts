@@ -5,7 +5,9 @@ import { accessLog } from './middleware/access-log.js';
 import { requireKey } from './middleware/auth.js';
 import { requestId } from './middleware/request-id.js';
 import { adminRoutes } from './routes/admin.js';
+import { adminUsageRoutes } from './routes/admin-usage.js';
 import { chatCompletions } from './routes/chat-completions.js';
+import { dashboardRoutes } from './routes/dashboard.js';
 import type { AppDeps, AppEnv } from './routes/context.js';
 import { embeddings } from './routes/embeddings.js';
 import { healthRoutes } from './routes/health.js';
@@ -27,7 +29,9 @@ export function createApp(deps: AppDeps, state: AppState = { draining: () => fal
   }
 
   app.route('/health', healthRoutes(deps, state));
+  app.route('/admin/usage', adminUsageRoutes(deps));
   app.route('/admin', adminRoutes(deps));
+  app.route('/dashboard', dashboardRoutes(deps));
 
   const v1 = new Hono<AppEnv>();
   v1.use('*', requireKey(deps.verifier, 'proxy'));

@@ -7,6 +7,7 @@ import type { OutcomeSink } from './proxy/outcome.js';
 import { createUpstreamClient } from './proxy/upstream-client.js';
 import type { AppDeps } from './routes/context.js';
 import type { Logger } from './telemetry/logger.js';
+import { createUsageLedger } from './usage/ledger.js';
 
 export interface OpenDepsOptions {
   logger: Logger;
@@ -33,6 +34,8 @@ export async function openDeps(config: Config, opts: OpenDepsOptions): Promise<A
   });
   const catalog = createCatalog({ upstream, now });
   const verifier = createKeyVerifier({ store: keys, now, ttlMs: config.keyCacheTtlMs });
+  const usage = createUsageLedger({ db: database.db, catalog, logger: opts.logger, dataDir: config.dataDir, enabled: config.usageEnabled, now });
+  const extraSink = opts.onOutcome;
   return {
     config,
     database,
@@ -42,9 +45,14 @@ export async function openDeps(config: Config, opts: OpenDepsOptions): Promise<A
     catalog,
     logger: opts.logger,
     now,
-    onOutcome: opts.onOutcome ?? (() => {}),
+    usage,
+    onOutcome: (outcome) => {
+      usage.record(outcome);
+      extraSink?.(outcome);
+    },
     localAdminToken: opts.localAdminToken,
     async close() {
+      await usage.close(config.shutdownGraceMs > 0 ? 5_000 : 1_000);
       await upstream.close().catch(() => {});
       if (!opts.database) await database.close();
     },

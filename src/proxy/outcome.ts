@@ -27,6 +27,8 @@ export interface RequestOutcome {
   workspaceId: string;
   keyId: string;
   requestedModel: string | null;
+  /** The memory thread the request used, when any. */
+  threadId?: string | null;
   servedModel: string | null;
   stream: boolean;
   status: OutcomeStatus;

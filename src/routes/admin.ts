@@ -51,6 +51,8 @@ export function adminRoutes(deps: AppDeps) {
   const admin = new Hono<AppEnv>();
 
   admin.use('*', async (c, next) => {
+    // Reports have their own access rule (admin token or a `reports` key): see admin-usage.ts.
+    if (c.req.path === '/admin/usage' || c.req.path.startsWith('/admin/usage/')) return next();
     const tokens = [deps.config.adminToken, deps.localAdminToken].filter((t): t is string => !!t);
     if (tokens.length === 0) throw new GatewayError('admin_disabled', 'Admin routes are disabled: set ADMIN_TOKEN to enable them.');
     const match = /^Bearer\s+(\S+)\s*$/i.exec(c.req.header('authorization') ?? '');

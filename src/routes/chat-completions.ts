@@ -4,6 +4,7 @@ import { classifyFailure, pickUpstreamHeaders, relayedHeaders, startForward } fr
 import { parseUsage } from '../proxy/outcome.js';
 import { relayChatStream } from '../proxy/relay-stream.js';
 import type { AppContext, AppDeps } from './context.js';
+import { admitRequest } from './admission.js';
 import { outcomeEmitter } from './outcome-emitter.js';
 import { readJsonObject } from './read-json.js';
 
@@ -49,8 +50,9 @@ export function chatCompletions(deps: AppDeps) {
 
     const t0 = c.get('startedAt');
     const clientSignal = c.req.raw.signal;
-    const handle = startForward(clientSignal, deps.config.upstreamTimeoutMs);
     const outcome = outcomeEmitter(c, deps, { route: 'chat.completions', requestedModel: body.model, stream, request: body });
+    await admitRequest(c, deps, outcome);
+    const handle = startForward(clientSignal, deps.config.upstreamTimeoutMs);
 
     let res;
     try {

@@ -7,6 +7,7 @@ import type { Caller, KeyVerifier } from '../keys/verify-key.js';
 import type { OutcomeSink } from '../proxy/outcome.js';
 import type { UpstreamClient } from '../proxy/upstream-client.js';
 import type { Logger } from '../telemetry/logger.js';
+import type { UsageLedger } from '../usage/ledger.js';
 
 /** Everything the app needs, handed in by main.ts or a test (no module-level singletons). */
 export interface AppDeps {
@@ -19,7 +20,9 @@ export interface AppDeps {
   logger: Logger;
   /** Wall clock in ms (tests may freeze it). */
   now: () => number;
+  /** Every proxied request's outcome goes here exactly once (ledger, memory, tests). */
   onOutcome: OutcomeSink;
+  usage: UsageLedger;
   /** A per-process secret the local CLI may use as an admin token (see keys/cli-lock). */
   localAdminToken?: string;
 }

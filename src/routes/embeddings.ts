@@ -2,6 +2,7 @@ import { GatewayError, UpstreamHttpError, normalizeUpstreamError } from '../erro
 import { classifyFailure, pickUpstreamHeaders, relayedHeaders, startForward } from '../proxy/forward.js';
 import { parseUsage } from '../proxy/outcome.js';
 import type { AppContext, AppDeps } from './context.js';
+import { admitRequest } from './admission.js';
 import { outcomeEmitter } from './outcome-emitter.js';
 import { readJsonObject } from './read-json.js';
 
@@ -18,8 +19,9 @@ export function embeddings(deps: AppDeps) {
     c.get('logFields').model = body.model;
     const t0 = c.get('startedAt');
     const clientSignal = c.req.raw.signal;
-    const handle = startForward(clientSignal, deps.config.upstreamTimeoutMs);
     const outcome = outcomeEmitter(c, deps, { route: 'embeddings', requestedModel: body.model, stream: false, request: null });
+    await admitRequest(c, deps, outcome);
+    const handle = startForward(clientSignal, deps.config.upstreamTimeoutMs);
     let text: string;
     let upstreamHeadersMs: number;
     let res;

@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
 import { pino } from 'pino';
@@ -31,6 +34,7 @@ export async function startTestGateway(opts: { database: Database; upstreamUrl: 
     openrouterBaseUrl: opts.upstreamUrl,
     adminToken: ADMIN_TOKEN,
     logLevel: 'info',
+    dataDir: mkdtempSync(join(tmpdir(), 'cmg-test-')),
     ...opts.config,
   });
   const logs: Record<string, unknown>[] = [];

@@ -1,2 +1,3 @@
 export * from './workspaces.js';
 export * from './api-keys.js';
+export * from './usage.js';

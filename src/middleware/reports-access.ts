@@ -1,0 +1,84 @@
+import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { getCookie } from 'hono/cookie';
+import { GatewayError } from '../errors.js';
+import { safeEqual } from '../keys/key-material.js';
+import type { AppContext, AppDeps } from '../routes/context.js';
+
+export type ReportsAccess = { kind: 'admin' } | { kind: 'key'; keyId: string; workspaceId: string };
+
+export const SESSION_COOKIE = 'cmg_dashboard';
+const SESSION_TTL_MS = 12 * 3_600_000;
+
+// Sessions are signed, not stored, so any instance can check them. With ADMIN_TOKEN set the
+// signing key derives from it (shared by every instance; rotating the token ends all sessions).
+const processSecret = randomBytes(32);
+function signingKey(deps: AppDeps): Buffer {
+  return deps.config.adminToken ? createHash('sha256').update(`cmg-dashboard-session:${deps.config.adminToken}`).digest() : processSecret;
+}
+
+function sign(payload: string, deps: AppDeps): string {
+  return createHmac('sha256', signingKey(deps)).update(payload).digest('base64url');
+}
+
+/** The cookie value for a dashboard session: payload.signature, expiring in 12 hours. */
+export function sessionCookieValue(access: ReportsAccess, deps: AppDeps): string {
+  const payload = Buffer.from(JSON.stringify({ ...access, exp: deps.now() + SESSION_TTL_MS })).toString('base64url');
+  return `${payload}.${sign(payload, deps)}`;
+}
+
+function readSession(value: string, deps: AppDeps): ReportsAccess | null {
+  const [payload, signature] = value.split('.');
+  if (!payload || !signature || !safeEqual(signature, sign(payload, deps))) return null;
+  try {
+    const data = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
+    if (typeof data.exp !== 'number' || data.exp <= deps.now()) return null;
+    if (data.kind === 'admin') return { kind: 'admin' };
+    if (data.kind === 'key' && typeof data.keyId === 'string' && typeof data.workspaceId === 'string') {
+      return { kind: 'key', keyId: data.keyId, workspaceId: data.workspaceId };
+    }
+  } catch {
+    // malformed: no session
+  }
+  return null;
+}
+
+function isAdminToken(token: string, deps: AppDeps): boolean {
+  const tokens = [deps.config.adminToken, deps.localAdminToken].filter((t): t is string => !!t);
+  return tokens.map((t) => safeEqual(token, t)).some(Boolean);
+}
+
+/** Checks a raw token (admin token, or a key with the `reports` scope). */
+export async function checkReportsToken(token: string, deps: AppDeps): Promise<ReportsAccess | null> {
+  if (isAdminToken(token, deps)) return { kind: 'admin' };
+  try {
+    const caller = await deps.verifier.verify(`Bearer ${token}`, 'reports');
+    return { kind: 'key', keyId: caller.keyId, workspaceId: caller.workspaceId };
+  } catch (err) {
+    if (err instanceof GatewayError && err.status >= 500) throw err;
+    return null;
+  }
+}
+
+/**
+ * Who may read reports: the admin token, a key with the `reports` scope (its own workspace only),
+ * or a dashboard session cookie. A key session is re-checked each time, so a revoke ends it.
+ */
+export async function resolveReportsAccess(c: AppContext, deps: AppDeps): Promise<ReportsAccess> {
+  const header = c.req.header('authorization');
+  if (header) {
+    const token = /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1];
+    if (token && isAdminToken(token, deps)) return { kind: 'admin' };
+    const caller = await deps.verifier.verify(header, 'reports');
+    return { kind: 'key', keyId: caller.keyId, workspaceId: caller.workspaceId };
+  }
+  const cookie = getCookie(c, SESSION_COOKIE);
+  const session = cookie ? readSession(cookie, deps) : null;
+  if (session?.kind === 'key') {
+    const row = await deps.keys.getKey(session.keyId);
+    if (!row || row.revokedAt || (row.expiresAt && row.expiresAt.getTime() <= deps.now()) || !row.scopes.includes('reports')) {
+      throw new GatewayError('invalid_api_key', 'The session has ended; sign in again.');
+    }
+  }
+  if (session) return session;
+  throw new GatewayError('invalid_api_key', 'Reports need the admin token or a key with the "reports" scope.');
+}

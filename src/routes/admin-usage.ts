@@ -1,0 +1,147 @@
+import { Hono } from 'hono';
+import { GatewayError } from '../errors.js';
+import { resolveReportsAccess, type ReportsAccess } from '../middleware/reports-access.js';
+import { toCsv } from '../usage/csv.js';
+import { GROUPS, reportColumns, usageRecordsPage, usageReport, type Group, type ReportFilter } from '../usage/reports.js';
+import type { AppContext, AppDeps, AppEnv } from './context.js';
+
+const DAY = /^\d{4}-\d{2}-\d{2}$/;
+const RECORD_COLUMNS = [
+  'request_id',
+  'created_at',
+  'workspace_id',
+  'key_id',
+  'route',
+  'model_requested',
+  'model_served',
+  'model',
+  'thread_id',
+  'stream',
+  'status',
+  'http_status',
+  'error_code',
+  'prompt_tokens',
+  'completion_tokens',
+  'cached_tokens',
+  'reasoning_tokens',
+  'cost_usd',
+  'cost_source',
+  'estimated',
+  'latency_ms',
+  'ttfb_ms',
+  'generation_id',
+  'provider',
+];
+
+function parseDay(value: string | undefined, name: string, fallback: string): string {
+  const v = value ?? fallback;
+  const date = new Date(`${v}T00:00:00Z`);
+  if (!DAY.test(v) || Number.isNaN(date.getTime()) || date.toISOString().slice(0, 10) !== v) {
+    throw new GatewayError('invalid_value', `${name} must be a date as YYYY-MM-DD (UTC).`, { param: name });
+  }
+  return v;
+}
+
+const addDays = (day: string, n: number) => new Date(Date.parse(`${day}T00:00:00Z`) + n * 86_400_000).toISOString().slice(0, 10);
+
+/** from/to (default: the current UTC month so far) and the workspace/key/model filters, scoped to the caller. */
+async function readFilter(c: AppContext, deps: AppDeps, access: ReportsAccess): Promise<ReportFilter> {
+  const today = new Date(deps.now()).toISOString().slice(0, 10);
+  const from = parseDay(c.req.query('from'), 'from', `${today.slice(0, 8)}01`);
+  const to = parseDay(c.req.query('to'), 'to', addDays(today, 1));
+  if (from >= to) throw new GatewayError('invalid_value', '`from` must be before `to` (`to` is exclusive).', { param: 'to' });
+  const filter: ReportFilter = { from, to };
+  const workspace = c.req.query('workspace');
+  if (access.kind === 'key') filter.workspaceIds = [access.workspaceId];
+  if (workspace) {
+    const ws = await deps.keys.findWorkspace(workspace);
+    // Another workspace is reported as not found: a reports key never learns what exists elsewhere.
+    if (!ws || (access.kind === 'key' && ws.id !== access.workspaceId)) {
+      throw new GatewayError('not_found', `Workspace "${workspace}" not found.`, { param: 'workspace' });
+    }
+    filter.workspaceIds = [ws.id];
+  }
+  const key = c.req.query('key');
+  if (key) {
+    const matches = (await deps.keys.listKeys(filter.workspaceIds?.[0])).filter((k) => k.id === key || k.name === key);
+    filter.keyIds = matches.map((k) => k.id);
+  }
+  const model = c.req.query('model');
+  if (model) filter.model = model;
+  return filter;
+}
+
+function parseGroups(value: string | undefined): Group[] {
+  const groups = (value ?? 'day')
+    .split(',')
+    .map((g) => g.trim())
+    .filter(Boolean);
+  for (const g of groups) {
+    if (!(GROUPS as readonly string[]).includes(g)) {
+      throw new GatewayError('invalid_value', `group_by takes ${GROUPS.join(', ')}; got "${g}".`, { param: 'group_by' });
+    }
+  }
+  return [...new Set(groups)] as Group[];
+}
+
+function wantsCsv(c: AppContext): boolean {
+  const format = c.req.query('format') ?? 'json';
+  if (format !== 'json' && format !== 'csv') throw new GatewayError('invalid_value', 'format is json or csv.', { param: 'format' });
+  return format === 'csv';
+}
+
+function csvResponse(c: AppContext, name: string, body: string) {
+  return c.body(body, 200, { 'content-type': 'text/csv; charset=utf-8', 'content-disposition': `attachment; filename="${name}"` });
+}
+
+/** `GET /admin/usage` and `GET /admin/usage/requests`: the admin token, or a `reports` key (own workspace). */
+export function adminUsageRoutes(deps: AppDeps) {
+  const usage = new Hono<AppEnv>();
+  const recording = () => (deps.usage.enabled ? 'on' : 'off');
+
+  usage.get('/', async (c) => {
+    const access = await resolveReportsAccess(c, deps);
+    const groups = parseGroups(c.req.query('group_by'));
+    const csv = wantsCsv(c);
+    const filter = await readFilter(c, deps, access);
+    const report = await usageReport(deps.database.db, groups, filter);
+    c.header('x-usage-recording', recording());
+    if (csv) return csvResponse(c, `usage_${filter.from}_${filter.to}.csv`, toCsv(reportColumns(groups), report.data));
+    return c.json({ object: 'usage_report', from: filter.from, to: filter.to, group_by: groups, recording: recording(), ...report });
+  });
+
+  usage.get('/requests', async (c) => {
+    const access = await resolveReportsAccess(c, deps);
+    const csv = wantsCsv(c);
+    const filter = await readFilter(c, deps, access);
+    const limit = Number(c.req.query('limit') ?? 100);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000)
+      throw new GatewayError('invalid_value', 'limit is 1 to 1000.', { param: 'limit' });
+    let cursor: { createdAt: string; requestId: string } | undefined;
+    const rawCursor = c.req.query('cursor');
+    if (rawCursor) {
+      try {
+        const [createdAt, requestId] = JSON.parse(Buffer.from(rawCursor, 'base64url').toString('utf8'));
+        if (typeof createdAt !== 'string' || typeof requestId !== 'string' || Number.isNaN(Date.parse(createdAt))) throw new Error('bad');
+        cursor = { createdAt, requestId };
+      } catch {
+        throw new GatewayError('invalid_value', 'cursor is not one this API returned.', { param: 'cursor' });
+      }
+    }
+    const page = await usageRecordsPage(deps.database.db, {
+      ...filter,
+      from: `${filter.from}T00:00:00Z`,
+      to: `${filter.to}T00:00:00Z`,
+      status: c.req.query('status'),
+      limit,
+      cursor,
+    });
+    const next = page.next ? Buffer.from(JSON.stringify([page.next.createdAt, page.next.requestId])).toString('base64url') : null;
+    c.header('x-usage-recording', recording());
+    if (next) c.header('x-next-cursor', next);
+    if (csv) return csvResponse(c, `usage_requests_${filter.from}_${filter.to}.csv`, toCsv(RECORD_COLUMNS, page.data));
+    return c.json({ object: 'list', data: page.data, next_cursor: next, recording: recording() });
+  });
+
+  return usage;
+}

@@ -1,0 +1,170 @@
+import { sql, type SQL } from 'drizzle-orm';
+import type { Db } from '../db/client.js';
+import { formatDecimal, normalizeDecimal, parseDecimal } from './decimal.js';
+
+export const GROUPS = ['day', 'week', 'month', 'workspace', 'key', 'model'] as const;
+export type Group = (typeof GROUPS)[number];
+
+export interface ReportFilter {
+  /** YYYY-MM-DD, inclusive. */
+  from: string;
+  /** YYYY-MM-DD, exclusive. */
+  to: string;
+  workspaceIds?: string[];
+  keyIds?: string[];
+  model?: string;
+}
+
+export interface Totals {
+  requests: number;
+  errors: number;
+  prompt_tokens: number;
+  completion_tokens: number;
+  cost_usd: string;
+}
+
+export type ReportRow = Record<string, string | number | null> & Totals;
+
+const GROUP_SQL: Record<Group, { select: SQL; columns: string[]; order: SQL }> = {
+  day: { select: sql`to_char(d.day, 'YYYY-MM-DD') as day`, columns: ['day'], order: sql`1` },
+  week: { select: sql`to_char(date_trunc('week', d.day)::date, 'YYYY-MM-DD') as week`, columns: ['week'], order: sql`1` },
+  month: { select: sql`to_char(date_trunc('month', d.day)::date, 'YYYY-MM-DD') as month`, columns: ['month'], order: sql`1` },
+  workspace: { select: sql`w.name as workspace, d.workspace_id as workspace_id`, columns: ['workspace', 'workspace_id'], order: sql`1` },
+  key: { select: sql`d.key_id as key, k.name as key_name`, columns: ['key', 'key_name'], order: sql`1` },
+  model: { select: sql`d.model as model`, columns: ['model'], order: sql`1` },
+};
+
+/** The columns a report with these groups has, in order (also the CSV header). */
+export function reportColumns(groups: Group[]): string[] {
+  return [...groups.flatMap((g) => GROUP_SQL[g].columns), 'requests', 'errors', 'prompt_tokens', 'completion_tokens', 'cost_usd'];
+}
+
+function whereClause(f: ReportFilter): SQL {
+  const parts: SQL[] = [sql`d.day >= ${f.from}::date`, sql`d.day < ${f.to}::date`];
+  if (f.workspaceIds)
+    parts.push(
+      f.workspaceIds.length
+        ? sql`d.workspace_id in (${sql.join(
+            f.workspaceIds.map((id) => sql`${id}`),
+            sql`, `,
+          )})`
+        : sql`false`,
+    );
+  if (f.keyIds)
+    parts.push(
+      f.keyIds.length
+        ? sql`d.key_id in (${sql.join(
+            f.keyIds.map((id) => sql`${id}`),
+            sql`, `,
+          )})`
+        : sql`false`,
+    );
+  if (f.model) parts.push(sql`d.model = ${f.model}`);
+  return sql.join(parts, sql` and `);
+}
+
+function rowsOf(result: unknown): Record<string, any>[] {
+  return (Array.isArray(result) ? result : (result as { rows: Record<string, any>[] }).rows) as Record<string, any>[];
+}
+
+/**
+ * Usage totals from the daily rollups (never the raw table), grouped as asked. Money is summed as
+ * numeric in the database and returned as decimal text; the totals are exact sums of the rows.
+ */
+export async function usageReport(db: Db, groups: Group[], filter: ReportFilter): Promise<{ data: ReportRow[]; totals: Totals }> {
+  const selects = groups.map((g) => GROUP_SQL[g].select);
+  const groupBy = groups.flatMap((g) => GROUP_SQL[g].columns).map((_, i) => sql.raw(String(i + 1)));
+  const query = sql`
+    select ${selects.length ? sql`${sql.join(selects, sql`, `)},` : sql``}
+      sum(d.requests)::bigint as requests, sum(d.errors)::bigint as errors,
+      sum(d.prompt_tokens)::bigint as prompt_tokens, sum(d.completion_tokens)::bigint as completion_tokens,
+      sum(d.cost_usd)::text as cost_usd
+    from usage_daily d
+    ${groups.includes('workspace') ? sql`left join workspaces w on w.id = d.workspace_id` : sql``}
+    ${groups.includes('key') ? sql`left join api_keys k on k.id = d.key_id` : sql``}
+    where ${whereClause(filter)}
+    ${groupBy.length ? sql`group by ${sql.join(groupBy, sql`, `)} order by ${sql.join(groupBy, sql`, `)}` : sql``}
+  `;
+  const raw = rowsOf(await db.execute(query));
+  const totals = { requests: 0, errors: 0, prompt_tokens: 0, completion_tokens: 0, cost: 0n };
+  const data: ReportRow[] = [];
+  for (const r of raw) {
+    if (r.requests === null) continue; // no groups and no rows: sum() gives one all-null row
+    const row: Record<string, string | number | null> = {};
+    for (const col of groups.flatMap((g) => GROUP_SQL[g].columns)) row[col] = (r[col] as string | null) ?? null;
+    const cost = normalizeDecimal(r.cost_usd as string);
+    const out = {
+      ...row,
+      requests: Number(r.requests),
+      errors: Number(r.errors),
+      prompt_tokens: Number(r.prompt_tokens),
+      completion_tokens: Number(r.completion_tokens),
+      cost_usd: cost,
+    } as ReportRow;
+    totals.requests += out.requests;
+    totals.errors += out.errors;
+    totals.prompt_tokens += out.prompt_tokens;
+    totals.completion_tokens += out.completion_tokens;
+    totals.cost += parseDecimal(cost);
+    data.push(out);
+  }
+  const { cost, ...counts } = totals;
+  return { data, totals: { ...counts, cost_usd: formatDecimal(cost) } };
+}
+
+export interface RecordsQuery extends ReportFilter {
+  status?: string;
+  limit: number;
+  cursor?: { createdAt: string; requestId: string };
+}
+
+/** Raw records, newest first, paginated by a (created_at, request_id) cursor. */
+export async function usageRecordsPage(db: Db, q: RecordsQuery) {
+  const parts: SQL[] = [sql`created_at >= ${q.from}::timestamptz`, sql`created_at < ${q.to}::timestamptz`];
+  if (q.workspaceIds)
+    parts.push(
+      q.workspaceIds.length
+        ? sql`workspace_id in (${sql.join(
+            q.workspaceIds.map((id) => sql`${id}`),
+            sql`, `,
+          )})`
+        : sql`false`,
+    );
+  if (q.keyIds)
+    parts.push(
+      q.keyIds.length
+        ? sql`key_id in (${sql.join(
+            q.keyIds.map((id) => sql`${id}`),
+            sql`, `,
+          )})`
+        : sql`false`,
+    );
+  if (q.model) parts.push(sql`model = ${q.model}`);
+  if (q.status) parts.push(sql`status = ${q.status}`);
+  if (q.cursor) parts.push(sql`(created_at, request_id) < (${q.cursor.createdAt}::timestamptz, ${q.cursor.requestId})`);
+  const raw = rowsOf(
+    await db.execute(sql`
+      select request_id, to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as created_at, workspace_id, key_id, route,
+        model_requested, model_served, model, thread_id, stream, status, http_status, error_code, prompt_tokens, completion_tokens,
+        cached_tokens, reasoning_tokens, cost_usd::text as cost_usd, cost_source, estimated, latency_ms, ttfb_ms, generation_id, provider
+      from usage_records
+      where ${sql.join(parts, sql` and `)}
+      order by created_at desc, request_id desc
+      limit ${q.limit + 1}
+    `),
+  );
+  const more = raw.length > q.limit;
+  const data: Record<string, any>[] = raw.slice(0, q.limit).map((r) => ({
+    ...r,
+    http_status: Number(r.http_status),
+    prompt_tokens: Number(r.prompt_tokens),
+    completion_tokens: Number(r.completion_tokens),
+    cached_tokens: Number(r.cached_tokens),
+    reasoning_tokens: Number(r.reasoning_tokens),
+    latency_ms: Number(r.latency_ms),
+    ttfb_ms: r.ttfb_ms === null ? null : Number(r.ttfb_ms),
+    cost_usd: normalizeDecimal(r.cost_usd as string),
+  }));
+  const last = data.at(-1);
+  return { data, next: more && last ? { createdAt: last.created_at as string, requestId: last.request_id as string } : null };
+}

@@ -1,0 +1,202 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Database } from '../src/db/client.js';
+import { insertUsageBatch } from '../src/usage/ledger-store.js';
+import type { UsageRecord } from '../src/usage/usage-record.js';
+import { expectedUsage, startFakeOpenRouter, type FakeOpenRouter } from './fake-openrouter/server.js';
+import { dbKinds, openTestDatabase } from './helpers/databases.js';
+import { ADMIN_TOKEN, eventually, startTestGateway, type TestGateway } from './helpers/gateway.js';
+import { MODEL, readSse, user } from './helpers/proxy-env.js';
+
+const today = () => new Date().toISOString().slice(0, 10);
+const tomorrow = () => new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
+
+describe.each(dbKinds())('usage ledger on %s', (kind) => {
+  let fake: FakeOpenRouter;
+  let database: Database;
+  let gw: TestGateway;
+
+  beforeAll(async () => {
+    fake = await startFakeOpenRouter();
+    database = await openTestDatabase(kind);
+    gw = await startTestGateway({ database, upstreamUrl: fake.baseUrl });
+  });
+  afterAll(async () => {
+    await gw.close();
+    await database.close();
+    await fake.close();
+  });
+
+  const post = (key: string, body: unknown, signal?: AbortSignal) =>
+    fetch(`${gw.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+      signal,
+    });
+  const report = async (query: string, token = ADMIN_TOKEN) => {
+    const res = await fetch(`${gw.url}/admin/usage?${query}`, { headers: { authorization: `Bearer ${token}` } });
+    return { status: res.status, body: res.headers.get('content-type')?.includes('json') ? await res.json() : await res.text(), res };
+  };
+
+  it('writes one record per request with the upstream figures, and rollups that match', async () => {
+    const { key, workspace } = await gw.createKey();
+    const bodies = [
+      { model: MODEL, messages: [user('first one')] },
+      { model: MODEL, stream: true, messages: [user('second one here')] },
+      { model: 'anthropic/claude-3.5-haiku', messages: [user('third')] },
+    ];
+    for (const b of bodies) {
+      const res = await post(key, b);
+      await res.text();
+    }
+    await (await post(key, { model: MODEL, messages: [user('x')], fake: { mode: 'error', status: 400 } })).text();
+    await gw.deps.usage.flush();
+    const records = await fetch(`${gw.url}/admin/usage/requests?workspace=${workspace}&from=${today()}&to=${tomorrow()}`, {
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    }).then((r) => r.json());
+    expect(records.data).toHaveLength(4);
+    const ok = records.data.filter((r: any) => r.status === 'ok');
+    expect(ok).toHaveLength(3);
+    const expectedCost = bodies.map((b) => expectedUsage(b).cost);
+    expect(ok.map((r: any) => Number(r.cost_usd)).sort()).toEqual(expectedCost.sort());
+    expect(ok.every((r: any) => r.cost_source === 'upstream' && r.estimated === false)).toBe(true);
+    const failed = records.data.find((r: any) => r.status === 'upstream_error');
+    expect(failed).toMatchObject({ http_status: 400, prompt_tokens: 0, cost_usd: '0' });
+
+    const { body } = await report(`from=${today()}&to=${tomorrow()}&group_by=model&workspace=${workspace}`);
+    expect(body.data.map((r: any) => r.model).sort()).toEqual(['anthropic/claude-3.5-haiku', MODEL].sort());
+    expect(body.totals.requests).toBe(4);
+    expect(body.totals.errors).toBe(1);
+    const promptSum = records.data.reduce((s: number, r: any) => s + r.prompt_tokens, 0);
+    expect(body.totals.prompt_tokens).toBe(promptSum);
+  });
+
+  it('is idempotent on request_id, rollups included', async () => {
+    const { workspace } = await gw.createKey();
+    const ws = await gw.deps.keys.findWorkspace(workspace);
+    const record: UsageRecord = {
+      requestId: `req_idem_${kind}_${Date.now()}`,
+      createdAt: new Date().toISOString(),
+      workspaceId: ws!.id,
+      keyId: 'key_idem',
+      route: 'chat.completions',
+      modelRequested: 'm',
+      modelServed: 'm',
+      model: 'm/idem',
+      threadId: null,
+      stream: false,
+      status: 'ok',
+      httpStatus: 200,
+      errorCode: null,
+      promptTokens: 10,
+      completionTokens: 5,
+      cachedTokens: 0,
+      reasoningTokens: 0,
+      costUsd: '0.0000001234',
+      costSource: 'upstream',
+      estimated: false,
+      latencyMs: 1,
+      ttfbMs: 1,
+      generationId: null,
+      provider: null,
+    };
+    expect(await insertUsageBatch(database.db, [record, record])).toBe(1);
+    expect(await insertUsageBatch(database.db, [record])).toBe(0);
+    const { body } = await report(`from=${today()}&to=${tomorrow()}&group_by=model&model=m/idem&workspace=${workspace}`);
+    expect(body.data).toEqual([{ model: 'm/idem', requests: 1, errors: 0, prompt_tokens: 10, completion_tokens: 5, cost_usd: '0.0000001234' }]);
+  });
+
+  it('records an abandoned stream with estimated tokens from a real tokenizer', async () => {
+    const { key } = await gw.createKey();
+    const controller = new AbortController();
+    const res = await post(key, { model: MODEL, stream: true, messages: [user('a b c d e f g h i j k l')], fake: { mode: 'slow', delayMs: 200 } }, controller.signal);
+    const reader = res.body!.getReader();
+    let seen = '';
+    while (!seen.includes('You ')) seen += new TextDecoder().decode((await reader.read()).value);
+    controller.abort();
+    await eventually(() => gw.outcomes.some((o) => o.keyId && o.status === 'client_aborted'));
+    await gw.deps.usage.flush();
+    const rows = await fetch(`${gw.url}/admin/usage/requests?status=client_aborted&from=${today()}&to=${tomorrow()}`, {
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    }).then((r) => r.json());
+    const row = rows.data[0];
+    expect(row).toMatchObject({ status: 'client_aborted', estimated: true, cost_source: 'catalog' });
+    expect(row.prompt_tokens).toBeGreaterThan(10);
+    expect(row.completion_tokens).toBeGreaterThanOrEqual(1);
+    expect(Number(row.cost_usd)).toBeGreaterThan(0);
+  });
+
+  it('enforces a budget: 429 insufficient_quota once spent, recorded as rejected', async () => {
+    const { key, id } = await gw.createKey({ budget_usd: '0.000005', budget_period: 'day' });
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const res = await post(key, { model: MODEL, messages: [user('spend some money please')] });
+      statuses.push(res.status);
+      const body = await res.json();
+      if (res.status === 429) {
+        expect(body.error).toMatchObject({ code: 'insufficient_quota', type: 'insufficient_quota' });
+        expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0);
+      }
+    }
+    expect(statuses[0]).toBe(200);
+    expect(statuses).toContain(429);
+    expect(statuses.slice(statuses.indexOf(429)).every((s) => s === 429)).toBe(true);
+    await gw.deps.usage.flush();
+    const rows = await fetch(`${gw.url}/admin/usage/requests?key=${id}&from=${today()}&to=${tomorrow()}`, {
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    }).then((r) => r.json());
+    expect(rows.data).toHaveLength(4);
+    const rejected = rows.data.filter((r: any) => r.status === 'rejected');
+    expect(rejected.length).toBe(statuses.filter((s) => s === 429).length);
+    expect(rejected.every((r: any) => r.prompt_tokens === 0 && r.cost_usd === '0' && r.http_status === 429)).toBe(true);
+  });
+
+  it('serves reports to reports keys for their own workspace only; other keys get 403', async () => {
+    const a = await gw.createKey({ scopes: ['proxy', 'reports'] });
+    const b = await gw.createKey();
+    await (await post(a.key, { model: MODEL, messages: [user('from a')] })).text();
+    await (await post(b.key, { model: MODEL, messages: [user('from b')] })).text();
+    await gw.deps.usage.flush();
+    const mine = await report(`from=${today()}&to=${tomorrow()}&group_by=workspace`, a.key);
+    expect(mine.status).toBe(200);
+    expect(mine.body.data.map((r: any) => r.workspace)).toEqual([a.workspace]);
+    const other = await report(`from=${today()}&to=${tomorrow()}&workspace=${b.workspace}`, a.key);
+    expect(other.status).toBe(404);
+    const forbidden = await report(`from=${today()}&to=${tomorrow()}`, b.key);
+    expect(forbidden.status).toBe(403);
+    expect((await report(`from=${today()}&to=${tomorrow()}`, 'cmg_nope')).status).toBe(401);
+  });
+
+  it('answers CSV with the same totals as JSON, and validates parameters', async () => {
+    const q = `from=${today()}&to=${tomorrow()}&group_by=day,key,model`;
+    const json = (await report(q)).body;
+    const csv = await report(`${q}&format=csv`);
+    expect(csv.res.headers.get('content-type')).toMatch(/text\/csv/);
+    const lines = (csv.body as string).trimEnd().split('\r\n');
+    expect(lines[0]).toBe('day,key,key_name,model,requests,errors,prompt_tokens,completion_tokens,cost_usd');
+    expect(lines).toHaveLength(json.data.length + 1);
+    const requests = lines.slice(1).reduce((s, l) => s + Number(l.split(',')[4]), 0);
+    expect(requests).toBe(json.totals.requests);
+    expect((await report('from=2026-13-01')).status).toBe(400);
+    expect((await report('group_by=hour')).body.error.param).toBe('group_by');
+    expect((await report(`from=${tomorrow()}&to=${today()}`)).status).toBe(400);
+  });
+
+  it('pages raw records newest first by cursor without gaps or repeats', async () => {
+    const { key, workspace } = await gw.createKey();
+    for (let i = 0; i < 7; i++) await (await post(key, { model: MODEL, messages: [user(`n${i}`)] })).text();
+    await gw.deps.usage.flush();
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    for (let page = 0; page < 10; page++) {
+      const res: any = await fetch(`${gw.url}/admin/usage/requests?workspace=${workspace}&from=${today()}&to=${tomorrow()}&limit=3${cursor ? `&cursor=${cursor}` : ''}`, {
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+      }).then((r) => r.json());
+      seen.push(...res.data.map((r: any) => r.request_id));
+      cursor = res.next_cursor;
+      if (!cursor) break;
+    }
+    expect(seen).toHaveLength(7);
+    expect(new Set(seen).size).toBe(7);
+  });
+});
