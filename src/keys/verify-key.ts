@@ -48,21 +48,39 @@ export function createKeyVerifier(opts: KeyVerifierOptions) {
     if (row) hashById.set(row.id, hash);
   }
 
-  async function lookup(hash: string): Promise<KeyRow | null> {
-    const cached = cache.get(hash);
-    const age = cached ? opts.now() - cached.at : Infinity;
-    if (cached && age < (cached.row ? opts.ttlMs : negativeTtl)) return cached.row;
-    let row: KeyRow | undefined;
-    try {
-      row = await opts.store.findKeyByHash(hash);
-    } catch (cause) {
-      if (cached?.row) return cached.row;
-      throw new GatewayError('service_unavailable', 'The gateway cannot verify keys right now; retry shortly.', { cause });
-    }
+  const refreshing = new Map<string, Promise<KeyRow | null>>();
+
+  async function fetchRow(hash: string): Promise<KeyRow | null> {
+    const row = await opts.store.findKeyByHash(hash);
     // The hash came back from an indexed lookup; compare in constant time all the same.
     const found = row && safeEqual(row.keyHash, hash) ? row : null;
     remember(hash, found);
     return found;
+  }
+
+  function refresh(hash: string): Promise<KeyRow | null> {
+    let pending = refreshing.get(hash);
+    if (!pending) {
+      pending = fetchRow(hash).finally(() => refreshing.delete(hash));
+      refreshing.set(hash, pending);
+    }
+    return pending;
+  }
+
+  async function lookup(hash: string): Promise<KeyRow | null> {
+    const cached = cache.get(hash);
+    if (cached?.row) {
+      // A known key never waits on the database: past its TTL it is re-read in the background
+      // (a database outage then keeps serving it, instead of turning into slow requests or 401s).
+      if (opts.now() - cached.at >= opts.ttlMs) refresh(hash).catch(() => {});
+      return cached.row;
+    }
+    if (cached && opts.now() - cached.at < negativeTtl) return null;
+    try {
+      return await refresh(hash);
+    } catch (cause) {
+      throw new GatewayError('service_unavailable', 'The gateway cannot verify keys right now; retry shortly.', { cause });
+    }
   }
 
   return {

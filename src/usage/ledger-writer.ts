@@ -95,6 +95,9 @@ export function createBatchWriter<T>(opts: BatchWriterOptions<T>) {
     replayNeeded = false;
   }
 
+  // Records spilled by an earlier run are replayed as soon as the database answers.
+  if (replayNeeded) schedule(0);
+
   return {
     enqueue(record: T): void {
       if (closed) {
