@@ -4,6 +4,7 @@ import { openDatabase, type Database } from './db/client.js';
 import { createKeyStore } from './keys/key-store.js';
 import { createKeyVerifier } from './keys/verify-key.js';
 import type { OutcomeSink } from './proxy/outcome.js';
+import { createStreamRegistry } from './proxy/stream-registry.js';
 import { createUpstreamClient } from './proxy/upstream-client.js';
 import type { AppDeps } from './routes/context.js';
 import type { Logger } from './telemetry/logger.js';
@@ -46,6 +47,7 @@ export async function openDeps(config: Config, opts: OpenDepsOptions): Promise<A
     logger: opts.logger,
     now,
     usage,
+    streams: createStreamRegistry(),
     onOutcome: (outcome) => {
       usage.record(outcome);
       extraSink?.(outcome);

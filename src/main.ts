@@ -43,17 +43,31 @@ async function main() {
   if (config.openrouterApiKey) deps.catalog.get().catch((err) => logger.warn({ err: err.message }, 'model catalog not loaded yet'));
 
   let stopping = false;
+  /**
+   * SIGTERM: readiness turns 503 and the listener closes (no new connections); open streams get
+   * SHUTDOWN_GRACE_MS to finish, then each is ended with an error event and recorded as aborted;
+   * the usage writer flushes (or spills to DATA_DIR); exit 0.
+   */
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     draining = true;
-    logger.info({ signal }, 'shutting down');
-    const force = setTimeout(() => process.exit(1), config.shutdownGraceMs + 10_000);
+    logger.info({ signal, open_streams: deps.streams.size }, 'shutting down');
+    const force = setTimeout(() => process.exit(1), config.shutdownGraceMs + 20_000);
     force.unref();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    const finished = await deps.streams.waitIdle(config.shutdownGraceMs);
+    if (!finished) {
+      logger.warn({ open_streams: deps.streams.size }, 'grace period over: ending open streams');
+      deps.streams.terminateAll('The gateway is shutting down; retry the request.');
+    }
+    // Let the last bytes and outcomes go out, then drop whatever connections remain.
+    await new Promise((r) => setTimeout(r, 100));
+    (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
+    await closed;
     await deps.close();
     if (embedded) removeInstanceLock(config.dataDir);
-    logger.info('stopped');
+    logger.info(deps.usage.stats(), 'stopped');
     logger.flush();
     process.exit(0);
   };

@@ -15,7 +15,8 @@ export interface ToolCall {
   function: { name: string; arguments: string };
 }
 
-export type OutcomeStatus = 'ok' | 'upstream_error' | 'client_aborted' | 'timeout' | 'rejected';
+/** `aborted`: the gateway itself ended the request (shutdown past its grace period). */
+export type OutcomeStatus = 'ok' | 'upstream_error' | 'client_aborted' | 'timeout' | 'rejected' | 'aborted';
 
 /**
  * What happened to one proxied request, produced exactly once per request. The usage ledger and

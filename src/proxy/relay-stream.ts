@@ -2,6 +2,7 @@ import { errors as undiciErrors } from 'undici';
 import { GatewayError, renderError, type ErrorCode } from '../errors.js';
 import type { ChatStreamTap } from './chat-stream-tap.js';
 import type { OutcomeStatus } from './outcome.js';
+import type { StreamRegistry } from './stream-registry.js';
 import type { UpstreamResponse } from './upstream-client.js';
 
 export interface RelayEnd {
@@ -20,6 +21,8 @@ export interface RelayOptions {
   onFirstByte: () => void;
   /** Called exactly once, when the stream is over for whatever reason. */
   onEnd: (end: RelayEnd) => void;
+  /** Where open streams are registered, so a shutdown can end them properly. */
+  registry?: StreamRegistry;
 }
 
 const encoder = new TextEncoder();
@@ -37,9 +40,11 @@ export function relayChatStream(opts: RelayOptions): ReadableStream<Uint8Array> 
   let firstByteSent = false;
   let controllerRef: ReadableStreamDefaultController<Uint8Array> | undefined;
 
+  let unregister: (() => void) | undefined;
   const finish = (status: OutcomeStatus, errorCode: string | null = null) => {
     if (finished) return;
     finished = true;
+    unregister?.();
     opts.clientSignal.removeEventListener('abort', onClientAbort);
     opts.onEnd({ status, errorCode });
   };
@@ -84,6 +89,11 @@ export function relayChatStream(opts: RelayOptions): ReadableStream<Uint8Array> 
       start(controller) {
         controllerRef = controller;
         if (opts.clientSignal.aborted) return onClientAbort();
+        unregister = opts.registry?.add((reason) => {
+          if (finished) return;
+          failWith('service_unavailable', reason, 'aborted');
+          opts.abortUpstream(new Error(reason));
+        });
         opts.clientSignal.addEventListener('abort', onClientAbort, { once: true });
         body.on('data', (chunk: Buffer) => {
           if (finished) return;

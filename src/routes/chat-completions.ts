@@ -120,6 +120,7 @@ export function chatCompletions(deps: AppDeps) {
       abortUpstream: handle.abort,
       clientSignal,
       timedOut: handle.timedOut,
+      registry: deps.streams,
       onFirstByte: () => {
         firstByteMs = performance.now() - t0;
       },

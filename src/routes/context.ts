@@ -5,6 +5,7 @@ import type { Catalog } from '../catalog/catalog.js';
 import type { KeyStore } from '../keys/key-store.js';
 import type { Caller, KeyVerifier } from '../keys/verify-key.js';
 import type { OutcomeSink } from '../proxy/outcome.js';
+import type { StreamRegistry } from '../proxy/stream-registry.js';
 import type { UpstreamClient } from '../proxy/upstream-client.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { UsageLedger } from '../usage/ledger.js';
@@ -23,6 +24,7 @@ export interface AppDeps {
   /** Every proxied request's outcome goes here exactly once (ledger, memory, tests). */
   onOutcome: OutcomeSink;
   usage: UsageLedger;
+  streams: StreamRegistry;
   /** A per-process secret the local CLI may use as an admin token (see keys/cli-lock). */
   localAdminToken?: string;
 }

@@ -46,10 +46,11 @@ function overHttps(c: AppContext): boolean {
  * riding a session; this also stops them from signing a browser in (or out) behind its back.
  */
 function sameOrigin(c: AppContext): boolean {
+  // Browsers send Sec-Fetch-Site on every request; Origin is "null" under Referrer-Policy: no-referrer.
   const site = c.req.header('sec-fetch-site');
-  if (site && site !== 'same-origin' && site !== 'none') return false;
+  if (site) return site === 'same-origin' || site === 'none';
   const origin = c.req.header('origin');
-  if (!origin || origin === 'null') return !origin;
+  if (!origin || origin === 'null') return true;
   try {
     return new URL(origin).host === c.req.header('host');
   } catch {
