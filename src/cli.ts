@@ -11,6 +11,8 @@ const USAGE = `Usage: npm run cli -- <command>
   keys revoke <key-id>
   workspaces create <name>
   workspaces list [--json]
+  usage [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--group-by day,week,month,workspace,key,model]
+        [--workspace <name>] [--key <id|name>] [--model <id>] [--csv]
 
 The workspace named by "keys create" is created when it does not exist yet.`;
 
@@ -68,6 +70,30 @@ async function keysCreate(client: AdminClient, args: string[]) {
   console.error('This key is shown once; only its SHA-256 hash is stored. Keep it somewhere safe.');
 }
 
+async function usage(client: AdminClient, args: string[]) {
+  const { values } = parseArgs({
+    args,
+    options: {
+      from: { type: 'string' },
+      to: { type: 'string' },
+      'group-by': { type: 'string' },
+      workspace: { type: 'string' },
+      key: { type: 'string' },
+      model: { type: 'string' },
+      csv: { type: 'boolean' },
+      json: { type: 'boolean' },
+    },
+  });
+  const query = { from: values.from, to: values.to, groupBy: values['group-by'], workspace: values.workspace, key: values.key, model: values.model };
+  if (values.csv) return process.stdout.write((await client.usage({ ...query, csv: true })) as string);
+  const report = (await client.usage(query)) as Record<string, any>;
+  if (values.json) return console.log(JSON.stringify(report, null, 2));
+  console.log(`usage ${report.from} to ${report.to} (exclusive), grouped by ${report.group_by.join(', ') || 'nothing'}\n`);
+  if (report.data.length === 0) return console.log('no usage in this range');
+  const columns = Object.keys(report.data[0]);
+  console.log(table([...report.data, { [columns[0]]: 'TOTAL', ...report.totals }], columns));
+}
+
 async function run(argv: string[]) {
   const [group, verb, ...rest] = argv;
   if (!group || group === 'help' || group === '--help') return console.log(USAGE);
@@ -101,6 +127,7 @@ async function run(argv: string[]) {
       const rows = await client.listWorkspaces();
       return console.log(values.json ? JSON.stringify(rows, null, 2) : table(rows, ['id', 'name', 'created_at']));
     }
+    if (group === 'usage') return await usage(client, [verb, ...rest].filter((a): a is string => a !== undefined));
     throw new UsageError(`unknown command: ${[group, verb].filter(Boolean).join(' ')}`);
   } finally {
     await client.close();

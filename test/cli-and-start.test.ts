@@ -61,15 +61,35 @@ describe('npm start and the keys CLI on the embedded database', () => {
     expect((await chat(key)).status).toBe(401);
   });
 
+  it('reports usage through the running gateway, as a table and as CSV', async () => {
+    const created = await runScript('src/cli.ts', ['keys', 'create', '--workspace', 'acme', '--name', 'third'], env);
+    const key = keyIn(created.stdout)!;
+    for (let i = 0; i < 3; i++) expect((await chat(key)).status).toBe(200);
+    // The ledger writes after the response; give it a moment (bounded).
+    let csv = '';
+    for (let i = 0; i < 50 && !/,3,0,/.test(csv); i++) {
+      csv = (await runScript('src/cli.ts', ['usage', '--group-by', 'key,model', '--key', 'third', '--csv'], env)).stdout;
+    }
+    const lines = csv.trim().split('\r\n');
+    expect(lines[0]).toBe('key,key_name,model,requests,errors,prompt_tokens,completion_tokens,cost_usd');
+    expect(lines).toHaveLength(2);
+    expect(lines[1]).toMatch(/^key_\S+,third,openai\/gpt-4o-mini,3,0,\d+,\d+,0\.\d+$/);
+    const table = await runScript('src/cli.ts', ['usage', '--group-by', 'model'], env);
+    expect(table.stdout).toMatch(/TOTAL/);
+  });
+
   it('refuses a second gateway on the same data directory', async () => {
     const second = await runScript('src/main.ts', [], { ...env, PORT: '0' }, 30_000);
     expect(second.code).toBe(1);
     expect(second.stderr).toMatch(/already uses/);
   });
 
-  it('stops on SIGTERM with exit code 0', async () => {
+  it('stops on SIGTERM with exit code 0, and the CLI then reads the database directly', async () => {
     expect(await gateway!.stop('SIGTERM')).toBe(0);
     gateway = undefined;
+    const csv = await runScript('src/cli.ts', ['usage', '--group-by', 'key', '--key', 'third', '--csv'], env);
+    expect(csv.code, csv.stderr).toBe(0);
+    expect(csv.stdout.trim().split('\r\n')[1]).toMatch(/,third,3,0,/);
   });
 
   it('rejects bad configuration with one line per bad variable', async () => {

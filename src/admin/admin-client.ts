@@ -3,6 +3,9 @@ import { openDatabase, type Database } from '../db/client.js';
 import { GatewayError } from '../errors.js';
 import { readInstanceLock } from '../keys/instance-lock.js';
 import { createKeyStore, presentKey, presentWorkspace, type Scope } from '../keys/key-store.js';
+import { toCsv } from '../usage/csv.js';
+import { buildReportFilter, parseGroups, type ReportParams } from '../usage/report-filter.js';
+import { reportColumns, usageReport } from '../usage/reports.js';
 
 export interface KeyCreateInput {
   workspace: string;
@@ -25,7 +28,14 @@ export interface AdminClient {
   createKey(input: KeyCreateInput): Promise<Json>;
   listKeys(workspace?: string): Promise<Json[]>;
   revokeKey(id: string): Promise<Json>;
+  /** The usage report as JSON (`{data, totals}`) or CSV text. */
+  usage(query: UsageQuery): Promise<Json | string>;
   close(): Promise<void>;
+}
+
+export interface UsageQuery extends ReportParams {
+  groupBy?: string;
+  csv?: boolean;
 }
 
 /**
@@ -75,18 +85,25 @@ function directClient(database: Database): AdminClient {
       if (!row) throw new GatewayError('not_found', `No key with id ${id}`);
       return presentKey(row);
     },
+    async usage(query) {
+      const groups = parseGroups(query.groupBy);
+      const filter = await buildReportFilter(store, query, Date.now());
+      const report = await usageReport(database.db, groups, filter);
+      return query.csv ? toCsv(reportColumns(groups), report.data) : { from: filter.from, to: filter.to, group_by: groups, ...report };
+    },
     close: () => database.close(),
   };
 }
 
 function httpClient(baseUrl: string, token: string): AdminClient {
-  async function call(method: string, path: string, body?: unknown): Promise<Json> {
+  async function call(method: string, path: string, body?: unknown, raw = false): Promise<Json> {
     const res = await fetch(baseUrl + path, {
       method,
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
       body: body === undefined ? undefined : JSON.stringify(body),
       signal: AbortSignal.timeout(10_000),
     });
+    if (raw && res.ok) return { text: await res.text() };
     const json = (await res.json().catch(() => ({}))) as Json;
     if (!res.ok) throw new Error(json?.error?.message ?? `gateway answered ${res.status}`);
     return json;
@@ -98,6 +115,16 @@ function httpClient(baseUrl: string, token: string): AdminClient {
     createKey: (input) => call('POST', '/admin/keys', input),
     listKeys: async (workspace) => (await call('GET', `/admin/keys${workspace ? `?workspace=${encodeURIComponent(workspace)}` : ''}`)).data,
     revokeKey: (id) => call('POST', `/admin/keys/${encodeURIComponent(id)}/revoke`),
+    async usage(query) {
+      const params = new URLSearchParams();
+      for (const [k, v] of Object.entries({ from: query.from, to: query.to, workspace: query.workspace, key: query.key, model: query.model })) {
+        if (v) params.set(k, v);
+      }
+      params.set('group_by', query.groupBy ?? 'day');
+      params.set('format', query.csv ? 'csv' : 'json');
+      const result = await call('GET', `/admin/usage?${params}`, undefined, query.csv);
+      return query.csv ? (result.text as string) : result;
+    },
     close: async () => {},
   };
 }

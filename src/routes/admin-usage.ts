@@ -2,10 +2,10 @@ import { Hono } from 'hono';
 import { GatewayError } from '../errors.js';
 import { resolveReportsAccess, type ReportsAccess } from '../middleware/reports-access.js';
 import { toCsv } from '../usage/csv.js';
-import { GROUPS, reportColumns, usageRecordsPage, usageReport, type Group, type ReportFilter } from '../usage/reports.js';
+import { buildReportFilter, parseGroups } from '../usage/report-filter.js';
+import { reportColumns, usageRecordsPage, usageReport, type ReportFilter } from '../usage/reports.js';
 import type { AppContext, AppDeps, AppEnv } from './context.js';
 
-const DAY = /^\d{4}-\d{2}-\d{2}$/;
 const RECORD_COLUMNS = [
   'request_id',
   'created_at',
@@ -33,55 +33,10 @@ const RECORD_COLUMNS = [
   'provider',
 ];
 
-function parseDay(value: string | undefined, name: string, fallback: string): string {
-  const v = value ?? fallback;
-  const date = new Date(`${v}T00:00:00Z`);
-  if (!DAY.test(v) || Number.isNaN(date.getTime()) || date.toISOString().slice(0, 10) !== v) {
-    throw new GatewayError('invalid_value', `${name} must be a date as YYYY-MM-DD (UTC).`, { param: name });
-  }
-  return v;
-}
-
-const addDays = (day: string, n: number) => new Date(Date.parse(`${day}T00:00:00Z`) + n * 86_400_000).toISOString().slice(0, 10);
-
-/** from/to (default: the current UTC month so far) and the workspace/key/model filters, scoped to the caller. */
 async function readFilter(c: AppContext, deps: AppDeps, access: ReportsAccess): Promise<ReportFilter> {
-  const today = new Date(deps.now()).toISOString().slice(0, 10);
-  const from = parseDay(c.req.query('from'), 'from', `${today.slice(0, 8)}01`);
-  const to = parseDay(c.req.query('to'), 'to', addDays(today, 1));
-  if (from >= to) throw new GatewayError('invalid_value', '`from` must be before `to` (`to` is exclusive).', { param: 'to' });
-  const filter: ReportFilter = { from, to };
-  const workspace = c.req.query('workspace');
-  if (access.kind === 'key') filter.workspaceIds = [access.workspaceId];
-  if (workspace) {
-    const ws = await deps.keys.findWorkspace(workspace);
-    // Another workspace is reported as not found: a reports key never learns what exists elsewhere.
-    if (!ws || (access.kind === 'key' && ws.id !== access.workspaceId)) {
-      throw new GatewayError('not_found', `Workspace "${workspace}" not found.`, { param: 'workspace' });
-    }
-    filter.workspaceIds = [ws.id];
-  }
-  const key = c.req.query('key');
-  if (key) {
-    const matches = (await deps.keys.listKeys(filter.workspaceIds?.[0])).filter((k) => k.id === key || k.name === key);
-    filter.keyIds = matches.map((k) => k.id);
-  }
-  const model = c.req.query('model');
-  if (model) filter.model = model;
-  return filter;
-}
-
-function parseGroups(value: string | undefined): Group[] {
-  const groups = (value ?? 'day')
-    .split(',')
-    .map((g) => g.trim())
-    .filter(Boolean);
-  for (const g of groups) {
-    if (!(GROUPS as readonly string[]).includes(g)) {
-      throw new GatewayError('invalid_value', `group_by takes ${GROUPS.join(', ')}; got "${g}".`, { param: 'group_by' });
-    }
-  }
-  return [...new Set(groups)] as Group[];
+  const q = (name: string) => c.req.query(name) || undefined;
+  const params = { from: q('from'), to: q('to'), workspace: q('workspace'), key: q('key'), model: q('model') };
+  return buildReportFilter(deps.keys, params, deps.now(), access.kind === 'key' ? access.workspaceId : undefined);
 }
 
 function wantsCsv(c: AppContext): boolean {
