@@ -2,10 +2,11 @@ import { GatewayError, UpstreamHttpError } from '../errors.js';
 import type { UpstreamClient, UpstreamResponse } from './upstream-client.js';
 
 /** Client headers worth passing on to OpenRouter (attribution); nothing else crosses. */
-const PASSED_HEADERS = ['http-referer', 'x-title', 'x-openrouter-title', 'x-request-id'];
+const PASSED_HEADERS = ['http-referer', 'x-title', 'x-openrouter-title'];
 
-export function pickUpstreamHeaders(get: (name: string) => string | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
+/** Headers for the upstream call: attribution headers the client sent, and our request id (tracing). */
+export function pickUpstreamHeaders(get: (name: string) => string | undefined, requestId: string): Record<string, string> {
+  const out: Record<string, string> = { 'x-request-id': requestId };
   for (const name of PASSED_HEADERS) {
     const value = get(name);
     if (value) out[name] = value;

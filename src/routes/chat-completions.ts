@@ -60,7 +60,7 @@ export function chatCompletions(deps: AppDeps) {
         path: '/chat/completions',
         method: 'POST',
         body: upstreamBody,
-        headers: pickUpstreamHeaders((n) => c.req.header(n)),
+        headers: pickUpstreamHeaders((n) => c.req.header(n), c.get('requestId')),
         signal: handle.signal,
       });
     } catch (err) {

@@ -30,7 +30,7 @@ export function embeddings(deps: AppDeps) {
         path: '/embeddings',
         method: 'POST',
         body: raw,
-        headers: pickUpstreamHeaders((n) => c.req.header(n)),
+        headers: pickUpstreamHeaders((n) => c.req.header(n), c.get('requestId')),
         signal: handle.signal,
       });
       upstreamHeadersMs = performance.now() - t0;
