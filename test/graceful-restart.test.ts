@@ -62,8 +62,12 @@ describe('graceful restart of a real gateway process', () => {
     const gw = await startGatewayProcess({ ...env, SHUTDOWN_GRACE_MS: '10000' });
     const streams = await openStreams(gw, key, 20, 120);
     const exit = gw.stop('SIGTERM');
-    // Readiness turns 503 while draining (or the listener is already gone).
-    const ready = await fetch(`${gw.url}/health/ready`).then((r) => r.status, () => 'refused');
+    // Readiness turns 503 while draining (or the listener is already gone): poll, bounded.
+    let ready: number | string = 200;
+    for (let i = 0; i < 50 && ready === 200; i++) {
+      ready = await fetch(`${gw.url}/health/ready`).then((r) => r.status, () => 'refused');
+      if (ready === 200) await new Promise((r) => setTimeout(r, 20));
+    }
     expect([503, 'refused']).toContain(ready);
     const bodies = await Promise.all(streams);
     for (const body of bodies) expect(body.endsWith('data: [DONE]\n\n')).toBe(true);
