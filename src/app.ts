@@ -11,6 +11,7 @@ import { dashboardRoutes } from './routes/dashboard.js';
 import type { AppDeps, AppEnv } from './routes/context.js';
 import { embeddings } from './routes/embeddings.js';
 import { healthRoutes } from './routes/health.js';
+import { threadRoutes } from './routes/threads.js';
 import { getModel, listModels } from './routes/models.js';
 
 export interface AppState {
@@ -39,7 +40,10 @@ export function createApp(deps: AppDeps, state: AppState = { draining: () => fal
   v1.post('/embeddings', embeddings(deps));
   v1.get('/models', listModels(deps));
   v1.get('/models/:id{.+}', getModel(deps));
+  v1.route('/threads', threadRoutes(deps));
   app.route('/v1', v1);
+  // The whole API again with the thread in the path, for apps that can change only their base URL.
+  app.route('/t/:thread/v1', v1);
 
   app.notFound((c) => {
     const err = new GatewayError('unknown_url', `Invalid URL (${c.req.method} ${c.req.path})`);

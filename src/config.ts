@@ -30,6 +30,7 @@ const schema = z.object({
   MEMORY_DEFAULT_MAX_TOKENS: int(0).default(16_000),
   MEMORY_SUMMARY_MODEL: z.string().min(1).optional(),
   MEMORY_ENABLED: bool.default(true),
+  MEMORY_REDACT_EMAILS: bool.default(false),
   USAGE_ENABLED: bool.default(true),
   CORS_ORIGINS: z.string().min(1).optional(),
   MAX_BODY_BYTES: int(1).default(10_485_760),
@@ -55,6 +56,7 @@ export interface Config {
   memoryDefaultMaxTokens: number;
   memorySummaryModel: string | undefined;
   memoryEnabled: boolean;
+  memoryRedactEmails: boolean;
   usageEnabled: boolean;
   corsOrigins: string[] | undefined;
   maxBodyBytes: number;
@@ -99,6 +101,7 @@ export function loadConfig(env: Record<string, string | undefined>): ConfigResul
       memoryDefaultMaxTokens: e.MEMORY_DEFAULT_MAX_TOKENS,
       memorySummaryModel: e.MEMORY_SUMMARY_MODEL,
       memoryEnabled: e.MEMORY_ENABLED,
+      memoryRedactEmails: e.MEMORY_REDACT_EMAILS,
       usageEnabled: e.USAGE_ENABLED,
       corsOrigins: e.CORS_ORIGINS?.split(',').map((o) => o.trim()).filter(Boolean),
       maxBodyBytes: e.MAX_BODY_BYTES,

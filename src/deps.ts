@@ -9,6 +9,8 @@ import { createUpstreamClient } from './proxy/upstream-client.js';
 import type { AppDeps } from './routes/context.js';
 import type { Logger } from './telemetry/logger.js';
 import { createUsageLedger } from './usage/ledger.js';
+import { createMemoryService } from './memory/memory-service.js';
+import { createThreadStore } from './memory/thread-store.js';
 
 export interface OpenDepsOptions {
   logger: Logger;
@@ -36,6 +38,15 @@ export async function openDeps(config: Config, opts: OpenDepsOptions): Promise<A
   const catalog = createCatalog({ upstream, now });
   const verifier = createKeyVerifier({ store: keys, now, ttlMs: config.keyCacheTtlMs });
   const usage = createUsageLedger({ db: database.db, catalog, logger: opts.logger, dataDir: config.dataDir, enabled: config.usageEnabled, now });
+  const threads = createThreadStore(database.db);
+  const memory = createMemoryService({
+    store: threads,
+    catalog,
+    logger: opts.logger,
+    dataDir: config.dataDir,
+    defaultMaxTokens: config.memoryDefaultMaxTokens,
+    redactEmails: config.memoryRedactEmails,
+  });
   const extraSink = opts.onOutcome;
   return {
     config,
@@ -48,13 +59,16 @@ export async function openDeps(config: Config, opts: OpenDepsOptions): Promise<A
     now,
     usage,
     streams: createStreamRegistry(),
+    memory,
+    threads,
     onOutcome: (outcome) => {
       usage.record(outcome);
+      if (outcome.memory) memory.record(outcome, outcome.memory);
       extraSink?.(outcome);
     },
     localAdminToken: opts.localAdminToken,
     async close() {
-      await usage.close(config.shutdownGraceMs > 0 ? 5_000 : 1_000);
+      await Promise.all([usage.close(5_000), memory.close(5_000)]);
       await upstream.close().catch(() => {});
       if (!opts.database) await database.close();
     },

@@ -1,3 +1,5 @@
+import type { MemoryContext } from '../memory/memory-service.js';
+
 /** Token usage as the upstream reported it (OpenAI shape plus OpenRouter's `cost`). */
 export interface Usage {
   promptTokens: number;
@@ -50,6 +52,8 @@ export interface RequestOutcome {
   totalMs: number;
   /** The request body as sent upstream (parsed), for memory write-back. */
   request: Record<string, unknown> | null;
+  /** The thread memory context of the request, when it used a thread. */
+  memory?: MemoryContext;
 }
 
 export type OutcomeSink = (outcome: RequestOutcome) => void;

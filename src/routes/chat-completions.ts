@@ -7,6 +7,8 @@ import type { AppContext, AppDeps } from './context.js';
 import { admitRequest } from './admission.js';
 import { outcomeEmitter } from './outcome-emitter.js';
 import { readJsonObject } from './read-json.js';
+import { memoryOptions, resolveThread, withoutGatewayFields } from './thread-params.js';
+import type { MemoryContext } from '../memory/memory-service.js';
 
 const SSE_HEADERS = {
   'content-type': 'text/event-stream; charset=utf-8',
@@ -42,15 +44,29 @@ export function chatCompletions(deps: AppDeps) {
     const clientWantsUsage = stream && body.stream_options?.include_usage === true;
     c.get('logFields').model = body.model;
 
-    // The gateway always asks for usage on streams; the raw body is forwarded when unchanged.
-    let upstreamBody = raw;
-    if (stream && !clientWantsUsage) {
-      upstreamBody = JSON.stringify({ ...body, stream_options: { ...(body.stream_options ?? {}), include_usage: true } });
+    // Thread memory: the gateway's own fields never go upstream; stored context comes in.
+    const threadId = resolveThread(c, body);
+    let forwarded = withoutGatewayFields(body);
+    let memory: MemoryContext | undefined;
+    if (threadId) {
+      c.header('x-thread-id', threadId);
+      const options = memoryOptions(c);
+      const mode = deps.config.memoryEnabled ? options.mode : 'off';
+      const prepared = await deps.memory.prepare({ workspaceId: c.get('caller').workspaceId, threadId, mode, body: forwarded, maxTokens: options.maxTokens });
+      forwarded = prepared.body;
+      memory = prepared.ctx;
+      c.header('x-memory-status', memory.status);
     }
+
+    // The gateway always asks for usage on streams; the raw body is forwarded when unchanged.
+    if (stream && !clientWantsUsage) {
+      forwarded = { ...forwarded, stream_options: { ...(forwarded.stream_options ?? {}), include_usage: true } };
+    }
+    const upstreamBody = forwarded === body ? raw : JSON.stringify(forwarded);
 
     const t0 = c.get('startedAt');
     const clientSignal = c.req.raw.signal;
-    const outcome = outcomeEmitter(c, deps, { route: 'chat.completions', requestedModel: body.model, stream, request: body });
+    const outcome = outcomeEmitter(c, deps, { route: 'chat.completions', requestedModel: body.model, stream, request: forwarded, threadId, memory });
     await admitRequest(c, deps, outcome);
     const handle = startForward(clientSignal, deps.config.upstreamTimeoutMs);
 

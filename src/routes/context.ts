@@ -9,6 +9,8 @@ import type { StreamRegistry } from '../proxy/stream-registry.js';
 import type { UpstreamClient } from '../proxy/upstream-client.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { UsageLedger } from '../usage/ledger.js';
+import type { MemoryService } from '../memory/memory-service.js';
+import type { ThreadStore } from '../memory/thread-store.js';
 
 /** Everything the app needs, handed in by main.ts or a test (no module-level singletons). */
 export interface AppDeps {
@@ -24,6 +26,8 @@ export interface AppDeps {
   /** Every proxied request's outcome goes here exactly once (ledger, memory, tests). */
   onOutcome: OutcomeSink;
   usage: UsageLedger;
+  memory: MemoryService;
+  threads: ThreadStore;
   streams: StreamRegistry;
   /** A per-process secret the local CLI may use as an admin token (see keys/cli-lock). */
   localAdminToken?: string;

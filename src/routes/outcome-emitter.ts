@@ -1,7 +1,7 @@
 import type { RequestOutcome } from '../proxy/outcome.js';
 import type { AppContext, AppDeps } from './context.js';
 
-type OutcomeBase = Pick<RequestOutcome, 'route' | 'requestedModel' | 'stream' | 'request'>;
+type OutcomeBase = Pick<RequestOutcome, 'route' | 'requestedModel' | 'stream' | 'request'> & Partial<Pick<RequestOutcome, 'threadId' | 'memory'>>;
 export type OutcomePart = Partial<RequestOutcome> & Pick<RequestOutcome, 'status' | 'httpStatus'>;
 
 /**

@@ -1,7 +1,7 @@
 // POST /api/v1/chat/completions: normal replies plus the failure modes selected by `body.fake`.
 
 import { setTimeout as sleep } from 'node:timers/promises';
-import { argPiecesOf, controlOf, expectedUsage, generationId, piecesOf, replyFor, toolCallFor, type FakeControl } from './behaviour.js';
+import { argPiecesOf, controlOf, expectedUsage, generationId, piecesOf, promptTokensOf, replyFor, toolCallFor, type FakeControl } from './behaviour.js';
 import { findModel } from './catalog.js';
 import { sendError, sendJson, SseWriter, writeFragmented } from './io.js';
 import type { Exchange } from './types.js';
@@ -92,6 +92,12 @@ export async function handleChat(x: Exchange, failCounts: Map<string, number>): 
   if (!findModel(modelId)) return sendError(x.res, 400, `${modelId} is not a valid model ID`);
   if (!Array.isArray(body.messages) || body.messages.length === 0) {
     return sendError(x.res, 400, 'Input required: specify "prompt" or "messages"');
+  }
+  // Like OpenRouter: a prompt plus requested output beyond the model's window is a 400.
+  const window = findModel(modelId)!.context_length;
+  const requested = promptTokensOf(body) + Number(body.max_completion_tokens ?? body.max_tokens ?? 0);
+  if (requested > window) {
+    return sendError(x.res, 400, `This endpoint's maximum context length is ${window} tokens. However, you requested about ${requested} tokens.`);
   }
 
   const fake = controlOf(body);

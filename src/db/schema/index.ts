@@ -1,3 +1,4 @@
 export * from './workspaces.js';
 export * from './api-keys.js';
 export * from './usage.js';
+export * from './threads.js';

@@ -1,0 +1,56 @@
+import { sql } from 'drizzle-orm';
+import { boolean, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+
+/**
+ * Memory threads. A thread id is the caller's own name for it and lives inside its workspace:
+ * (workspace_id, id) is the key, so two workspaces using the same id never share anything.
+ */
+export const threads = pgTable(
+  'threads',
+  {
+    workspaceId: text('workspace_id').notNull(),
+    id: text('id').notNull(),
+    title: text('title'),
+    metadata: jsonb('metadata').$type<Record<string, unknown>>(),
+    /** Next free sequence number; writers reserve ranges from it atomically. */
+    nextSeq: integer('next_seq').notNull().default(1),
+    /** Running summary of items up to summary_upto_seq (those are then not injected raw). */
+    summary: text('summary'),
+    summaryUptoSeq: integer('summary_upto_seq').notNull().default(0),
+    createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+    updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.workspaceId, t.id] }), index('threads_ws_updated_idx').on(t.workspaceId, t.updatedAt.desc())],
+);
+
+/** Messages, facts and notes of a thread, in one consistent order (seq). */
+export const threadItems = pgTable(
+  'thread_items',
+  {
+    id: text('id').primaryKey(),
+    workspaceId: text('workspace_id').notNull(),
+    threadId: text('thread_id').notNull(),
+    seq: integer('seq').notNull(),
+    /** message | fact | note */
+    kind: text('kind').notNull(),
+    role: text('role'),
+    content: jsonb('content'),
+    toolCalls: jsonb('tool_calls'),
+    toolCallId: text('tool_call_id'),
+    name: text('name'),
+    contentHash: text('content_hash').notNull(),
+    tokens: integer('tokens').notNull(),
+    pinned: boolean('pinned').notNull().default(false),
+    /** complete | incomplete (reply cut short) | superseded (regenerated or diverged) */
+    status: text('status').notNull(),
+    model: text('model'),
+    usage: jsonb('usage'),
+    generationId: text('generation_id'),
+    requestId: text('request_id'),
+    createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex('thread_items_thread_seq_idx').on(t.workspaceId, t.threadId, t.seq),
+    index('thread_items_pinned_idx').on(t.workspaceId, t.threadId).where(sql`${t.pinned}`),
+  ],
+);

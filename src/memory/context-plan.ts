@@ -1,0 +1,114 @@
+import type { ModelInfo } from '../catalog/catalog.js';
+import { contentText, countMessageTokens, countTextTokens } from '../tokens/count-tokens.js';
+import { alignHistory } from './align-history.js';
+import { assembleContext, type HistoryItem } from './assemble-context.js';
+import { messageHash, type ChatMessage } from './message-hash.js';
+import { redactDeep, type RedactOptions } from './redact.js';
+import type { ItemRow, ThreadRow } from './thread-store.js';
+
+export interface ContextPlanInput {
+  body: Record<string, any>;
+  model: ModelInfo | undefined;
+  thread: ThreadRow | undefined;
+  recent: ItemRow[];
+  pinned: ItemRow[];
+  inject: boolean;
+  /** Cap on injected tokens (MEMORY_DEFAULT_MAX_TOKENS or X-Memory-Max-Tokens). */
+  cap: number;
+  redact: RedactOptions;
+}
+
+export interface ContextPlan {
+  messages: ChatMessage[];
+  /** The client's new messages (redacted), to store after the response. */
+  newMessages: ChatMessage[];
+  supersedeSeqs: number[];
+  injectedCount: number;
+  memoryTokens: number;
+  budget: number;
+  /** Token count of the forwarded messages (with the safety factor). */
+  promptTokens: number;
+  mode: string;
+}
+
+const DEFAULT_CONTEXT = 8_192;
+
+/** Non-OpenAI models tokenize differently: count with a margin so an estimate never overshoots. */
+export function tokenFactor(modelId: string): number {
+  return modelId.startsWith('openai/') || /^gpt-|^o\d/.test(modelId) ? 1.05 : 1.25;
+}
+
+/** Stored form of a message: what the thread keeps of it. */
+export function storedMessage(row: Pick<ItemRow, 'role' | 'content' | 'toolCalls' | 'toolCallId' | 'name'>): ChatMessage {
+  const m: ChatMessage = { role: row.role ?? 'user', content: row.content ?? null };
+  if (Array.isArray(row.toolCalls) && row.toolCalls.length) m.tool_calls = row.toolCalls as ChatMessage['tool_calls'];
+  if (row.toolCallId) m.tool_call_id = row.toolCallId;
+  if (row.name) m.name = row.name;
+  return m;
+}
+
+/** Tokens of one stored message (content, name and tool calls, plus framing). */
+export function messageTokens(m: ChatMessage): number {
+  return countMessageTokens([m]) - 3;
+}
+
+/**
+ * Decides what is forwarded and what will be stored: splits off the client's system messages,
+ * recognizes history the client re-sent (by content hash of the redacted message), fits the
+ * stored history the client did not send into the budget: the model's context length minus the
+ * requested output and a margin, capped.
+ */
+export function planContext(input: ContextPlanInput): ContextPlan {
+  const all = (input.body.messages as ChatMessage[]).filter((m) => m && typeof m === 'object');
+  let lead = 0;
+  while (lead < all.length && (all[lead].role === 'system' || all[lead].role === 'developer')) lead++;
+  const clientSystem = all.slice(0, lead);
+  const clientRest = all.slice(lead);
+  const redacted = clientRest.map((m) => redactDeep(m, input.redact).value);
+  const clientHashes = redacted.map(messageHash);
+
+  const summarizedUpTo = input.thread?.summaryUptoSeq ?? 0;
+  const stored = input.recent;
+  const alignment = alignHistory({
+    stored: stored.map((r) => r.contentHash),
+    client: clientHashes,
+    storedRoles: stored.map((r) => r.role ?? ''),
+    clientLastRole: clientRest.at(-1)?.role,
+  });
+  const supersedeSeqs = alignment.supersedeFrom === null ? [] : stored.slice(alignment.supersedeFrom).map((r) => r.seq);
+  const newMessages = redacted.slice(alignment.newFrom);
+
+  const modelId = String(input.body.model);
+  const factor = tokenFactor(modelId);
+  const count = (text: string) => Math.ceil(countTextTokens(text) * factor);
+  const contextLength = input.model?.contextLength ?? DEFAULT_CONTEXT;
+  const requested = Number(input.body.max_completion_tokens ?? input.body.max_tokens);
+  const reserve = Number.isFinite(requested) && requested > 0 ? requested : Math.min(input.model?.maxCompletionTokens ?? 1_024, Math.floor(contextLength / 4));
+  const clientTokens = Math.ceil(countMessageTokens(all) * factor) + (input.body.tools ? count(JSON.stringify(input.body.tools)) : 0);
+  const margin = Math.ceil(contextLength * 0.05) + 64;
+  const budget = input.inject ? Math.max(0, Math.min(contextLength - reserve - margin - clientTokens, input.cap)) : 0;
+
+  const history: HistoryItem[] = stored
+    .slice(0, alignment.injectUpTo)
+    .filter((r) => r.seq > summarizedUpTo)
+    .map((r) => ({ seq: r.seq, message: storedMessage(r), tokens: Math.ceil(r.tokens * factor) }));
+  const assembled = assembleContext({
+    clientSystem,
+    clientRest,
+    pinned: input.inject ? input.pinned.map((p) => contentText(p.content)).filter(Boolean) : [],
+    summary: input.inject ? (input.thread?.summary ?? null) : null,
+    history: input.inject ? history : [],
+    budget,
+    count,
+  });
+  return {
+    messages: assembled.messages,
+    newMessages,
+    supersedeSeqs,
+    injectedCount: assembled.injected.length,
+    memoryTokens: assembled.memoryTokens,
+    budget,
+    promptTokens: clientTokens + assembled.memoryTokens,
+    mode: alignment.mode,
+  };
+}

@@ -1,0 +1,140 @@
+import type { Catalog } from '../catalog/catalog.js';
+import type { RequestOutcome } from '../proxy/outcome.js';
+import type { Logger } from '../telemetry/logger.js';
+import { createBatchWriter } from '../usage/ledger-writer.js';
+import { messageTokens, planContext, type ContextPlan } from './context-plan.js';
+import { messageHash, type ChatMessage } from './message-hash.js';
+import { redactDeep } from './redact.js';
+import type { NewItem, ThreadStore } from './thread-store.js';
+
+export type MemoryMode = 'off' | 'read' | 'write' | 'readwrite';
+
+export interface MemoryContext {
+  workspaceId: string;
+  threadId: string;
+  mode: MemoryMode;
+  /** ok: memory was read; unavailable: it could not be (forwarded without); off: not asked for. */
+  status: 'ok' | 'unavailable' | 'off';
+  plan: ContextPlan | null;
+}
+
+interface Exchange {
+  workspaceId: string;
+  threadId: string;
+  items: NewItem[];
+  supersedeSeqs: number[];
+}
+
+const RECENT_LIMIT = 400;
+
+export interface MemoryServiceOptions {
+  store: ThreadStore;
+  catalog: Catalog;
+  logger: Logger;
+  dataDir: string;
+  defaultMaxTokens: number;
+  redactEmails: boolean;
+  /** Called after an exchange is stored (summaries hook in here). */
+  onStored?: (workspaceId: string, threadId: string) => void;
+}
+
+/**
+ * Thread memory around a proxied request: `prepare` reads the thread and builds what is forwarded
+ * (never failing the request: a read error forwards without memory); `record` stores the new
+ * messages and the reply after the response through a durable, retrying writer.
+ */
+export function createMemoryService(opts: MemoryServiceOptions) {
+  const redact = { emails: opts.redactEmails };
+  const writer = createBatchWriter<Exchange>({
+    spillDir: opts.dataDir,
+    spillName: 'memory-spill',
+    logger: opts.logger,
+    batchSize: 50,
+    async persist(batch) {
+      for (const ex of batch) {
+        await opts.store.appendItems(ex.workspaceId, ex.threadId, ex.items, ex.supersedeSeqs);
+        opts.onStored?.(ex.workspaceId, ex.threadId);
+      }
+    },
+  });
+
+  async function modelInfo(modelId: string) {
+    if (!opts.catalog.isLoaded()) await opts.catalog.get().catch(() => undefined);
+    return opts.catalog.peek(modelId);
+  }
+
+  return {
+    /** Builds the forwarded body for a request on a thread. */
+    async prepare(args: { workspaceId: string; threadId: string; mode: MemoryMode; body: Record<string, any>; maxTokens?: number }) {
+      const ctx: MemoryContext = { workspaceId: args.workspaceId, threadId: args.threadId, mode: args.mode, status: 'off', plan: null };
+      if (args.mode === 'off') return { body: args.body, ctx };
+      try {
+        const [view, model] = await Promise.all([
+          opts.store.loadView(args.workspaceId, args.threadId, RECENT_LIMIT),
+          modelInfo(String(args.body.model)),
+        ]);
+        const plan = planContext({
+          body: args.body,
+          model,
+          thread: view.thread,
+          recent: view.recent,
+          pinned: view.pinned,
+          inject: args.mode === 'read' || args.mode === 'readwrite',
+          cap: args.maxTokens ?? opts.defaultMaxTokens,
+          redact,
+        });
+        ctx.plan = plan;
+        ctx.status = 'ok';
+        return { body: { ...args.body, messages: plan.messages }, ctx };
+      } catch (err) {
+        opts.logger.warn({ err: (err as Error).message, thread: args.threadId }, 'memory unavailable; forwarding without it');
+        ctx.status = 'unavailable';
+        return { body: args.body, ctx };
+      }
+    },
+
+    /** Stores the exchange once the request is over. A reply cut short is kept as incomplete. */
+    record(outcome: RequestOutcome, ctx: MemoryContext): void {
+      if (ctx.mode !== 'write' && ctx.mode !== 'readwrite') return;
+      const plan = ctx.plan;
+      const replyMessage: ChatMessage | null =
+        outcome.text || outcome.toolCalls.length
+          ? { role: 'assistant', content: outcome.text || null, ...(outcome.toolCalls.length ? { tool_calls: outcome.toolCalls } : {}) }
+          : null;
+      const complete = outcome.status === 'ok';
+      if (!complete && !replyMessage) return; // nothing happened worth remembering
+      const newMessages = plan ? plan.newMessages : ((outcome.request?.messages as ChatMessage[]) ?? []).filter((m) => m.role !== 'system' && m.role !== 'developer').map((m) => redactDeep(m, redact).value);
+      const items: NewItem[] = newMessages.map((m, i) => toItem(m, `itm_${outcome.requestId}_${i}`, 'complete', outcome));
+      if (replyMessage) {
+        const reply = redactDeep(replyMessage, redact).value;
+        items.push(toItem(reply, `itm_${outcome.requestId}_r`, complete ? 'complete' : 'incomplete', outcome, true));
+      }
+      writer.enqueue({ workspaceId: ctx.workspaceId, threadId: ctx.threadId, items, supersedeSeqs: plan?.supersedeSeqs ?? [] });
+    },
+
+    flush: (timeoutMs?: number) => writer.flush(timeoutMs),
+    close: (timeoutMs?: number) => writer.close(timeoutMs),
+    stats: () => writer.stats(),
+  };
+}
+
+export type MemoryService = ReturnType<typeof createMemoryService>;
+
+function toItem(m: ChatMessage, id: string, status: string, outcome: RequestOutcome, isReply = false): NewItem {
+  return {
+    id,
+    kind: 'message',
+    role: m.role,
+    content: (m.content ?? null) as NewItem['content'],
+    toolCalls: (m.tool_calls ?? null) as NewItem['toolCalls'],
+    toolCallId: m.tool_call_id ?? null,
+    name: m.name ?? null,
+    contentHash: messageHash(m),
+    tokens: messageTokens(m),
+    status,
+    requestId: outcome.requestId,
+    ...(isReply
+      ? { model: outcome.servedModel ?? outcome.requestedModel, usage: outcome.usage as NewItem['usage'], generationId: outcome.generationId }
+      : {}),
+  };
+}
