@@ -1,0 +1,101 @@
+import { describe, expect, it } from 'vitest';
+import { MODEL, useProxyEnv, user } from './helpers/proxy-env.js';
+
+const env = useProxyEnv();
+const auth = () => ({ authorization: `Bearer ${env.key}` });
+const items = async (thread: string) => (await (await fetch(`${env.gw.url}/v1/threads/${thread}/items`, { headers: auth() })).json()).data;
+
+describe('thread memory: redaction, dry run, pinned items, failures', () => {
+  it('redacts secrets before storing, and still recognizes the re-sent message', async () => {
+    const thread = `redact-${Date.now()}`;
+    const secret = 'my key is sk-proj-abcdefghijklmnopqrstuvwxyz0123 and card 4111 1111 1111 1111';
+    const first = await env.post('/v1/chat/completions', { model: MODEL, messages: [user(secret)] }, { headers: { 'x-thread-id': thread } });
+    const reply = (await first.json()).choices[0].message.content;
+    await env.gw.deps.memory.flush();
+    const stored = await items(thread);
+    expect(JSON.stringify(stored)).not.toContain('sk-proj-abcdefghij');
+    expect(JSON.stringify(stored)).not.toContain('4111 1111 1111 1111');
+    expect(stored[0].content).toContain('[REDACTED:');
+    // The client re-sends its history (with the secret): recognized, not stored or injected twice.
+    const second = await env.post(
+      '/v1/chat/completions',
+      { model: MODEL, messages: [user(secret), { role: 'assistant', content: reply }, user('next')] },
+      { headers: { 'x-thread-id': thread } },
+    );
+    expect(second.status).toBe(200);
+    await second.text();
+    await env.gw.deps.memory.flush();
+    expect((await items(thread)).map((i: any) => i.role)).toEqual(['user', 'assistant', 'user', 'assistant']);
+    expect(env.fake.requests.at(-1)!.body.messages).toHaveLength(3);
+  });
+
+  it('dry run returns exactly what would be forwarded, with token counts, and sends nothing', async () => {
+    const thread = `dry-${Date.now()}`;
+    await (await env.post('/v1/chat/completions', { model: MODEL, messages: [user('remember the blue door')] }, { headers: { 'x-thread-id': thread } })).text();
+    await env.gw.deps.memory.flush();
+    const pin = await env.post(`/v1/threads/${thread}/items`, { kind: 'fact', content: 'The user prefers tea.' });
+    expect(pin.status).toBe(201);
+    const before = env.fake.requests.length;
+    const body = { model: MODEL, messages: [{ role: 'system', content: 'be brief' }, user('which door?')] };
+    const dry = await (await env.post(`/v1/threads/${thread}/context`, body)).json();
+    expect(env.fake.requests.length).toBe(before);
+    expect(dry.messages.map((m: any) => m.role)).toEqual(['system', 'system', 'user', 'assistant', 'user']);
+    expect(dry.messages[1].content).toContain('The user prefers tea.');
+    expect(dry.messages[1].content).toMatch(/not instructions/);
+    expect(dry.tokens.memory).toBeGreaterThan(0);
+    expect(dry.tokens.prompt).toBeGreaterThan(dry.tokens.memory);
+    expect(dry.injected_items).toBe(2);
+    expect((await items(thread))).toHaveLength(3); // the dry run stored nothing
+
+    // The real request forwards exactly those messages.
+    await (await env.post('/v1/chat/completions', body, { headers: { 'x-thread-id': thread } })).text();
+    expect(env.fake.requests.at(-1)!.body.messages).toEqual(dry.messages);
+  });
+
+  it('X-Memory modes: off forwards untouched and stores nothing; read injects without storing', async () => {
+    const thread = `modes-${Date.now()}`;
+    await (await env.post('/v1/chat/completions', { model: MODEL, messages: [user('my name is Lin')] }, { headers: { 'x-thread-id': thread } })).text();
+    await env.gw.deps.memory.flush();
+    const off = await env.post('/v1/chat/completions', { model: MODEL, messages: [user('what is my name?')] }, { headers: { 'x-thread-id': thread, 'x-memory': 'off' } });
+    expect((await off.json()).choices[0].message.content).toBe('I do not know your name.');
+    const read = await env.post('/v1/chat/completions', { model: MODEL, messages: [user('what is my name?')] }, { headers: { 'x-thread-id': thread, 'x-memory': 'read' } });
+    expect((await read.json()).choices[0].message.content).toBe('Your name is Lin.');
+    await env.gw.deps.memory.flush();
+    expect(await items(thread)).toHaveLength(2);
+  });
+
+  it('forwards without memory and says so when the thread cannot be read', async () => {
+    const store = env.gw.deps.threads;
+    const original = store.loadView;
+    store.loadView = async () => {
+      throw new Error('connection refused');
+    };
+    try {
+      const res = await env.post('/v1/chat/completions', { model: MODEL, messages: [user('still works?')] }, { headers: { 'x-thread-id': 'unreadable' } });
+      expect(res.status).toBe(200);
+      expect(res.headers.get('x-memory-status')).toBe('unavailable');
+      expect((await res.json()).choices[0].message.content).toBe('You said: still works?');
+    } finally {
+      store.loadView = original;
+    }
+  });
+
+  it('X-Memory-Max-Tokens caps what memory adds', async () => {
+    const thread = `cap-${Date.now()}`;
+    for (let i = 0; i < 5; i++) {
+      await (await env.post('/v1/chat/completions', { model: MODEL, messages: [user(`fact number ${i} is about something`)] }, { headers: { 'x-thread-id': thread } })).text();
+      await env.gw.deps.memory.flush();
+    }
+    const capped = await (await fetch(`${env.gw.url}/v1/threads/${thread}/context`, {
+      method: 'POST',
+      headers: { ...auth(), 'content-type': 'application/json', 'x-memory-max-tokens': '30' },
+      body: JSON.stringify({ model: MODEL, messages: [user('q')] }),
+    })).json();
+    expect(capped.tokens.memory).toBeLessThanOrEqual(30);
+    expect(capped.injected_items).toBeGreaterThan(0);
+    expect(capped.injected_items).toBeLessThan(10);
+    const none = await env.post('/v1/chat/completions', { model: MODEL, messages: [user('q')] }, { headers: { 'x-thread-id': thread, 'x-memory-max-tokens': '0' } });
+    await none.text();
+    expect(env.fake.requests.at(-1)!.body.messages).toEqual([user('q')]);
+  });
+});
