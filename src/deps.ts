@@ -11,6 +11,8 @@ import type { Logger } from './telemetry/logger.js';
 import { createUsageLedger } from './usage/ledger.js';
 import { createMemoryService } from './memory/memory-service.js';
 import { createThreadStore } from './memory/thread-store.js';
+import { createSummarizer } from './memory/summarizer.js';
+import { createSummaryClient } from './memory/summary-client.js';
 
 export interface OpenDepsOptions {
   logger: Logger;
@@ -39,7 +41,16 @@ export async function openDeps(config: Config, opts: OpenDepsOptions): Promise<A
   const verifier = createKeyVerifier({ store: keys, now, ttlMs: config.keyCacheTtlMs });
   const usage = createUsageLedger({ db: database.db, catalog, logger: opts.logger, dataDir: config.dataDir, enabled: config.usageEnabled, now });
   const threads = createThreadStore(database.db);
+  const summarizer = config.memorySummaryModel
+    ? createSummarizer({
+        store: threads,
+        logger: opts.logger,
+        budgetTokens: config.memoryDefaultMaxTokens,
+        complete: createSummaryClient({ upstream, model: config.memorySummaryModel, record: (o) => usage.record(o), now, timeoutMs: 120_000 }),
+      })
+    : undefined;
   const memory = createMemoryService({
+    onStored: summarizer ? (ws, thread) => summarizer.consider(ws, thread) : undefined,
     store: threads,
     catalog,
     logger: opts.logger,
@@ -61,6 +72,7 @@ export async function openDeps(config: Config, opts: OpenDepsOptions): Promise<A
     streams: createStreamRegistry(),
     memory,
     threads,
+    summarizer,
     onOutcome: (outcome) => {
       usage.record(outcome);
       if (outcome.memory) memory.record(outcome, outcome.memory);

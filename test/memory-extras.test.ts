@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { ADMIN_TOKEN } from './helpers/gateway.js';
 import { MODEL, useProxyEnv, user } from './helpers/proxy-env.js';
 
 const env = useProxyEnv();
@@ -97,5 +98,42 @@ describe('thread memory: redaction, dry run, pinned items, failures', () => {
     const none = await env.post('/v1/chat/completions', { model: MODEL, messages: [user('q')] }, { headers: { 'x-thread-id': thread, 'x-memory-max-tokens': '0' } });
     await none.text();
     expect(env.fake.requests.at(-1)!.body.messages).toEqual([user('q')]);
+  });
+});
+
+describe('running summaries through the upstream', () => {
+  const env2 = useProxyEnv({ config: { memorySummaryModel: 'openai/gpt-4o-mini', memoryDefaultMaxTokens: 300 } });
+
+  it('folds an overflowing thread into a summary in the background, injects it, and bills it to the workspace', async () => {
+    const thread = `sum-${Date.now()}`;
+    for (let i = 0; i < 14; i++) {
+      const res = await env2.post('/v1/chat/completions', { model: MODEL, messages: [user(`Note ${i}: Ada ordered ${i + 10} boxes on 2026-11-0${(i % 9) + 1}.`)] }, { headers: { 'x-thread-id': thread } });
+      expect(res.status).toBe(200);
+      await res.text();
+      await env2.gw.deps.memory.flush();
+      await env2.gw.deps.summarizer!.idle();
+    }
+    const info = await (await fetch(`${env2.gw.url}/v1/threads/${thread}`, { headers: { authorization: `Bearer ${env2.key}` } })).json();
+    expect(info.summary).toBeTruthy();
+    expect(info.summary_upto_seq).toBeGreaterThan(0);
+    const summaryCall = env2.fake.requests.find((r) => r.body?.messages?.[0]?.content?.includes('Carry forward every name'));
+    expect(summaryCall).toBeDefined();
+    // The next request carries the summary in the memory message, and not the folded turns raw.
+    await (await env2.post('/v1/chat/completions', { model: MODEL, messages: [user('and now?')] }, { headers: { 'x-thread-id': thread } })).text();
+    const sent = env2.fake.requests.at(-1)!.body.messages;
+    expect(sent[0].role).toBe('system');
+    expect(sent[0].content).toContain('Summary of earlier conversation');
+    expect(sent.some((m: any) => m.content === 'Note 0: Ada ordered 10 boxes on 2026-11-01.')).toBe(false);
+    // Raw items are kept.
+    const all = await (await fetch(`${env2.gw.url}/v1/threads/${thread}/items?limit=100`, { headers: { authorization: `Bearer ${env2.key}` } })).json();
+    expect(all.data[0].content).toBe('Note 0: Ada ordered 10 boxes on 2026-11-01.');
+    // Its usage is the gateway's own, on the workspace.
+    await env2.gw.deps.usage.flush();
+    const today = new Date().toISOString().slice(0, 10);
+    const tomorrow = new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
+    const report = await (await fetch(`${env2.gw.url}/admin/usage?from=${today}&to=${tomorrow}&group_by=key`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json();
+    const own = report.data.find((r: any) => r.key === 'gateway:memory-summary');
+    expect(own.requests).toBeGreaterThan(0);
+    expect(Number(own.cost_usd)).toBeGreaterThan(0);
   });
 });

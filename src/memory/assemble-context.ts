@@ -43,24 +43,29 @@ export function assembleContext(input: AssembleInput): Assembled {
   let left = input.budget;
   let memoryMessage: string | null = null;
   const sections: string[] = [];
-  const pinnedLines: string[] = [];
-  for (const text of input.pinned) {
-    const cost = input.count(text) + 2;
-    if (cost > left - 40) break;
-    pinnedLines.push(`- ${text}`);
-    left -= cost;
-  }
-  if (pinnedLines.length) sections.push(`Pinned:\n${pinnedLines.join('\n')}`);
-  if (input.summary) {
-    const cost = input.count(input.summary) + 8;
-    if (cost <= left - 40) {
-      sections.push(`Summary of earlier conversation:\n${input.summary}`);
-      left -= cost;
+  // The memory message comes first in priority: pinned items, then the summary, then raw history.
+  const frame = input.count(PREAMBLE) + 8;
+  if ((input.pinned.length || input.summary) && frame < left) {
+    let room = left - frame;
+    const pinnedLines: string[] = [];
+    for (const text of input.pinned) {
+      const cost = input.count(text) + 2;
+      if (cost > room) break;
+      pinnedLines.push(`- ${text}`);
+      room -= cost;
     }
-  }
-  if (sections.length) {
-    memoryMessage = `${PREAMBLE}\n\n${sections.join('\n\n')}`;
-    left -= input.count(PREAMBLE) + 8;
+    if (pinnedLines.length) sections.push(`Pinned:\n${pinnedLines.join('\n')}`);
+    if (input.summary) {
+      const cost = input.count(input.summary) + 8;
+      if (cost <= room) {
+        sections.push(`Summary of earlier conversation:\n${input.summary}`);
+        room -= cost;
+      }
+    }
+    if (sections.length) {
+      memoryMessage = `${PREAMBLE}\n\n${sections.join('\n\n')}`;
+      left = room;
+    }
   }
 
   const injected: HistoryItem[] = [];

@@ -11,6 +11,7 @@ import type { Logger } from '../telemetry/logger.js';
 import type { UsageLedger } from '../usage/ledger.js';
 import type { MemoryService } from '../memory/memory-service.js';
 import type { ThreadStore } from '../memory/thread-store.js';
+import type { Summarizer } from '../memory/summarizer.js';
 
 /** Everything the app needs, handed in by main.ts or a test (no module-level singletons). */
 export interface AppDeps {
@@ -28,6 +29,8 @@ export interface AppDeps {
   usage: UsageLedger;
   memory: MemoryService;
   threads: ThreadStore;
+  /** Present when MEMORY_SUMMARY_MODEL is set. */
+  summarizer?: Summarizer;
   streams: StreamRegistry;
   /** A per-process secret the local CLI may use as an admin token (see keys/cli-lock). */
   localAdminToken?: string;

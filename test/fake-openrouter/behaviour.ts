@@ -47,6 +47,11 @@ export function replyFor(body: any): string {
     }
   }
   const question = lastUser >= 0 ? textOf(messages[lastUser].content) : '';
+  if (messages[0]?.role === 'system' && /running summary/i.test(textOf(messages[0].content))) {
+    // A summarizer call: answer like a terse model would, keeping names, numbers and dates.
+    const facts = question.match(/\b(?:[A-Z][a-z]+|\d[\d-]*)\b/g) ?? [];
+    return `Summary: ${[...new Set(facts)].slice(0, 40).join(', ')}.`;
+  }
   if (/what is my name/i.test(question)) {
     // Memory probe: a gateway that keeps thread history will have put the name in an earlier message.
     for (let i = 0; i < lastUser; i++) {
