@@ -53,13 +53,14 @@ class Conn {
     this.sock.on('close', () => this.fail(new Error('socket closed')));
   }
 
-  send(done: Done): void {
+  /** `since`: when the request was due, if it had to wait for a free connection. */
+  send(done: Done, since?: number): void {
     this.busy = true;
     this.done = done;
     this.buf = null;
     this.headerEnd = -1;
     this.firstByteAt = 0;
-    this.started = performance.now();
+    this.started = since ?? performance.now();
     this.sock.write(this.req);
   }
 
@@ -147,6 +148,7 @@ export function runLoad(t: Target, o: Opts): Promise<RunResult> {
   const r: RunResult = { latency: [], ttfb: [], ok: 0, okInWindow: 0, non2xx: new Map(), errors: new Map(), incomplete: 0, elapsedMs: 0 };
   const idle: Conn[] = [];
   const all = new Set<Conn>();
+  const waiting: number[] = []; // due times of requests waiting for a connection (open loop)
   let issued = 0;
   let inflight = 0;
   let stopped = false;
@@ -186,37 +188,45 @@ export function runLoad(t: Target, o: Opts): Promise<RunResult> {
       }
       if (stopped) return maybeEnd();
       if (o.rate === undefined) send(c);
+      else if (waiting.length > 0) send(c, waiting.shift());
       else idle.push(c);
     };
-    const send = (c: Conn) => {
+    const send = (c: Conn, since?: number) => {
       if (issued >= maxRequests) return;
       issued++;
       inflight++;
-      c.send(done(c));
+      c.send(done(c), since);
+    };
+    const newConn = () => {
+      const c = new Conn(t.port, req, expect, onClose);
+      all.add(c);
+      return c;
     };
     const issue = () => {
-      let c = idle.pop();
-      if (!c) {
-        if (all.size >= o.connections) return record && bump(r.errors, 'no free connection');
-        c = new Conn(t.port, req, expect, onClose);
-        all.add(c);
-      }
-      send(c);
+      const c = idle.pop() ?? (all.size < o.connections ? newConn() : undefined);
+      if (c) return send(c);
+      // Open loop, every connection busy: the request waits, its latency counted from now.
+      if (waiting.length >= 100_000) return record && bump(r.errors, 'request queue full');
+      waiting.push(performance.now());
     };
 
     let ticker: NodeJS.Timeout | undefined;
+    let scheduled = 0;
     if (o.rate === undefined) {
       for (let i = 0; i < o.connections; i++) issue();
     } else {
       const rate = o.rate;
       ticker = setInterval(() => {
-        const due = Math.floor(((performance.now() - t0) * rate) / 1000) - issued;
-        for (let i = 0; i < due && issued < maxRequests; i++) issue();
+        while (waiting.length > 0 && all.size < o.connections) send(newConn(), waiting.shift());
+        const due = Math.min(Math.floor(((performance.now() - t0) * rate) / 1000), maxRequests) - scheduled;
+        for (let i = 0; i < due; i++, scheduled++) issue();
       }, 1);
     }
     setTimeout(() => {
       stopped = true;
       clearInterval(ticker);
+      if (record && waiting.length > 0) r.errors.set('never sent (no free connection)', waiting.length);
+      waiting.length = 0;
       r.elapsedMs = performance.now() - t0;
       finishTimer = setTimeout(() => {
         if (record) r.errors.set('still in flight at the end', inflight);

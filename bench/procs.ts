@@ -111,6 +111,13 @@ export function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
 }
 
+/** CPU seconds all processes on the machine have used (busy time from /proc/stat), for spotting other load. */
+export function machineBusySeconds(): number {
+  const [, ...f] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).map(Number);
+  const [user, nice, system, , , irq, softirq, steal] = f;
+  return (user + nice + system + irq + softirq + (steal ?? 0)) / 100;
+}
+
 /** Polls VmRSS every 100 ms and keeps the maximum; `stop()` also reads VmHWM (the kernel's peak). */
 export function watchRss(pid: number) {
   let peakRssKb = 0;

@@ -1,5 +1,5 @@
 // Summarizes a V8 .cpuprofile (from `node --cpu-prof`): self time per function, top N.
-// Usage: tsx bench/profile-summary.ts <file.cpuprofile> [N]
+// Usage: tsx bench/profile-summary.ts <file.cpuprofile> [N] [skipMs]
 
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -31,12 +31,16 @@ function shortUrl(url: string): string {
   return src >= 0 ? path.slice(src + 1) : path;
 }
 
-/** Self time per function (summed over call sites), highest first. */
-export function hotSpots(file: string, top = 25): { total: number; spots: HotSpot[]; idlePercent: number } {
+/** Self time per function (summed over call sites), highest first; samples in the first `skipMs` are left out. */
+export function hotSpots(file: string, top = 25, skipMs = 0): { total: number; spots: HotSpot[]; idlePercent: number } {
   const prof: Profile = JSON.parse(readFileSync(file, 'utf8'));
   const byId = new Map(prof.nodes.map((n) => [n.id, n]));
   const selfUs = new Map<number, number>();
-  prof.samples.forEach((id, i) => selfUs.set(id, (selfUs.get(id) ?? 0) + (prof.timeDeltas[i] ?? 0)));
+  let t = 0;
+  prof.samples.forEach((id, i) => {
+    t += prof.timeDeltas[i] ?? 0;
+    if (t >= skipMs * 1000) selfUs.set(id, (selfUs.get(id) ?? 0) + (prof.timeDeltas[i] ?? 0));
+  });
   const totals = new Map<string, HotSpot>();
   let total = 0;
   let idle = 0;
@@ -56,18 +60,19 @@ export function hotSpots(file: string, top = 25): { total: number; spots: HotSpo
   return { total: total / 1000, spots, idlePercent: (idle * 100) / total };
 }
 
-export function formatHotSpots(file: string, top = 25): string {
-  const { total, spots, idlePercent } = hotSpots(file, top);
-  const lines = [`Profile ${file}: ${(total / 1000).toFixed(1)} s sampled, ${idlePercent.toFixed(1)}% idle`, '', '| Self % | Self ms | Function | Where |', '| ---: | ---: | --- | --- |'];
+export function formatHotSpots(file: string, top = 25, skipMs = 0): string {
+  const { total, spots, idlePercent } = hotSpots(file, top, skipMs);
+  const skipped = skipMs ? ` after skipping the first ${(skipMs / 1000).toFixed(1)} s (start-up, warm-up)` : '';
+  const lines = [`Profile ${file}: ${(total / 1000).toFixed(1)} s sampled${skipped}, ${idlePercent.toFixed(1)}% idle`, '', '| Self % | Self ms | Function | Where |', '| ---: | ---: | --- | --- |'];
   for (const s of spots) lines.push(`| ${s.percent.toFixed(1)} | ${s.selfMs.toFixed(0)} | ${s.name} | ${s.where} |`);
   return lines.join('\n');
 }
 
 if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
-  const [file, n] = process.argv.slice(2);
+  const [file, n, skip] = process.argv.slice(2);
   if (!file) {
-    console.error('usage: tsx bench/profile-summary.ts <file.cpuprofile> [N]');
+    console.error('usage: tsx bench/profile-summary.ts <file.cpuprofile> [N] [skipMs]');
     process.exit(2);
   }
-  console.log(formatHotSpots(file, Number(n ?? 25)));
+  console.log(formatHotSpots(file, Number(n ?? 25), Number(skip ?? 0)));
 }

@@ -10,7 +10,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runLoad, type RunResult, type Target } from './loadgen.js';
-import { ROOT, cpuSeconds, createKey, createScratchDatabase, freePort, startGateway, startUpstream, stopChild, waitHealthy, watchRss } from './procs.js';
+import { ROOT, cpuSeconds, createKey, machineBusySeconds, createScratchDatabase, freePort, startGateway, startUpstream, stopChild, waitHealthy, watchRss } from './procs.js';
 import { formatHotSpots } from './profile-summary.js';
 import { describeCounts, latencyRows, machineInfo, markdownTable, percentile, throughputRow, writeSection, type Row } from './report.js';
 
@@ -51,10 +51,22 @@ const bodies = {
   ttfb: JSON.stringify({ model: 'openai/gpt-4o-mini', messages: msgs, max_tokens: 32, stream: true, stream_options: { include_usage: true }, bench_gap_ms: 20 }),
 };
 
+/** Waits (at most BENCH_QUIET_WAIT_S, default 30 s) for other load on the machine to drop under 15% of a core. */
+async function waitForQuiet(): Promise<string> {
+  const deadline = Date.now() + Number(env.BENCH_QUIET_WAIT_S ?? 30) * 1000;
+  for (;;) {
+    const b0 = machineBusySeconds();
+    await new Promise((r) => setTimeout(r, 1_000));
+    const busy = machineBusySeconds() - b0;
+    if (busy < 0.15 || Date.now() > deadline) return `${(busy * 100).toFixed(0)}% of a core busy before the start`;
+  }
+}
+
 async function main() {
   const tmp = mkdtempSync(join(tmpdir(), 'cmg-bench-'));
   cleanups.push(async () => rmSync(tmp, { recursive: true, force: true }));
-  console.log(`# ${config}: ${machineInfo()}; pinning ${pin ? 'on' : 'off'}; load ${readLoad()}`);
+  const quiet = await waitForQuiet();
+  console.log(`# ${config}: ${machineInfo()}; pinning ${pin ? 'on' : 'off'}; load ${readLoad()}; ${quiet}`);
 
   const upstream = await startUpstream(UPSTREAM_KEY, cores.upstream);
   cleanups.push(() => stopChild(upstream.child));
@@ -76,6 +88,7 @@ async function main() {
 
   const profDir = profile ? mkdtempSync(join(tmpdir(), 'cmg-bench-prof-')) : undefined;
   const gwPort = await freePort();
+  const spawnedAt = performance.now();
   const gateway = startGateway({ port: gwPort, env: gwEnv, cwd: tmp, cpus: cores.gateway, cpuProfDir: profDir });
   cleanups.push(() => stopChild(gateway));
   await waitHealthy(gwPort, gateway);
@@ -90,17 +103,20 @@ async function main() {
   const checks: string[] = [];
   let allClean = true;
   const cpuNotes: string[] = [];
+  let maxOthers = 0;
   /** Warms up briefly, then measures one phase, recording counts and the CPU each process used. */
   async function phase(name: string, t: Target, o: { rate?: number; connections: number; durationMs: number }): Promise<RunResult> {
     await runLoad(t, { ...o, durationMs: secs(0.5), record: false });
-    const before = { gw: cpuSeconds(gateway.pid!), up: cpuSeconds(upstream.child.pid!), gen: process.cpuUsage() };
+    const before = { gw: cpuSeconds(gateway.pid!), up: cpuSeconds(upstream.child.pid!), gen: process.cpuUsage(), all: machineBusySeconds() };
     const r = await runLoad(t, o);
     const wall = r.elapsedMs / 1000;
     const gen = process.cpuUsage(before.gen);
     const used = { gw: cpuSeconds(gateway.pid!) - before.gw, up: cpuSeconds(upstream.child.pid!) - before.up, gen: (gen.user + gen.system) / 1e6 };
+    const others = Math.max(0, machineBusySeconds() - before.all - used.gw - used.up - used.gen);
+    maxOthers = Math.max(maxOthers, others / wall);
     const pct = (s: number) => `${((s / wall) * 100).toFixed(0)}%`;
     const perReq = r.ok ? ` (gateway ${((used.gw / r.ok) * 1e6).toFixed(0)} µs CPU/req)` : '';
-    const cpuLine = `${name}: CPU of one core: generator ${pct(used.gen)}, upstream ${pct(used.up)}, gateway ${pct(used.gw)}${t.port === gwPort ? perReq : ''}`;
+    const cpuLine = `${name}: CPU of one core: generator ${pct(used.gen)}, upstream ${pct(used.up)}, gateway ${pct(used.gw)}, other processes ${pct(others)}${t.port === gwPort ? perReq : ''}`;
     const { line, clean } = describeCounts(name, r);
     allClean &&= clean;
     checks.push(line);
@@ -115,6 +131,7 @@ async function main() {
     await runLoad(target(via, bodies.stream, true), { connections: 16, durationMs: secs(1), record: false });
   }
 
+  const warmedAfterMs = performance.now() - spawnedAt;
   const rows: Row[] = [];
   const both = async (name: string, body: string, stream: boolean, o: { rate?: number; connections: number; durationMs: number }) => {
     const d = await phase(`${name}, direct`, target('direct', body, stream), o);
@@ -142,22 +159,25 @@ async function main() {
 
   const table = markdownTable(rows);
   console.log(`\n${table}\n`);
+  if (maxOthers > 0.1) console.log(`WARNING: other processes used up to ${(maxOthers * 100).toFixed(0)}% of a core during a phase; the numbers are pessimistic.`);
   console.log(`max-throughput latency p50/p99: non-stream direct ${fmt(md)}, gateway ${fmt(mg)}; stream direct ${fmt(msd)}, gateway ${fmt(msg)}`);
 
   await stopChild(gateway);
   let hot = '';
   if (profDir) {
     const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
-    hot = file ? formatHotSpots(join(profDir, file), 25) : `no .cpuprofile was written in ${profDir}`;
+    hot = file ? formatHotSpots(join(profDir, file), 25, warmedAfterMs) : `no .cpuprofile was written in ${profDir}`;
     console.log(`\n${hot}\n(profile kept in ${profDir})`);
   }
 
   const body = [
     `- Date: ${new Date().toISOString()}`,
     `- Machine: ${machineInfo()}`,
+    `- Gateway code: ${gitRevision()}`,
     `- Command: \`${command}\``,
     `- Cores: ${pin ? 'gateway pinned to core 1 alone; load generator (bench/run.ts) and fake upstream (bench/upstream.ts) share core 0 (taskset)' : 'no pinning: all three processes share both cores'}`,
     `- All responses 200 with complete bodies: ${allClean ? 'yes' : '**NO** (see response check)'}`,
+    `- Other processes on the machine used up to ${(maxOthers * 100).toFixed(0)}% of a core during a phase${maxOthers > 0.1 ? ' (**noisy run**: numbers are pessimistic)' : ''}.`,
     '',
     table,
     '',
@@ -184,6 +204,16 @@ async function main() {
 }
 
 const fmt = (r: RunResult) => `${percentile(r.latency, 50).toFixed(2)}/${percentile(r.latency, 99).toFixed(2)} ms`;
+
+function gitRevision(): string {
+  try {
+    const rev = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', 'src'], { cwd: ROOT, encoding: 'utf8' }).trim();
+    return `commit ${rev}${dirty ? ' plus uncommitted changes in src/' : ''}`;
+  } catch {
+    return 'unknown (no git)';
+  }
+}
 
 function readLoad(): string {
   try {
