@@ -36,6 +36,7 @@ describe('chat stream tap', () => {
   it('assembles text across split bytes and CRLF framing, and observes usage', () => {
     const tap = createChatStreamTap({ includeUsage: false });
     const out = feedBytewise(tap, upstream);
+    tap.complete(true);
     expect(tap.state.text).toBe('héllo 你好 🎉');
     expect(tap.state.usage).toMatchObject({ promptTokens: 5, completionTokens: 2, cost: '0.0000123' });
     expect(tap.state).toMatchObject({ sawDone: true, finishReason: 'stop', servedModel: 'm/served', generationId: 'gen-1', provider: 'P' });
@@ -71,7 +72,7 @@ describe('chat stream tap', () => {
     expect(events[0].choices[0].delta.content).toBe('last');
     expect(events[0].usage).toBeNull();
     expect(events[1].choices).toEqual([]);
-    expect(tap.state.text).toBe('last');
+    expect(tap.complete(true).text).toBe('last');
   });
 
   it('turns an in-band error into one OpenAI-shaped event and ignores what follows', () => {
@@ -82,7 +83,7 @@ describe('chat stream tap', () => {
     expect(events).toHaveLength(2);
     expect(JSON.parse(events[1].slice(6))).toEqual({ error: { message: 'Rate limited upstream', type: 'server_error', param: null, code: '429' } });
     expect(tap.state.error).not.toBeNull();
-    expect(tap.state.text).toBe('a');
+    expect(tap.complete(true).text).toBe('a');
     expect(tap.state.sawDone).toBe(false);
   });
 
@@ -95,10 +96,17 @@ describe('chat stream tap', () => {
       { tool_calls: [{ index: 0, function: { arguments: 'ty":"Oslo"}' } }] },
     ];
     for (const delta of parts) tap.push(enc.encode(`data: ${chunk(delta)}\n\n`));
-    expect(tap.state.toolCalls).toEqual([
+    expect(tap.complete(true).toolCalls).toEqual([
       { id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Oslo"}' } },
       { id: 'call_2', type: 'function', function: { name: 'other', arguments: '{}' } },
     ]);
+  });
+
+  it('without content, completes only the ending: finish reason and served model', () => {
+    const tap = createChatStreamTap({ includeUsage: false });
+    feedBytewise(tap, upstream);
+    const state = tap.complete(false);
+    expect(state).toMatchObject({ finishReason: 'stop', text: '', usage: { promptTokens: 5 } });
   });
 
   it('drops non-JSON data lines that would make OpenAI clients throw', () => {

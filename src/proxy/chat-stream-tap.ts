@@ -38,6 +38,9 @@ export function createChatStreamTap(opts: { includeUsage: boolean }) {
   };
   const decoder = new TextDecoder('utf-8');
   let out = '';
+  // Chunks forwarded but not yet looked into: most need no JSON.parse on the hot path. Their
+  // content is assembled on demand (memory write-back, or an estimate when usage never came).
+  let pending: (string | object)[] = [];
 
   const parser = createParser({
     onComment: (comment) => {
@@ -49,6 +52,13 @@ export function createChatStreamTap(opts: { includeUsage: boolean }) {
       if (data === '[DONE]') {
         state.sawDone = true;
         out += 'data: [DONE]\n\n';
+        return;
+      }
+      // `"usage":{` and `"error":` cannot occur unescaped inside a JSON string, so a chunk without
+      // them is plain content: forwarded verbatim now, parsed later only if someone needs it.
+      if (data.indexOf('"usage":{') === -1 && data.indexOf('"error":') === -1 && data.charCodeAt(0) === 123 /* { */) {
+        out += `data: ${data}\n\n`;
+        pending.push(data);
         return;
       }
       let chunk: any;
@@ -64,7 +74,8 @@ export function createChatStreamTap(opts: { includeUsage: boolean }) {
         out += `data: ${JSON.stringify(state.error)}\n\n`;
         return;
       }
-      observe(chunk);
+      if (chunk.usage) state.usage = parseUsage(chunk.usage);
+      pending.push(chunk);
       if (chunk.usage) {
         out += renderUsageChunk(chunk, data);
         return;
@@ -77,7 +88,6 @@ export function createChatStreamTap(opts: { includeUsage: boolean }) {
     state.generationId ??= typeof chunk.id === 'string' ? chunk.id : null;
     if (typeof chunk.model === 'string') state.servedModel = chunk.model;
     if (typeof chunk.provider === 'string') state.provider = chunk.provider;
-    if (chunk.usage) state.usage = parseUsage(chunk.usage);
     const choice = Array.isArray(chunk.choices) ? chunk.choices.find((c: any) => (c?.index ?? 0) === 0) : undefined;
     if (!choice) return;
     const delta = choice.delta;
@@ -110,8 +120,47 @@ export function createChatStreamTap(opts: { includeUsage: boolean }) {
     return text;
   }
 
+  const parsed = (item: string | object): any => {
+    if (typeof item !== 'string') return item;
+    try {
+      return JSON.parse(item);
+    } catch {
+      return null; // forwarded as it came; nothing to learn from it
+    }
+  };
+
+  /** The ending only (finish reason, served model, ids) from the last few chunks; content stays pending. */
+  function observeEnding() {
+    for (const item of pending.slice(-3)) {
+      const chunk = parsed(item);
+      if (!chunk) continue;
+      state.generationId ??= typeof chunk.id === 'string' ? chunk.id : null;
+      if (typeof chunk.model === 'string') state.servedModel = chunk.model;
+      if (typeof chunk.provider === 'string') state.provider = chunk.provider;
+      const choice = Array.isArray(chunk.choices) ? chunk.choices.find((c: any) => (c?.index ?? 0) === 0) : undefined;
+      if (choice?.finish_reason) state.finishReason = choice.finish_reason;
+    }
+  }
+
   return {
     state,
+    /**
+     * Completes `state`. With `content`, every forwarded chunk is looked into, in order (reply text
+     * and tool calls); without, only the ending, which is all the ledger usually needs.
+     */
+    complete(content: boolean): ChatStreamState {
+      if (!content) {
+        observeEnding();
+        return state;
+      }
+      const chunks = pending;
+      pending = [];
+      for (const item of chunks) {
+        const chunk = parsed(item);
+        if (chunk) observe(chunk);
+      }
+      return state;
+    },
     /** Feeds upstream bytes; returns what to send the client now (may be empty). */
     push(bytes: Uint8Array): string {
       parser.feed(decoder.decode(bytes, { stream: true }));

@@ -1,3 +1,4 @@
+import type { ClientSignal } from './client-signal.js';
 import { GatewayError, UpstreamHttpError } from '../errors.js';
 import type { UpstreamClient, UpstreamResponse } from './upstream-client.js';
 
@@ -34,7 +35,7 @@ export interface ForwardHandle {
  * One upstream call's lifetime: a whole-request deadline, and a client disconnect that aborts the
  * upstream request (with an Error reason, which undici needs to tear the socket down).
  */
-export function startForward(clientSignal: AbortSignal, deadlineMs: number): ForwardHandle {
+export function startForward(clientSignal: ClientSignal, deadlineMs: number): ForwardHandle {
   const controller = new AbortController();
   let timedOut = false;
   const timer = setTimeout(() => {
@@ -55,7 +56,7 @@ export function startForward(clientSignal: AbortSignal, deadlineMs: number): For
 }
 
 /** Classifies a failure of the upstream call before any response byte was relayed. */
-export function classifyFailure(err: unknown, handle: ForwardHandle, clientSignal: AbortSignal) {
+export function classifyFailure(err: unknown, handle: ForwardHandle, clientSignal: ClientSignal) {
   if (clientSignal.aborted) return { status: 'client_aborted' as const, httpStatus: 499, error: err };
   if (handle.timedOut()) {
     const error = new GatewayError('upstream_timeout', 'The upstream did not answer in time.', { cause: err });

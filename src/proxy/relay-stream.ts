@@ -1,3 +1,4 @@
+import type { ClientSignal } from './client-signal.js';
 import { errors as undiciErrors } from 'undici';
 import { GatewayError, renderError, type ErrorCode } from '../errors.js';
 import type { ChatStreamTap } from './chat-stream-tap.js';
@@ -15,7 +16,7 @@ export interface RelayOptions {
   tap: ChatStreamTap;
   /** Aborts the upstream request (client gone, deadline). */
   abortUpstream: (reason: Error) => void;
-  clientSignal: AbortSignal;
+  clientSignal: ClientSignal;
   /** True once the whole-request deadline fired. */
   timedOut: () => boolean;
   onFirstByte: () => void;

@@ -1,12 +1,12 @@
 import { GatewayError, UpstreamHttpError, normalizeUpstreamError } from '../errors.js';
-import { createChatStreamTap } from '../proxy/chat-stream-tap.js';
+import { createChatStreamTap, type ChatStreamState } from '../proxy/chat-stream-tap.js';
 import { classifyFailure, pickUpstreamHeaders, relayedHeaders, startForward } from '../proxy/forward.js';
 import { parseUsage } from '../proxy/outcome.js';
 import { relayChatStream } from '../proxy/relay-stream.js';
 import type { AppContext, AppDeps } from './context.js';
 import { admitRequest } from './admission.js';
 import { outcomeEmitter } from './outcome-emitter.js';
-import { readJsonObject } from './read-json.js';
+import { clientSignalOf, readJsonObject } from './read-json.js';
 import { memoryOptions, resolveThread, withoutGatewayFields } from './thread-params.js';
 import type { MemoryContext } from '../memory/memory-service.js';
 
@@ -65,7 +65,7 @@ export function chatCompletions(deps: AppDeps) {
     const upstreamBody = forwarded === body ? raw : JSON.stringify(forwarded);
 
     const t0 = c.get('startedAt');
-    const clientSignal = c.req.raw.signal;
+    const clientSignal = clientSignalOf(c);
     const outcome = outcomeEmitter(c, deps, { route: 'chat.completions', requestedModel: body.model, stream, request: forwarded, threadId, memory });
     await admitRequest(c, deps, outcome);
     const handle = startForward(clientSignal, deps.config.upstreamTimeoutMs);
@@ -142,15 +142,22 @@ export function chatCompletions(deps: AppDeps) {
       },
       onEnd: ({ status, errorCode }) => {
         handle.settle();
-        const s = tap.state;
+        // The ending is read now; the reply's text and tool calls only when a consumer asks.
+        const s = tap.complete(false);
+        let content: ChatStreamState | null = null;
+        const full = () => (content ??= tap.complete(true));
         outcome({
           status,
           httpStatus: 200,
           errorCode,
           usage: s.usage,
           servedModel: s.servedModel,
-          text: s.text,
-          toolCalls: s.toolCalls.filter(Boolean),
+          get text() {
+            return full().text;
+          },
+          get toolCalls() {
+            return full().toolCalls.filter(Boolean);
+          },
           finishReason: s.finishReason,
           generationId: s.generationId,
           provider: s.provider,

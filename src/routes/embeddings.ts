@@ -4,7 +4,7 @@ import { parseUsage } from '../proxy/outcome.js';
 import type { AppContext, AppDeps } from './context.js';
 import { admitRequest } from './admission.js';
 import { outcomeEmitter } from './outcome-emitter.js';
-import { readJsonObject } from './read-json.js';
+import { clientSignalOf, readJsonObject } from './read-json.js';
 
 /** `POST /v1/embeddings`: a pass-through whose usage is recorded. */
 export function embeddings(deps: AppDeps) {
@@ -18,7 +18,7 @@ export function embeddings(deps: AppDeps) {
     }
     c.get('logFields').model = body.model;
     const t0 = c.get('startedAt');
-    const clientSignal = c.req.raw.signal;
+    const clientSignal = clientSignalOf(c);
     const outcome = outcomeEmitter(c, deps, { route: 'embeddings', requestedModel: body.model, stream: false, request: null });
     await admitRequest(c, deps, outcome);
     const handle = startForward(clientSignal, deps.config.upstreamTimeoutMs);

@@ -16,7 +16,7 @@ export function outcomeEmitter(c: AppContext, deps: AppDeps, base: OutcomeBase) 
   return (part: OutcomePart) => {
     if (emitted) return;
     emitted = true;
-    const outcome: RequestOutcome = {
+    const outcome = {
       requestId: c.get('requestId'),
       workspaceId: caller.workspaceId,
       keyId: caller.keyId,
@@ -33,8 +33,12 @@ export function outcomeEmitter(c: AppContext, deps: AppDeps, base: OutcomeBase) 
       firstByteMs: null,
       totalMs: performance.now() - t0,
       ...base,
-      ...part,
-    };
+      status: part.status,
+      httpStatus: part.httpStatus,
+    } as RequestOutcome;
+    // Copy descriptors, not values: a part may carry lazy getters (a stream's reply text is only
+    // assembled when a consumer reads it).
+    Object.defineProperties(outcome, Object.getOwnPropertyDescriptors(part));
     try {
       deps.onOutcome(outcome);
     } catch (err) {
