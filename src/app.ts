@@ -11,6 +11,7 @@ import { dashboardRoutes } from './routes/dashboard.js';
 import type { AppDeps, AppEnv } from './routes/context.js';
 import { embeddings } from './routes/embeddings.js';
 import { healthRoutes } from './routes/health.js';
+import { metricsRoute } from './routes/metrics.js';
 import { threadRoutes } from './routes/threads.js';
 import { getModel, listModels } from './routes/models.js';
 
@@ -23,13 +24,14 @@ export function createApp(deps: AppDeps, state: AppState = { draining: () => fal
   const app = new Hono<AppEnv>();
 
   app.use('*', requestId());
-  app.use('*', accessLog(deps.logger));
+  app.use('*', accessLog(deps.requestLog));
   if (deps.config.corsOrigins?.length) {
     const origins = deps.config.corsOrigins;
     app.use('/v1/*', cors({ origin: origins.includes('*') ? '*' : origins, exposeHeaders: ['x-request-id', 'x-thread-id', 'retry-after'] }));
   }
 
   app.route('/health', healthRoutes(deps, state));
+  app.get('/metrics', metricsRoute(deps));
   app.route('/admin/usage', adminUsageRoutes(deps));
   app.route('/admin', adminRoutes(deps));
   app.route('/dashboard', dashboardRoutes(deps));

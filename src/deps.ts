@@ -8,6 +8,8 @@ import { createStreamRegistry } from './proxy/stream-registry.js';
 import { createUpstreamClient } from './proxy/upstream-client.js';
 import type { AppDeps } from './routes/context.js';
 import type { Logger } from './telemetry/logger.js';
+import { createMetrics } from './telemetry/metrics.js';
+import { createRequestLog, timeUpstream } from './telemetry/request-log.js';
 import { createUsageLedger } from './usage/ledger.js';
 import { createMemoryService } from './memory/memory-service.js';
 import { createThreadStore } from './memory/thread-store.js';
@@ -29,14 +31,20 @@ export async function openDeps(config: Config, opts: OpenDepsOptions): Promise<A
   const database =
     opts.database ?? (await openDatabase(config.databaseUrl ? { url: config.databaseUrl } : { dataDir: config.dataDir }));
   const keys = createKeyStore(database.db);
-  const upstream = createUpstreamClient({
-    baseUrl: config.openrouterBaseUrl,
-    apiKey: config.openrouterApiKey,
-    headersTimeoutMs: config.upstreamTimeoutMs,
-    idleTimeoutMs: config.upstreamIdleTimeoutMs,
-    maxRetries: config.upstreamMaxRetries,
-    backoffMs: opts.backoffMs,
-  });
+  // Metrics: model labels are only catalog models (once the catalog is loaded), capped in number.
+  const metrics = createMetrics({ knownModel: (id) => !catalog.isLoaded() || catalog.peek(id) !== undefined });
+  const requestLog = createRequestLog({ logger: opts.logger, metrics });
+  const upstream = timeUpstream(
+    createUpstreamClient({
+      baseUrl: config.openrouterBaseUrl,
+      apiKey: config.openrouterApiKey,
+      headersTimeoutMs: config.upstreamTimeoutMs,
+      idleTimeoutMs: config.upstreamIdleTimeoutMs,
+      maxRetries: config.upstreamMaxRetries,
+      backoffMs: opts.backoffMs,
+    }),
+    requestLog.upstreamAnswered,
+  );
   const catalog = createCatalog({ upstream, now });
   const verifier = createKeyVerifier({ store: keys, now, ttlMs: config.keyCacheTtlMs });
   const usage = createUsageLedger({ db: database.db, catalog, logger: opts.logger, dataDir: config.dataDir, enabled: config.usageEnabled, now });
@@ -58,6 +66,8 @@ export async function openDeps(config: Config, opts: OpenDepsOptions): Promise<A
     defaultMaxTokens: config.memoryDefaultMaxTokens,
     redactEmails: config.memoryRedactEmails,
   });
+  const streams = createStreamRegistry();
+  metrics.observeGauges({ openStreams: () => streams.size, usageBacklog: () => usage.stats().pending, memoryBacklog: () => memory.stats().pending });
   const extraSink = opts.onOutcome;
   return {
     config,
@@ -69,12 +79,16 @@ export async function openDeps(config: Config, opts: OpenDepsOptions): Promise<A
     logger: opts.logger,
     now,
     usage,
-    streams: createStreamRegistry(),
+    streams,
+    metrics,
+    requestLog,
     memory,
     threads,
     summarizer,
     onOutcome: (outcome) => {
       usage.record(outcome);
+      requestLog.outcome(outcome);
+      if (outcome.usage) metrics.recordUsage({ model: outcome.requestedModel, promptTokens: outcome.usage.promptTokens, completionTokens: outcome.usage.completionTokens, costUsd: outcome.usage.cost });
       if (outcome.memory) memory.record(outcome, outcome.memory);
       extraSink?.(outcome);
     },
@@ -83,6 +97,7 @@ export async function openDeps(config: Config, opts: OpenDepsOptions): Promise<A
       await Promise.all([usage.close(5_000), memory.close(5_000)]);
       await upstream.close().catch(() => {});
       if (!opts.database) await database.close();
+      await metrics.shutdown().catch(() => {});
     },
   };
 }

@@ -8,6 +8,8 @@ import type { OutcomeSink } from '../proxy/outcome.js';
 import type { StreamRegistry } from '../proxy/stream-registry.js';
 import type { UpstreamClient } from '../proxy/upstream-client.js';
 import type { Logger } from '../telemetry/logger.js';
+import type { Metrics } from '../telemetry/metrics.js';
+import type { RequestLog } from '../telemetry/request-log.js';
 import type { UsageLedger } from '../usage/ledger.js';
 import type { MemoryService } from '../memory/memory-service.js';
 import type { ThreadStore } from '../memory/thread-store.js';
@@ -32,6 +34,10 @@ export interface AppDeps {
   /** Present when MEMORY_SUMMARY_MODEL is set. */
   summarizer?: Summarizer;
   streams: StreamRegistry;
+  /** Prometheus metrics (`GET /metrics`). */
+  metrics: Metrics;
+  /** One access-log line and metrics sample per request (joins the HTTP side and the outcome). */
+  requestLog: RequestLog;
   /** A per-process secret the local CLI may use as an admin token (see keys/cli-lock). */
   localAdminToken?: string;
 }

@@ -1,0 +1,197 @@
+import type { Attributes } from '@opentelemetry/api';
+import { PrometheusExporter, PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
+import { MeterProvider } from '@opentelemetry/sdk-metrics';
+
+/** The content type Prometheus expects from a text exposition endpoint. */
+export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+
+/** One finished request, as the request log sees it (labels are bounded here, not by callers). */
+export interface RequestSample {
+  /** Route pattern, e.g. `/v1/chat/completions` (never a raw path). */
+  route: string;
+  method: string;
+  status: number;
+  model: string | null;
+  /** Outcome status of a proxied request (`ok`, `client_aborted`, ...); absent for other routes. */
+  outcome?: string | null;
+  durationMs: number;
+  /** The upstream's own time to response headers (retries included). */
+  upstreamTtfbMs?: number | null;
+  /** Total minus the time spent waiting on the upstream. */
+  overheadMs?: number | null;
+}
+
+export interface UsageSample {
+  model: string | null;
+  promptTokens: number;
+  completionTokens: number;
+  /** USD as decimal text (the ledger keeps the exact amount; a float counter is fine here). */
+  costUsd: string | null;
+}
+
+export interface GaugeSources {
+  openStreams?: () => number;
+  usageBacklog?: () => number;
+  memoryBacklog?: () => number;
+}
+
+export interface MetricsOptions {
+  /** Whether a model id is worth its own label (e.g. it is in the upstream catalog). */
+  knownModel?: (id: string) => boolean;
+  /** Distinct model labels kept before the rest become `other` (default 100). */
+  maxModels?: number;
+  gauges?: GaugeSources;
+}
+
+export interface Metrics {
+  recordRequest(s: RequestSample): void;
+  recordUsage(u: UsageSample): void;
+  /** The rate limiter fell back (e.g. Redis away → in-process); `kind` is a code-defined word. */
+  limiterFallback(kind: string): void;
+  /** Registers (or replaces) the functions read at each scrape. */
+  observeGauges(sources: GaugeSources): void;
+  /** The Prometheus text exposition of everything recorded so far. */
+  render(): Promise<string>;
+  shutdown(): Promise<void>;
+}
+
+const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
+const OVERHEAD_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
+const MAX_MODEL_LENGTH = 120;
+const MAX_KINDS = 20;
+
+/**
+ * Gateway metrics on an OpenTelemetry MeterProvider of its own (no global registration), read by
+ * a Prometheus exporter that never starts its own server: `render()` answers our `/metrics` route.
+ * Every label value is bounded: routes are patterns, statuses are codes, models are capped.
+ */
+export function createMetrics(opts: MetricsOptions = {}): Metrics {
+  const exporter = new PrometheusExporter({ preventServerStart: true });
+  const provider = new MeterProvider({ readers: [exporter] });
+  const serializer = new PrometheusSerializer('', false, undefined, true, true);
+  const meter = provider.getMeter('context-memory-gateway');
+
+  const requests = meter.createCounter('cmg_requests_total', {
+    description: 'HTTP requests by route, method, status, model and proxy outcome.',
+  });
+  const duration = meter.createHistogram('cmg_request_duration_seconds', {
+    description: 'Time from receiving a request to its end (for streams, the end of the stream).',
+    unit: 's',
+    advice: { explicitBucketBoundaries: DURATION_BUCKETS },
+  });
+  const ttfb = meter.createHistogram('cmg_upstream_ttfb_seconds', {
+    description: "The upstream's time to response headers, retries included.",
+    unit: 's',
+    advice: { explicitBucketBoundaries: DURATION_BUCKETS },
+  });
+  const overhead = meter.createHistogram('cmg_gateway_overhead_seconds', {
+    description: 'Request duration minus the time spent waiting on the upstream.',
+    unit: 's',
+    advice: { explicitBucketBoundaries: OVERHEAD_BUCKETS },
+  });
+  const tokens = meter.createCounter('cmg_tokens_total', { description: 'Tokens reported by the upstream, by type and model.' });
+  const cost = meter.createCounter('cmg_cost_usd_total', {
+    description: 'Cost reported by the upstream in USD (the usage ledger is the exact record).',
+  });
+  const fallbacks = meter.createCounter('cmg_limiter_fallbacks_total', { description: 'Times the rate limiter fell back, by kind.' });
+
+  let gauges: GaugeSources = { ...opts.gauges };
+  const gauge = (name: string, description: string, read: () => (() => number) | undefined) =>
+    meter.createObservableGauge(name, { description }).addCallback((result) => {
+      const fn = read();
+      if (!fn) return;
+      try {
+        result.observe(fn());
+      } catch {
+        // a failing source must not fail the scrape
+      }
+    });
+  gauge('cmg_open_streams', 'Streams this process is serving now.', () => gauges.openStreams);
+  gauge('cmg_usage_writer_backlog', 'Usage records waiting to be written.', () => gauges.usageBacklog);
+  gauge('cmg_memory_writer_backlog', 'Thread memory writes waiting to be written.', () => gauges.memoryBacklog);
+
+  const modelLabel = createModelLabels(opts.knownModel, opts.maxModels ?? 100);
+  const kindLabels = new Map<string, Attributes>();
+  // Attribute objects are built once per label combination and reused (the SDK hashes them per call).
+  const requestAttrs = new Map<string, { counter: Attributes; histogram: Attributes }>();
+  const routeModelAttrs = new Map<string, Attributes>();
+  const routeAttrs = new Map<string, Attributes>();
+  const usageAttrs = new Map<string, { prompt: Attributes; completion: Attributes; model: Attributes }>();
+
+  return {
+    recordRequest(s) {
+      const model = modelLabel(s.model);
+      const status = statusLabel(s.status);
+      const outcome = s.outcome ?? 'none';
+      const key = `${s.route} ${s.method} ${status} ${model} ${outcome}`;
+      let attrs = requestAttrs.get(key);
+      if (!attrs) {
+        // The outcome stays off the histogram: it would multiply its bucket series for little.
+        attrs = {
+          counter: { route: s.route, method: s.method, status, model, outcome },
+          histogram: { route: s.route, method: s.method, status, model },
+        };
+        requestAttrs.set(key, attrs);
+      }
+      requests.add(1, attrs.counter);
+      duration.record(s.durationMs / 1000, attrs.histogram);
+      if (s.upstreamTtfbMs != null) {
+        const k = `${s.route} ${model}`;
+        let a = routeModelAttrs.get(k);
+        if (!a) routeModelAttrs.set(k, (a = { route: s.route, model }));
+        ttfb.record(s.upstreamTtfbMs / 1000, a);
+      }
+      if (s.overheadMs != null) {
+        let a = routeAttrs.get(s.route);
+        if (!a) routeAttrs.set(s.route, (a = { route: s.route }));
+        overhead.record(Math.max(0, s.overheadMs) / 1000, a);
+      }
+    },
+    recordUsage(u) {
+      const model = modelLabel(u.model);
+      let a = usageAttrs.get(model);
+      if (!a)
+        usageAttrs.set(model, (a = { prompt: { type: 'prompt', model }, completion: { type: 'completion', model }, model: { model } }));
+      if (u.promptTokens > 0) tokens.add(u.promptTokens, a.prompt);
+      if (u.completionTokens > 0) tokens.add(u.completionTokens, a.completion);
+      const usd = u.costUsd ? Number(u.costUsd) : 0;
+      if (usd > 0 && Number.isFinite(usd)) cost.add(usd, a.model);
+    },
+    limiterFallback(kind) {
+      let a = kindLabels.get(kind);
+      if (!a) {
+        const label = kindLabels.size < MAX_KINDS && /^[a-z0-9_]{1,40}$/.test(kind) ? kind : 'other';
+        a = { kind: label };
+        if (label === kind) kindLabels.set(kind, a);
+      }
+      fallbacks.add(1, a);
+    },
+    observeGauges(sources) {
+      gauges = { ...gauges, ...sources };
+    },
+    async render() {
+      const { resourceMetrics } = await exporter.collect();
+      return serializer.serialize(resourceMetrics);
+    },
+    shutdown: () => provider.shutdown(),
+  };
+}
+
+function statusLabel(status: number): string {
+  return Number.isInteger(status) && status >= 100 && status <= 599 ? String(status) : 'other';
+}
+
+/**
+ * Model ids come from clients, so they are bounded twice: an id the catalog does not know is
+ * `other` (when a predicate is given), and past `max` distinct ids everything new is `other`.
+ */
+function createModelLabels(known: ((id: string) => boolean) | undefined, max: number) {
+  const kept = new Set<string>();
+  return (model: string | null): string => {
+    if (!model) return 'none';
+    if (kept.has(model)) return model;
+    if (model.length > MAX_MODEL_LENGTH || kept.size >= max || (known && !known(model))) return 'other';
+    kept.add(model);
+    return model;
+  };
+}
