@@ -23,6 +23,8 @@ const schema = z.object({
   DATABASE_URL: url(['postgres:', 'postgresql:']).optional(),
   DATA_DIR: z.string().min(1).default('./.data'),
   REDIS_URL: url(['redis:', 'rediss:']).optional(),
+  REDIS_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9:_.-]{1,64}$/, 'must be 1-64 of A-Z a-z 0-9 : _ . -').default('cmg:'),
+  REDIS_COMMAND_TIMEOUT_MS: int(10, 10_000).default(250),
   ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   UPSTREAM_TIMEOUT_MS: int(1).default(600_000),
@@ -49,6 +51,8 @@ export interface Config {
   databaseUrl: string | undefined;
   dataDir: string;
   redisUrl: string | undefined;
+  redisKeyPrefix: string;
+  redisCommandTimeoutMs: number;
   adminToken: string | undefined;
   logLevel: Parsed['LOG_LEVEL'];
   upstreamTimeoutMs: number;
@@ -94,6 +98,8 @@ export function loadConfig(env: Record<string, string | undefined>): ConfigResul
       databaseUrl: e.DATABASE_URL,
       dataDir: e.DATA_DIR,
       redisUrl: e.REDIS_URL,
+      redisKeyPrefix: e.REDIS_KEY_PREFIX,
+      redisCommandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS,
       adminToken: e.ADMIN_TOKEN,
       logLevel: e.LOG_LEVEL,
       upstreamTimeoutMs: e.UPSTREAM_TIMEOUT_MS,

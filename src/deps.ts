@@ -11,6 +11,12 @@ import type { Logger } from './telemetry/logger.js';
 import { createMetrics } from './telemetry/metrics.js';
 import { createRequestLog, timeUpstream } from './telemetry/request-log.js';
 import { createUsageLedger } from './usage/ledger.js';
+import { createKeyEvents } from './keys/key-events.js';
+import { createFallbackLimiter } from './limits/fallback-limiter.js';
+import { createMemoryLimiter } from './limits/memory-limiter.js';
+import { createRedisLimiter } from './limits/redis-limiter.js';
+import { connectRedis, type RedisConnection } from './redis/connect.js';
+import type { SharedCatalogStore } from './catalog/catalog.js';
 import { createMemoryService } from './memory/memory-service.js';
 import { createThreadStore } from './memory/thread-store.js';
 import { createSummarizer } from './memory/summarizer.js';
@@ -45,8 +51,20 @@ export async function openDeps(config: Config, opts: OpenDepsOptions): Promise<A
     }),
     requestLog.upstreamAnswered,
   );
-  const catalog = createCatalog({ upstream, now });
+  const redis = config.redisUrl
+    ? await connectRedis({ url: config.redisUrl, prefix: config.redisKeyPrefix, logger: opts.logger, commandTimeoutMs: config.redisCommandTimeoutMs })
+    : undefined;
+  const catalog = createCatalog({ upstream, now, shared: redis ? sharedCatalogStore(redis) : undefined });
   const verifier = createKeyVerifier({ store: keys, now, ttlMs: config.keyCacheTtlMs });
+  const keyEvents = await createKeyEvents({ verifier, redis, logger: opts.logger });
+  const limiter = redis
+    ? createFallbackLimiter({
+        primary: createRedisLimiter(redis),
+        fallback: createMemoryLimiter(now),
+        logger: opts.logger,
+        onFallback: (reason) => metrics.limiterFallback(reason),
+      })
+    : createMemoryLimiter(now);
   const usage = createUsageLedger({ db: database.db, catalog, logger: opts.logger, dataDir: config.dataDir, enabled: config.usageEnabled, now });
   const threads = createThreadStore(database.db);
   const summarizer = config.memorySummaryModel
@@ -79,6 +97,9 @@ export async function openDeps(config: Config, opts: OpenDepsOptions): Promise<A
     logger: opts.logger,
     now,
     usage,
+    limiter,
+    keyEvents,
+    redis,
     streams,
     metrics,
     requestLog,
@@ -96,8 +117,20 @@ export async function openDeps(config: Config, opts: OpenDepsOptions): Promise<A
     async close() {
       await Promise.all([usage.close(5_000), memory.close(5_000)]);
       await upstream.close().catch(() => {});
+      await redis?.close();
       if (!opts.database) await database.close();
       await metrics.shutdown().catch(() => {});
     },
+  };
+}
+
+/** The model catalog shared through Redis, so several instances fetch it once. */
+function sharedCatalogStore(redis: RedisConnection): SharedCatalogStore {
+  return {
+    get: async () => (await redis.command(['GET', redis.key('catalog')])) as string | null,
+    set: async (json, ttlMs) => {
+      await redis.command(['SET', redis.key('catalog'), json, 'PX', String(ttlMs)]);
+    },
+    claim: async () => (await redis.command(['SET', redis.key('catalog:lock'), String(process.pid), 'NX', 'PX', '15000'])) === 'OK',
   };
 }

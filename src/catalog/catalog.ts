@@ -20,18 +20,55 @@ export interface CatalogSnapshot {
  * The upstream model catalog, fetched on first use, cached and refreshed hourly (a failed refresh
  * keeps the last good copy). Concurrent callers share one fetch.
  */
-export function createCatalog(opts: { upstream: UpstreamClient; now: () => number; ttlMs?: number; timeoutMs?: number }) {
+export interface SharedCatalogStore {
+  /** The catalog JSON another instance stored, if still fresh. */
+  get(): Promise<string | null>;
+  set(json: string, ttlMs: number): Promise<void>;
+  /** True for the one instance that should fetch now (a short lock). */
+  claim(): Promise<boolean>;
+}
+
+export function createCatalog(opts: { upstream: UpstreamClient; now: () => number; ttlMs?: number; timeoutMs?: number; shared?: SharedCatalogStore }) {
   const ttl = opts.ttlMs ?? 3_600_000;
   let snapshot: CatalogSnapshot | null = null;
   let inflight: Promise<CatalogSnapshot> | null = null;
 
-  async function fetchCatalog(): Promise<CatalogSnapshot> {
+  async function fetchUpstream(): Promise<{ data?: unknown[] }> {
     const res = await opts.upstream.send({
       path: '/models',
       method: 'GET',
       signal: AbortSignal.timeout(opts.timeoutMs ?? 15_000),
     });
-    const json = (await res.body.json()) as { data?: unknown[] };
+    return (await res.body.json()) as { data?: unknown[] };
+  }
+
+  /**
+   * With several instances the catalog is fetched once and shared through Redis: one instance
+   * claims the fetch, the others wait briefly for its copy (and fetch themselves if it never comes).
+   */
+  async function fetchShared(): Promise<{ data?: unknown[] }> {
+    const shared = opts.shared;
+    if (!shared) return fetchUpstream();
+    try {
+      const cached = await shared.get();
+      if (cached) return JSON.parse(cached);
+      if (!(await shared.claim())) {
+        for (let i = 0; i < 50; i++) {
+          await new Promise((r) => setTimeout(r, 100));
+          const later = await shared.get();
+          if (later) return JSON.parse(later);
+        }
+      }
+    } catch {
+      // Redis away: fetch directly
+    }
+    const json = await fetchUpstream();
+    shared.set(JSON.stringify(json), ttl).catch(() => {});
+    return json;
+  }
+
+  async function fetchCatalog(): Promise<CatalogSnapshot> {
+    const json = await fetchShared();
     const data = Array.isArray(json?.data) ? (json.data as Record<string, any>[]) : [];
     const byId = new Map<string, ModelInfo>();
     const list = data

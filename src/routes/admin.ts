@@ -97,14 +97,14 @@ export function adminRoutes(deps: AppDeps) {
     const patch = parse(patchKeyBody, body);
     const row = await deps.keys.updateKey(c.req.param('id'), toInput(patch));
     if (!row) throw new GatewayError('not_found', 'No such key.');
-    deps.verifier.invalidate(row.id);
+    await deps.keyEvents.changed(row.id);
     return c.json(presentKey(row));
   });
 
   admin.post('/keys/:id/revoke', async (c) => {
     const row = await deps.keys.revokeKey(c.req.param('id'), new Date(deps.now()));
     if (!row) throw new GatewayError('not_found', 'No such key.');
-    deps.verifier.invalidate(row.id);
+    await deps.keyEvents.changed(row.id);
     return c.json(presentKey(row));
   });
 

@@ -6,6 +6,9 @@ import type { KeyStore } from '../keys/key-store.js';
 import type { Caller, KeyVerifier } from '../keys/verify-key.js';
 import type { OutcomeSink } from '../proxy/outcome.js';
 import type { StreamRegistry } from '../proxy/stream-registry.js';
+import type { Limiter } from '../limits/limiter.js';
+import type { KeyEvents } from '../keys/key-events.js';
+import type { RedisConnection } from '../redis/connect.js';
 import type { UpstreamClient } from '../proxy/upstream-client.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { Metrics } from '../telemetry/metrics.js';
@@ -34,6 +37,10 @@ export interface AppDeps {
   /** Present when MEMORY_SUMMARY_MODEL is set. */
   summarizer?: Summarizer;
   streams: StreamRegistry;
+  limiter: Limiter;
+  keyEvents: KeyEvents;
+  /** Present when REDIS_URL is set. */
+  redis?: RedisConnection;
   /** Prometheus metrics (`GET /metrics`). */
   metrics: Metrics;
   /** One access-log line and metrics sample per request (joins the HTTP side and the outcome). */

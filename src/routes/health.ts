@@ -16,13 +16,20 @@ export function healthRoutes(deps: AppDeps, state: { draining: () => boolean }) 
   const health = new Hono<AppEnv>();
   health.get('/', (c) => c.json({ status: 'ok' }));
   const ready = async (c: any) => {
-    const [database, catalog] = await Promise.all([
+    const [database, catalog, redis] = await Promise.all([
       timed(() => withTimeout(deps.database.ping(), 2_000)),
       timed(() => (deps.catalog.isLoaded() ? Promise.resolve() : withTimeout(deps.catalog.get(), 5_000))),
+      deps.redis ? timed(() => withTimeout(deps.redis!.ping(), 1_000)) : Promise.resolve(undefined),
     ]);
     const draining = state.draining();
-    const ok = !draining && database.status === 'ok' && catalog.status === 'ok';
-    return c.json({ status: ok ? 'ready' : draining ? 'draining' : 'not_ready', checks: { database, upstream_catalog: catalog } }, ok ? 200 : 503);
+    const checks = { database, upstream_catalog: catalog, ...(redis ? { redis } : {}) };
+    // A database or Redis outage degrades this instance (cached keys, spilled records, local limits)
+    // but it still serves; failing readiness would pull every replica at once. Not ready: draining,
+    // or no model catalog at all (nothing can be routed).
+    const degraded = database.status !== 'ok' || redis?.status === 'error';
+    const ready = !draining && catalog.status === 'ok';
+    const status = draining ? 'draining' : !ready ? 'not_ready' : degraded ? 'degraded' : 'ready';
+    return c.json({ status, checks }, ready ? 200 : 503);
   };
   health.get('/ready', ready);
   health.get('/detailed', ready);

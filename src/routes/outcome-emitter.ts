@@ -39,6 +39,8 @@ export function outcomeEmitter(c: AppContext, deps: AppDeps, base: OutcomeBase) 
     // Copy descriptors, not values: a part may carry lazy getters (a stream's reply text is only
     // assembled when a consumer reads it).
     Object.defineProperties(outcome, Object.getOwnPropertyDescriptors(part));
+    // Tokens per minute count the actual usage, once the upstream reported it.
+    if (caller.tpm && outcome.usage?.totalTokens) deps.limiter.addTokens(caller.keyId, outcome.usage.totalTokens).catch(() => {});
     try {
       deps.onOutcome(outcome);
     } catch (err) {
