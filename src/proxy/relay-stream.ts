@@ -1,7 +1,8 @@
-import type { ClientSignal } from './client-signal.js';
+import type { ServerResponse } from 'node:http';
 import { errors as undiciErrors } from 'undici';
 import { GatewayError, renderError, type ErrorCode } from '../errors.js';
 import type { ChatStreamTap } from './chat-stream-tap.js';
+import type { ClientSignal } from './client-signal.js';
 import type { OutcomeStatus } from './outcome.js';
 import type { StreamRegistry } from './stream-registry.js';
 import type { UpstreamResponse } from './upstream-client.js';
@@ -26,22 +27,25 @@ export interface RelayOptions {
   registry?: StreamRegistry;
 }
 
-const encoder = new TextEncoder();
+/** Where the relayed events go: a web ReadableStream, or Node's response directly. */
+interface Sink {
+  /** Returns false when the client is not keeping up (the upstream is then paused until drain). */
+  write(text: string): boolean;
+  end(): void;
+}
 
 /**
- * Turns the upstream body into the client's stream: each upstream chunk is parsed by the tap and
- * what it yields is enqueued at once (no buffering beyond an unfinished event). Backpressure
- * pauses the upstream; a client disconnect aborts it; failures after the first byte become one
- * OpenAI-shaped error event, then the end of the stream.
+ * The relay itself: each upstream chunk is parsed by the tap and what it yields is written at once
+ * (no buffering beyond an unfinished event). Backpressure pauses the upstream; a client disconnect
+ * aborts it; failures after the first byte become one OpenAI-shaped error event, then the end.
  */
-export function relayChatStream(opts: RelayOptions): ReadableStream<Uint8Array> {
-  const { upstream, tap } = opts;
-  const body = upstream.body;
+function startRelay(opts: RelayOptions, sink: Sink) {
+  const { tap } = opts;
+  const body = opts.upstream.body;
   let finished = false;
   let firstByteSent = false;
-  let controllerRef: ReadableStreamDefaultController<Uint8Array> | undefined;
-
   let unregister: (() => void) | undefined;
+
   const finish = (status: OutcomeStatus, errorCode: string | null = null) => {
     if (finished) return;
     finished = true;
@@ -50,95 +54,132 @@ export function relayChatStream(opts: RelayOptions): ReadableStream<Uint8Array> 
     opts.onEnd({ status, errorCode });
   };
 
-  const emit = (text: string) => {
-    if (!text || !controllerRef) return;
-    try {
-      controllerRef.enqueue(encoder.encode(text));
-    } catch {
-      return; // the client side is already closed
-    }
+  const emit = (text: string): boolean => {
+    if (!text) return true;
+    const ok = sink.write(text);
     if (!firstByteSent) {
       firstByteSent = true;
       opts.onFirstByte();
     }
-  };
-
-  const close = () => {
-    try {
-      controllerRef?.close();
-    } catch {
-      // already closed or cancelled
-    }
+    return ok;
   };
 
   const failWith = (code: ErrorCode, message: string, status: OutcomeStatus) => {
     emit(`data: ${JSON.stringify(renderError(new GatewayError(code, message)))}\n\n`);
     finish(status, code);
-    close();
+    sink.end();
     body.destroy();
   };
 
-  const onClientAbort = () => {
+  function onClientAbort() {
     if (finished) return;
     finish('client_aborted', 'client_aborted');
     opts.abortUpstream(new Error('client disconnected'));
     body.destroy();
-  };
+  }
 
+  if (opts.clientSignal.aborted) {
+    onClientAbort();
+    return { resume: () => {}, cancel: onClientAbort };
+  }
+  opts.clientSignal.addEventListener('abort', onClientAbort, { once: true });
+  unregister = opts.registry?.add((reason) => {
+    if (finished) return;
+    failWith('service_unavailable', reason, 'aborted');
+    opts.abortUpstream(new Error(reason));
+  });
+  body.on('data', (chunk: Buffer) => {
+    if (finished) return;
+    const ok = emit(tap.push(chunk));
+    if (tap.state.error) {
+      finish('upstream_error', tap.state.error.error.code);
+      sink.end();
+      opts.abortUpstream(new Error('upstream sent an error event'));
+      body.destroy();
+      return;
+    }
+    if (!ok) body.pause();
+  });
+  body.on('end', () => {
+    if (finished) return;
+    emit(tap.end());
+    if (tap.state.error) {
+      finish('upstream_error', tap.state.error.error.code);
+      return sink.end();
+    }
+    if (!tap.state.sawDone && !tap.complete(false).finishReason) {
+      return failWith('upstream_stream_interrupted', 'The upstream stream ended before the reply was complete.', 'upstream_error');
+    }
+    // Some upstreams end without [DONE] after a finish_reason; clients still need it.
+    if (!tap.state.sawDone) emit('data: [DONE]\n\n');
+    finish('ok');
+    sink.end();
+  });
+  body.on('error', (err: Error) => {
+    if (finished) return;
+    if (opts.clientSignal.aborted) return onClientAbort();
+    if (opts.timedOut() || err instanceof undiciErrors.BodyTimeoutError) {
+      return failWith('upstream_timeout', 'The upstream stopped sending before the reply was complete.', 'timeout');
+    }
+    failWith('upstream_stream_interrupted', 'The upstream connection was lost before the reply was complete.', 'upstream_error');
+  });
+  return {
+    resume: () => {
+      if (body.isPaused()) body.resume();
+    },
+    cancel: onClientAbort,
+  };
+}
+
+const encoder = new TextEncoder();
+
+/** The relay as a web ReadableStream (Hono's portable path; used when not served by Node). */
+export function relayChatStream(opts: RelayOptions): ReadableStream<Uint8Array> {
+  let relay: ReturnType<typeof startRelay> | undefined;
   return new ReadableStream<Uint8Array>(
     {
       start(controller) {
-        controllerRef = controller;
-        if (opts.clientSignal.aborted) return onClientAbort();
-        unregister = opts.registry?.add((reason) => {
-          if (finished) return;
-          failWith('service_unavailable', reason, 'aborted');
-          opts.abortUpstream(new Error(reason));
-        });
-        opts.clientSignal.addEventListener('abort', onClientAbort, { once: true });
-        body.on('data', (chunk: Buffer) => {
-          if (finished) return;
-          emit(tap.push(chunk));
-          if (tap.state.error) {
-            finish('upstream_error', tap.state.error.error.code);
-            close();
-            opts.abortUpstream(new Error('upstream sent an error event'));
-            body.destroy();
-            return;
-          }
-          if ((controller.desiredSize ?? 1) <= 0) body.pause();
-        });
-        body.on('end', () => {
-          if (finished) return;
-          emit(tap.end());
-          if (tap.state.error) {
-            finish('upstream_error', tap.state.error.error.code);
-            return close();
-          }
-          if (!tap.state.sawDone && !tap.state.finishReason) {
-            return failWith('upstream_stream_interrupted', 'The upstream stream ended before the reply was complete.', 'upstream_error');
-          }
-          // Some upstreams end without [DONE] after a finish_reason; clients still need it.
-          if (!tap.state.sawDone) emit('data: [DONE]\n\n');
-          finish('ok');
-          close();
-        });
-        body.on('error', (err: Error) => {
-          if (finished) return;
-          if (opts.clientSignal.aborted) return onClientAbort();
-          if (opts.timedOut() || err instanceof undiciErrors.BodyTimeoutError) {
-            return failWith('upstream_timeout', 'The upstream stopped sending before the reply was complete.', 'timeout');
-          }
-          failWith('upstream_stream_interrupted', 'The upstream connection was lost before the reply was complete.', 'upstream_error');
+        relay = startRelay(opts, {
+          write(text) {
+            try {
+              controller.enqueue(encoder.encode(text));
+            } catch {
+              return true; // the client side is already closed
+            }
+            return (controller.desiredSize ?? 1) > 0;
+          },
+          end() {
+            try {
+              controller.close();
+            } catch {
+              // already closed or cancelled
+            }
+          },
         });
       },
       pull() {
-        if (body.isPaused()) body.resume();
+        relay?.resume();
       },
       cancel() {
-        onClientAbort();
+        relay?.cancel();
       },
     },
     { highWaterMark: 16 },
   );
+}
+
+/**
+ * The relay written straight to Node's response: no web streams between the upstream socket and
+ * the client's (they cost a large share of the CPU per streamed request).
+ */
+export function relayChatStreamToNode(opts: RelayOptions, res: ServerResponse, headers: Record<string, string>): void {
+  res.writeHead(200, headers);
+  res.flushHeaders();
+  const relay = startRelay(opts, {
+    write: (text) => (res.writableEnded || res.destroyed ? true : res.write(text)),
+    end: () => {
+      if (!res.writableEnded) res.end();
+    },
+  });
+  res.on('drain', relay.resume);
 }

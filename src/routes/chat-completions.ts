@@ -2,11 +2,12 @@ import { GatewayError, UpstreamHttpError, normalizeUpstreamError } from '../erro
 import { createChatStreamTap, type ChatStreamState } from '../proxy/chat-stream-tap.js';
 import { classifyFailure, pickUpstreamHeaders, relayedHeaders, startForward } from '../proxy/forward.js';
 import { parseUsage } from '../proxy/outcome.js';
-import { relayChatStream } from '../proxy/relay-stream.js';
+import { relayChatStream, relayChatStreamToNode, type RelayOptions } from '../proxy/relay-stream.js';
+import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { AppContext, AppDeps } from './context.js';
 import { admitRequest } from './admission.js';
 import { outcomeEmitter } from './outcome-emitter.js';
-import { clientSignalOf, readJsonObject } from './read-json.js';
+import { clientSignalOf, nodeResponse, readJsonObject } from './read-json.js';
 import { memoryOptions, resolveThread, withoutGatewayFields } from './thread-params.js';
 import type { MemoryContext } from '../memory/memory-service.js';
 
@@ -130,7 +131,7 @@ export function chatCompletions(deps: AppDeps) {
 
     const tap = createChatStreamTap({ includeUsage: clientWantsUsage });
     let firstByteMs: number | null = null;
-    const relay = relayChatStream({
+    const relayOptions: RelayOptions = {
       upstream: res,
       tap,
       abortUpstream: handle.abort,
@@ -165,7 +166,20 @@ export function chatCompletions(deps: AppDeps) {
           firstByteMs,
         });
       },
-    });
-    return c.body(relay, 200, { ...SSE_HEADERS, ...relayedHeaders(res) });
+    };
+    c.set('streamed', true);
+    const outgoing = nodeResponse(c);
+    if (outgoing && !deps.config.corsOrigins) {
+      // Straight to Node's socket; the headers Hono collected so far go out with ours.
+      const headers: Record<string, string> = {};
+      c.res.headers.forEach((v, k) => (headers[k] = v));
+      relayChatStreamToNode(relayOptions, outgoing, { ...headers, ...SSE_HEADERS, ...relayedHeaders(res) });
+      // Hand Hono the "already sent" marker itself: merged into another Response (what assigning
+      // over the one read above would do) it would be written a second time.
+      c.res = undefined;
+      c.res = RESPONSE_ALREADY_SENT;
+      return RESPONSE_ALREADY_SENT;
+    }
+    return c.body(relayChatStream(relayOptions), 200, { ...SSE_HEADERS, ...relayedHeaders(res) });
   };
 }

@@ -39,6 +39,12 @@ function nodeIncoming(c: AppContext): IncomingMessage | undefined {
   return incoming && typeof incoming.on === 'function' && !incoming.readableEnded ? incoming : undefined;
 }
 
+/** Node's ServerResponse when the app is served by @hono/node-server (not under app.request()). */
+export function nodeResponse(c: AppContext): ServerResponse | undefined {
+  const outgoing = (c.env as NodeEnv | undefined)?.outgoing;
+  return outgoing && typeof outgoing.writeHead === 'function' && !outgoing.headersSent ? outgoing : undefined;
+}
+
 /** The client-disconnect signal: from Node's response when served by Node, else the web Request's. */
 export function clientSignalOf(c: AppContext): ClientSignal {
   const outgoing = (c.env as NodeEnv | undefined)?.outgoing;

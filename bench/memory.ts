@@ -1,0 +1,166 @@
+// `npm run bench:memory`: the latency thread memory adds on a 10,000-item thread (X-Thread-Id +
+// X-Memory: read) against the same request without a thread, same gateway, same run. Writes
+// "## Thread memory (bench:memory)" in RESULTS.md (with BENCH_CPU_PROF=1: a profile section).
+// Env: BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres; scratch database
+// made and dropped), BENCH_CPU_PROF=1, BENCH_PIN=0, BENCH_QUICK=1 (short, RESULTS.md untouched).
+
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { commandLine, createRunGuard, gitRevision, loadavg, redactUrl } from './bench-env.js';
+import { runLoad, type RunResult, type Target } from './loadgen.js';
+import { THREAD_ID, measureReadPath, seedThread, threadSize } from './memory-seed.js';
+import { ROOT, cpuSeconds, createKey, createScratchDatabase, freePort, machineBusySeconds, startGateway, startUpstream, stopChild, waitHealthy } from './procs.js';
+import { formatProfileGroups } from './profile-groups.js';
+import { formatHotSpots } from './profile-summary.js';
+import { describeCounts, machineInfo, percentile, writeSection } from './report.js';
+
+const env = process.env;
+const quick = env.BENCH_QUICK === '1';
+const profile = env.BENCH_CPU_PROF === '1';
+const serverUrl = env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const RATE = 100;
+const LOW_RATE = 25;
+const ROUNDS = quick ? 2 : 5;
+const PHASE_MS = 2_000;
+const ITEMS = 10_000;
+const TARGET_P99 = 5;
+const UPSTREAM_KEY = 'sk-or-v1-bench';
+const guard = createRunGuard('bench:memory', 6 * 60_000);
+
+const pin = env.BENCH_PIN !== '0' && (() => { try { execFileSync('taskset', ['-a', '-p', '-c', '0', String(process.pid)], { stdio: 'ignore' }); return true; } catch { return false; } })();
+const body = { model: 'openai/gpt-4o-mini', messages: [{ role: 'system', content: 'You are terse.' }, { role: 'user', content: 'Say hello in ten tokens.' }], max_tokens: 32 };
+const ms = (v: number) => `${v.toFixed(2)} ms`;
+
+async function main() {
+  const loadBefore = loadavg();
+  console.log(`# bench:memory on ${machineInfo()}; pinning ${pin ? 'on' : 'off'}; loadavg ${loadBefore}`);
+  const tmp = mkdtempSync(join(tmpdir(), 'cmg-bench-mem-'));
+  guard.push(async () => rmSync(tmp, { recursive: true, force: true }));
+  const upstream = await startUpstream(UPSTREAM_KEY, pin ? '0' : undefined);
+  guard.push(() => stopChild(upstream.child));
+  const scratch = await createScratchDatabase(serverUrl);
+  guard.push(scratch.drop);
+  console.log(`scratch database: ${redactUrl(scratch.url)}`);
+  const adminToken = randomBytes(24).toString('hex');
+  const gwEnv = { DATA_DIR: join(tmp, 'data'), DATABASE_URL: scratch.url, OPENROUTER_API_KEY: UPSTREAM_KEY, OPENROUTER_BASE_URL: `http://127.0.0.1:${upstream.port}/api/v1`, ADMIN_TOKEN: adminToken, LOG_LEVEL: 'warn' };
+  const profDir = profile ? mkdtempSync(join(tmpdir(), 'cmg-bench-prof-')) : undefined;
+  const gwPort = await freePort();
+  const spawnedAt = performance.now();
+  const gateway = startGateway({ port: gwPort, env: gwEnv, cwd: tmp, cpus: pin ? '1' : undefined, cpuProfDir: profDir });
+  guard.push(() => stopChild(gateway));
+  await waitHealthy(gwPort, gateway);
+  const key = await createKey(gwPort, adminToken);
+  const seed = await seedThread(scratch.url, ITEMS);
+  console.log(`seeded ${ITEMS} items in ${seed.seedMs.toFixed(0)} ms (workspace ${seed.workspaceId}, ~${seed.contentTokens} content tokens each)`);
+
+  const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' };
+  const targets: Record<'plain' | 'thread', Target> = {
+    plain: { port: gwPort, path: '/v1/chat/completions', headers, body: JSON.stringify(body), expect: '"choices"' },
+    thread: { port: gwPort, path: '/v1/chat/completions', headers: { ...headers, 'x-thread-id': THREAD_ID, 'x-memory': 'read' }, body: JSON.stringify(body), expect: '"choices"' },
+  };
+  // Sanity: memory is really read on the thread request.
+  const probe = await fetch(`http://127.0.0.1:${gwPort}/v1/chat/completions`, { method: 'POST', headers: targets.thread.headers, body: targets.thread.body, signal: AbortSignal.timeout(10_000) });
+  const memoryStatus = probe.headers.get('x-memory-status');
+  await probe.text();
+  if (probe.status !== 200 || memoryStatus !== 'ok') throw new Error(`thread probe: HTTP ${probe.status}, x-memory-status ${memoryStatus}`);
+
+  // Warm-up (JIT, pools, caches), unrecorded: closed loop, then the fixed rate.
+  for (const t of [targets.plain, targets.thread]) {
+    await runLoad(t, { connections: 8, durationMs: quick ? 500 : 1_500, maxRequests: 5_000, record: false });
+    await runLoad(t, { rate: RATE, connections: 64, durationMs: quick ? 500 : 1_500, record: false });
+  }
+  const warmedAfterMs = performance.now() - spawnedAt;
+
+  // Alternating phases, ABBA order so drift in machine load hits both variants alike.
+  const checks: string[] = [];
+  let clean = true;
+  const loadMid: string[] = [];
+  async function alternate(rate: number, rounds: number, phaseMs: number) {
+    const acc = { plain: [] as number[], thread: [] as number[] };
+    const cpu = { plain: { gw: 0, ok: 0, others: 0, wall: 0 }, thread: { gw: 0, ok: 0, others: 0, wall: 0 } };
+    for (let round = 0; round < rounds; round++) {
+      for (const v of round % 2 === 0 ? (['plain', 'thread'] as const) : (['thread', 'plain'] as const)) {
+        const g0 = cpuSeconds(gateway.pid!);
+        const u0 = cpuSeconds(upstream.child.pid!);
+        const b0 = machineBusySeconds();
+        const c0 = process.cpuUsage();
+        const r: RunResult = await runLoad(targets[v], { rate, connections: 64, durationMs: phaseMs });
+        const gen = process.cpuUsage(c0);
+        const gw = cpuSeconds(gateway.pid!) - g0;
+        const own = gw + (cpuSeconds(upstream.child.pid!) - u0) + (gen.user + gen.system) / 1e6;
+        cpu[v].gw += gw;
+        cpu[v].ok += r.ok;
+        cpu[v].others += Math.max(0, machineBusySeconds() - b0 - own);
+        cpu[v].wall += r.elapsedMs / 1000;
+        acc[v].push(...r.latency);
+        const d = describeCounts(`${rate} req/s, round ${round + 1}, ${v === 'thread' ? 'with thread' : 'no thread'}`, r);
+        clean &&= d.clean;
+        checks.push(d.line);
+        console.log(`${d.line}; p50 ${ms(percentile(r.latency, 50))} p99 ${ms(percentile(r.latency, 99))}`);
+      }
+      loadMid.push(loadavg().split(' ')[0]);
+    }
+    return { acc, cpu };
+  }
+  const { acc, cpu } = await alternate(RATE, ROUNDS, PHASE_MS);
+  const low = await alternate(LOW_RATE, quick ? 2 : 4, quick ? 2_000 : 4_000);
+  const after = await threadSize(scratch.url, seed.workspaceId);
+  const read = await measureReadPath(scratch.url, seed.workspaceId, body);
+  const loadAfter = loadavg();
+
+  const p = (v: 'plain' | 'thread', q: number) => percentile(acc[v], q);
+  const added50 = p('thread', 50) - p('plain', 50);
+  const added99 = p('thread', 99) - p('plain', 99);
+  const lp = (v: 'plain' | 'thread', q: number) => percentile(low.acc[v], q);
+  const cpuReq = (c: { gw: number; ok: number }) => (c.gw / c.ok) * 1e6;
+  const table = [
+    '| Metric | Without thread | With thread (10,000 items, X-Memory: read) | Added | Target | Result |',
+    '| --- | ---: | ---: | ---: | --- | --- |',
+    `| Non-stream @ ${RATE} req/s, latency p50 | ${ms(p('plain', 50))} | ${ms(p('thread', 50))} | +${added50.toFixed(2)} ms | | |`,
+    `| Non-stream @ ${RATE} req/s, latency p99 | ${ms(p('plain', 99))} | ${ms(p('thread', 99))} | +${added99.toFixed(2)} ms | added ≤ ${TARGET_P99} ms | ${added99 <= TARGET_P99 ? 'PASS' : '**FAIL**'} |`,
+    `| Gateway CPU per request @ ${RATE} req/s | ${cpuReq(cpu.plain).toFixed(0)} µs | ${cpuReq(cpu.thread).toFixed(0)} µs | +${(cpuReq(cpu.thread) - cpuReq(cpu.plain)).toFixed(0)} µs | | |`,
+    ...[50, 99].map((q) => `| Contrast: non-stream @ ${LOW_RATE} req/s, latency p${q} | ${ms(lp('plain', q))} | ${ms(lp('thread', q))} | +${(lp('thread', q) - lp('plain', q)).toFixed(2)} ms | | |`),
+  ].join('\n');
+  console.log(`\n${table}\n`, read, after);
+
+  await stopChild(gateway);
+  let hot = '';
+  if (profDir) {
+    const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
+    hot = file ? `${formatProfileGroups(join(profDir, file), warmedAfterMs)}\n\n${formatHotSpots(join(profDir, file), 30, warmedAfterMs)}` : `no .cpuprofile in ${profDir}`;
+    console.log(`\n${hot}\n(profile kept in ${profDir})`);
+  }
+  const otherPct = (v: 'plain' | 'thread') => `${((cpu[v].others / cpu[v].wall) * 100).toFixed(0)}%`;
+  const command = commandLine('bench:memory', ['BENCH_DATABASE_URL', 'BENCH_CPU_PROF', 'BENCH_PIN', 'BENCH_QUICK']);
+  const bodyMd = [
+    `- Date: ${new Date().toISOString()}`,
+    `- Machine: ${machineInfo()}`,
+    `- Gateway code: ${gitRevision()}; Postgres on 127.0.0.1 (scratch database, dropped at the end), no Redis`,
+    `- Command: \`${command}\``,
+    `- Cores: ${pin ? 'gateway pinned to core 1; load generator and fake upstream share core 0 (taskset); Postgres unpinned' : 'no pinning'}`,
+    `- Load average (1/5/15 min, runnable/total): before ${loadBefore}, after ${loadAfter}; 1-min load after each round: ${loadMid.join(', ')}. Other processes (not gateway, upstream, generator) used on average ${otherPct('plain')} of a core during the no-thread phases and ${otherPct('thread')} during the thread phases (Postgres, serving the thread reads, counts here too).`,
+    `- All responses 200 with complete bodies: ${clean ? 'yes' : '**NO**'}; thread after the run: ${after.items} items, next_seq ${after.nextSeq} (unchanged: ${after.items === ITEMS && after.nextSeq === ITEMS + 1 ? 'yes' : '**NO**'})`,
+    '',
+    table,
+    '',
+    '### Notes',
+    '',
+    `- Method: bench/upstream.ts (fake OpenRouter, /models lists openai/gpt-4o-mini with context_length 128,000) and the gateway (src/main.ts) as separate processes, as \`npm run bench\` does; a key made through the admin API. Thread \`${THREAD_ID}\` seeded directly in thread_items (${ITEMS} complete messages, alternating user/assistant, ~${seed.contentTokens}-token contents, tokens = 45, distinct content_hash) with a threads row at next_seq ${ITEMS + 1}. Same non-stream request (system + user message, max_tokens 32) with \`X-Thread-Id: ${THREAD_ID}\` + \`X-Memory: read\`, or without them; open loop at ${RATE} req/s, ${ROUNDS} rounds of ${PHASE_MS / 1000} s per variant in ABBA order (${acc.plain.length} vs ${acc.thread.length} requests), after 3 s of unrecorded warm-up per variant; then the same at ${LOW_RATE} req/s (${low.acc.plain.length} vs ${low.acc.thread.length} requests) as a contrast with less queueing. Latency: request written → last body byte. Gateway CPU per request from /proc/<pid>/stat over the phases.`,
+    `- What the thread request costs (memory-service.prepare: loadView + planContext, timed separately in the bench process against the same database, ${50} runs): loadView p50 ${ms(read.loadViewP50)} / p99 ${ms(read.loadViewP99)} (loads the newest ${read.loaded} complete messages + pinned items + the thread row, three queries); planContext p50 ${ms(read.planP50)} / p99 ${ms(read.planP99)}. It injects ${read.injected} stored messages (${read.memoryTokens} tokens, the 16,000-token default cap), so the body forwarded upstream grows from ${read.plainBytes} B to ${(read.forwardedBytes / 1024).toFixed(0)} KiB; serializing and sending it (and the fake upstream reading it) is part of the added latency.`,
+    `- CPU profile of the gateway under this load: run with \`BENCH_CPU_PROF=1\`, section "Profile: thread memory (bench:memory)".`,
+    '',
+    'Response check:',
+    '',
+    ...checks.map((l) => `- ${l}`),
+  ].join('\n');
+  const file = join(ROOT, 'bench', 'RESULTS.md');
+  if (quick) console.log('BENCH_QUICK: RESULTS.md not written');
+  else if (profile) writeSection(file, 'Profile: thread memory (bench:memory)', `- Date: ${new Date().toISOString()}\n- Command: \`${command}\`\n- Load average before ${loadBefore}, after ${loadAfter}\n\n${hot}\n\nThe run's numbers with the profiler on:\n\n${table}`);
+  else writeSection(file, 'Thread memory (bench:memory)', bodyMd);
+  if (!clean) process.exitCode = 1;
+}
+
+void guard.run(main);
