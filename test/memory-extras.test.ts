@@ -30,6 +30,19 @@ describe('thread memory: redaction, dry run, pinned items, failures', () => {
     expect(env.fake.requests.at(-1)!.body.messages).toHaveLength(3);
   });
 
+  it('keeps message content that looks like JSON as the string it was', async () => {
+    const thread = `jsonish-${Date.now()}`;
+    for (const text of ['42', 'true', 'null', '{"a":1}']) {
+      await (await env.post('/v1/chat/completions', { model: MODEL, messages: [user(text)] }, { headers: { 'x-thread-id': thread } })).text();
+    }
+    await env.gw.deps.memory.flush();
+    const stored = await items(thread);
+    expect(stored.filter((i: any) => i.role === 'user').map((i: any) => i.content)).toEqual(['42', 'true', 'null', '{"a":1}']);
+    await (await env.post('/v1/chat/completions', { model: MODEL, messages: [user('next')] }, { headers: { 'x-thread-id': thread } })).text();
+    const injected = env.fake.requests.at(-1)!.body.messages.filter((m: any) => m.role === 'user').map((m: any) => m.content);
+    expect(injected).toEqual(['42', 'true', 'null', '{"a":1}', 'next']);
+  });
+
   it('dry run returns exactly what would be forwarded, with token counts, and sends nothing', async () => {
     const thread = `dry-${Date.now()}`;
     await (await env.post('/v1/chat/completions', { model: MODEL, messages: [user('remember the blue door')] }, { headers: { 'x-thread-id': thread } })).text();

@@ -4,13 +4,13 @@ import { alignHistory } from './align-history.js';
 import { assembleContext, type HistoryItem } from './assemble-context.js';
 import { messageHash, type ChatMessage } from './message-hash.js';
 import { redactDeep, type RedactOptions } from './redact.js';
-import type { ItemRow, ThreadRow } from './thread-store.js';
+import type { HistoryRow, ItemRow, ThreadRow } from './thread-store.js';
 
 export interface ContextPlanInput {
   body: Record<string, any>;
   model: ModelInfo | undefined;
   thread: ThreadRow | undefined;
-  recent: ItemRow[];
+  recent: HistoryRow[];
   pinned: ItemRow[];
   inject: boolean;
   /** Cap on injected tokens (MEMORY_DEFAULT_MAX_TOKENS or X-Memory-Max-Tokens). */
@@ -39,7 +39,7 @@ export function tokenFactor(modelId: string): number {
 }
 
 /** Stored form of a message: what the thread keeps of it. */
-export function storedMessage(row: Pick<ItemRow, 'role' | 'content' | 'toolCalls' | 'toolCallId' | 'name'>): ChatMessage {
+export function storedMessage(row: Pick<HistoryRow, 'role' | 'content' | 'toolCalls' | 'toolCallId' | 'name'>): ChatMessage {
   const m: ChatMessage = { role: row.role ?? 'user', content: row.content ?? null };
   if (Array.isArray(row.toolCalls) && row.toolCalls.length) m.tool_calls = row.toolCalls as ChatMessage['tool_calls'];
   if (row.toolCallId) m.tool_call_id = row.toolCallId;

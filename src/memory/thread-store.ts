@@ -1,11 +1,33 @@
 import { randomBytes } from 'node:crypto';
-import { and, asc, desc, eq, gt, inArray, ne, sql } from 'drizzle-orm';
+import { and, asc, eq, gt, inArray, ne, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import { threadItems, threads } from '../db/schema/index.js';
 
 export type ThreadRow = typeof threads.$inferSelect;
-export type ItemRow = typeof threadItems.$inferSelect;
-export type NewItem = Omit<typeof threadItems.$inferInsert, 'workspaceId' | 'threadId' | 'seq' | 'id'> & { id?: string };
+type RawItem = typeof threadItems.$inferSelect;
+type JsonFields = 'content' | 'toolCalls' | 'usage';
+/** An item with its JSON fields decoded (they are stored as JSON text, see the schema). */
+export type ItemRow = Omit<RawItem, JsonFields> & { content: unknown; toolCalls: unknown; usage: unknown };
+export type NewItem = Omit<typeof threadItems.$inferInsert, 'workspaceId' | 'threadId' | 'seq' | 'id' | JsonFields> & {
+  id?: string;
+  content?: unknown;
+  toolCalls?: unknown;
+  usage?: unknown;
+};
+/** What context assembly reads of the recent history (a narrow, fast query). */
+export type HistoryRow = Pick<ItemRow, 'seq' | 'role' | 'content' | 'toolCalls' | 'toolCallId' | 'name' | 'contentHash' | 'tokens'>;
+
+const encode = (v: unknown): string | null => (v === undefined || v === null ? null : JSON.stringify(v));
+function decode(text: string | null): unknown {
+  if (text === null) return null;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+const toRow = (r: RawItem): ItemRow => ({ ...r, content: decode(r.content), toolCalls: decode(r.toolCalls), usage: decode(r.usage) });
+const rowsOf = (result: unknown) => (Array.isArray(result) ? result : (result as { rows: unknown[] }).rows) as Record<string, any>[];
 
 export const newItemId = () => `itm_${randomBytes(12).toString('base64url')}`;
 
@@ -23,23 +45,39 @@ export function createThreadStore(db: Db) {
       return row;
     },
 
-    /** What context assembly needs: the thread, its newest active messages (oldest first) and pinned items. */
+    /**
+     * What context assembly needs: the thread, its newest active messages (oldest first) and pinned
+     * items. The history query selects only what assembly reads and skips the ORM's row mapping:
+     * on a long thread that mapping cost several times the query itself.
+     */
     async loadView(workspaceId: string, threadId: string, limit: number) {
       const [thread, recent, pinned] = await Promise.all([
         this.getThread(workspaceId, threadId),
-        db
-          .select()
-          .from(threadItems)
-          .where(and(inThread(workspaceId, threadId), eq(threadItems.kind, 'message'), eq(threadItems.status, 'complete')))
-          .orderBy(desc(threadItems.seq))
-          .limit(limit),
+        db.execute(sql`
+          select seq, role, content, tool_calls, tool_call_id, name, content_hash, tokens
+          from thread_items
+          where workspace_id = ${workspaceId} and thread_id = ${threadId} and kind = 'message' and status = 'complete'
+          order by seq desc
+          limit ${limit}`),
         db
           .select()
           .from(threadItems)
           .where(and(inThread(workspaceId, threadId), eq(threadItems.pinned, true), ne(threadItems.status, 'superseded')))
           .orderBy(asc(threadItems.seq)),
       ]);
-      return { thread, recent: recent.reverse(), pinned };
+      const history: HistoryRow[] = rowsOf(recent)
+        .reverse()
+        .map((r) => ({
+          seq: Number(r.seq),
+          role: r.role,
+          content: decode(r.content),
+          toolCalls: decode(r.tool_calls),
+          toolCallId: r.tool_call_id,
+          name: r.name,
+          contentHash: r.content_hash,
+          tokens: Number(r.tokens),
+        }));
+      return { thread, recent: history, pinned: pinned.map(toRow) };
     },
 
     /**
@@ -71,10 +109,22 @@ export function createThreadStore(db: Db) {
             .where(and(inThread(workspaceId, threadId), inArray(threadItems.seq, supersedeSeqs)));
         }
         if (items.length === 0) return [];
-        return tx
+        const rows = await tx
           .insert(threadItems)
-          .values(items.map((item, i) => ({ ...item, id: item.id ?? newItemId(), workspaceId, threadId, seq: first + i })))
+          .values(
+            items.map((item, i) => ({
+              ...item,
+              content: encode(item.content),
+              toolCalls: encode(item.toolCalls),
+              usage: encode(item.usage),
+              id: item.id ?? newItemId(),
+              workspaceId,
+              threadId,
+              seq: first + i,
+            })),
+          )
           .returning();
+        return rows.map(toRow);
       });
     },
 
@@ -116,31 +166,33 @@ export function createThreadStore(db: Db) {
       });
     },
 
-    async listItems(workspaceId: string, threadId: string, limit: number, afterSeq: number) {
-      return db
+    async listItems(workspaceId: string, threadId: string, limit: number, afterSeq: number): Promise<ItemRow[]> {
+      const rows = await db
         .select()
         .from(threadItems)
         .where(and(inThread(workspaceId, threadId), gt(threadItems.seq, afterSeq)))
         .orderBy(asc(threadItems.seq))
         .limit(limit);
+      return rows.map(toRow);
     },
 
-    async getItem(workspaceId: string, threadId: string, itemId: string) {
+    async getItem(workspaceId: string, threadId: string, itemId: string): Promise<ItemRow | undefined> {
       const [row] = await db
         .select()
         .from(threadItems)
         .where(and(inThread(workspaceId, threadId), eq(threadItems.id, itemId)))
         .limit(1);
-      return row;
+      return row && toRow(row);
     },
 
     async updateItem(workspaceId: string, threadId: string, itemId: string, set: Partial<Pick<ItemRow, 'content' | 'pinned' | 'status' | 'contentHash' | 'tokens'>>) {
+      const { content, ...rest } = set;
       const [row] = await db
         .update(threadItems)
-        .set(set)
+        .set({ ...rest, ...(content !== undefined ? { content: encode(content) } : {}) })
         .where(and(inThread(workspaceId, threadId), eq(threadItems.id, itemId)))
         .returning();
-      return row;
+      return row && toRow(row);
     },
 
     async deleteItem(workspaceId: string, threadId: string, itemId: string): Promise<boolean> {
@@ -152,13 +204,14 @@ export function createThreadStore(db: Db) {
     },
 
     /** Items eligible for the next summary: complete messages after the summarized range, oldest first. */
-    async unsummarized(workspaceId: string, threadId: string, afterSeq: number, limit: number) {
-      return db
+    async unsummarized(workspaceId: string, threadId: string, afterSeq: number, limit: number): Promise<ItemRow[]> {
+      const rows = await db
         .select()
         .from(threadItems)
         .where(and(inThread(workspaceId, threadId), eq(threadItems.kind, 'message'), eq(threadItems.status, 'complete'), gt(threadItems.seq, afterSeq)))
         .orderBy(asc(threadItems.seq))
         .limit(limit);
+      return rows.map(toRow);
     },
 
     /** Stores a new summary only if it moves forward (a concurrent job may have been faster). */

@@ -35,6 +35,8 @@ function row(r: UsageRecord) {
   return sql`(${r.requestId}, ${r.createdAt}::timestamptz, ${r.workspaceId}, ${r.keyId}, ${r.route}, ${r.modelRequested}, ${r.modelServed}, ${r.model}, ${r.threadId}, ${r.stream}, ${r.status}, ${r.httpStatus}, ${r.errorCode}, ${r.promptTokens}, ${r.completionTokens}, ${r.cachedTokens}, ${r.reasoningTokens}, ${r.costUsd}::numeric, ${r.costSource}, ${r.estimated}, ${r.latencyMs}, ${r.ttfbMs}, ${r.generationId}, ${r.provider})`;
 }
 
+const MAX_ROWS = 1_000;
+
 /**
  * Inserts a batch of records and adds them to the daily rollups in one statement. Only rows that
  * were really inserted reach the rollups (the CTE returns them), so replaying a batch that already
@@ -42,6 +44,12 @@ function row(r: UsageRecord) {
  */
 export async function insertUsageBatch(db: Db, records: UsageRecord[]): Promise<number> {
   if (records.length === 0) return 0;
+  // 24 parameters a row: keep each statement far below Postgres's 65,535-parameter limit.
+  if (records.length > MAX_ROWS) {
+    let inserted = 0;
+    for (let i = 0; i < records.length; i += MAX_ROWS) inserted += await insertUsageBatch(db, records.slice(i, i + MAX_ROWS));
+    return inserted;
+  }
   // Duplicates inside one batch would make ON CONFLICT affect a row twice.
   const unique = [...new Map(records.map((r) => [r.requestId, r])).values()];
   const result = await db.execute(sql`

@@ -25,13 +25,17 @@ export interface Totals {
 
 export type ReportRow = Record<string, string | number | null> & Totals;
 
-const GROUP_SQL: Record<Group, { select: SQL; columns: string[]; order: SQL }> = {
-  day: { select: sql`to_char(d.day, 'YYYY-MM-DD') as day`, columns: ['day'], order: sql`1` },
-  week: { select: sql`to_char(date_trunc('week', d.day)::date, 'YYYY-MM-DD') as week`, columns: ['week'], order: sql`1` },
-  month: { select: sql`to_char(date_trunc('month', d.day)::date, 'YYYY-MM-DD') as month`, columns: ['month'], order: sql`1` },
-  workspace: { select: sql`w.name as workspace, d.workspace_id as workspace_id`, columns: ['workspace', 'workspace_id'], order: sql`1` },
-  key: { select: sql`d.key_id as key, k.name as key_name`, columns: ['key', 'key_name'], order: sql`1` },
-  model: { select: sql`d.model as model`, columns: ['model'], order: sql`1` },
+/**
+ * Each grouping: what the inner aggregate groups by (ids and dates only, so the database sorts few,
+ * small keys), and what the outer query shows (names joined after aggregation).
+ */
+const GROUP_SQL: Record<Group, { inner: SQL; outer: SQL; columns: string[] }> = {
+  day: { inner: sql`d.day as g_day`, outer: sql`to_char(g.g_day, 'YYYY-MM-DD') as day`, columns: ['day'] },
+  week: { inner: sql`date_trunc('week', d.day)::date as g_week`, outer: sql`to_char(g.g_week, 'YYYY-MM-DD') as week`, columns: ['week'] },
+  month: { inner: sql`date_trunc('month', d.day)::date as g_month`, outer: sql`to_char(g.g_month, 'YYYY-MM-DD') as month`, columns: ['month'] },
+  workspace: { inner: sql`d.workspace_id as g_workspace`, outer: sql`w.name as workspace, g.g_workspace as workspace_id`, columns: ['workspace', 'workspace_id'] },
+  key: { inner: sql`d.key_id as g_key`, outer: sql`g.g_key as key, k.name as key_name`, columns: ['key', 'key_name'] },
+  model: { inner: sql`d.model as g_model`, outer: sql`g.g_model as model`, columns: ['model'] },
 };
 
 /** The columns a report with these groups has, in order (also the CSV header). */
@@ -72,18 +76,25 @@ function rowsOf(result: unknown): Record<string, any>[] {
  * numeric in the database and returned as decimal text; the totals are exact sums of the rows.
  */
 export async function usageReport(db: Db, groups: Group[], filter: ReportFilter): Promise<{ data: ReportRow[]; totals: Totals }> {
-  const selects = groups.map((g) => GROUP_SQL[g].select);
-  const groupBy = groups.flatMap((g) => GROUP_SQL[g].columns).map((_, i) => sql.raw(String(i + 1)));
+  const inner = groups.map((g) => GROUP_SQL[g].inner);
+  const outer = groups.map((g) => GROUP_SQL[g].outer);
+  const positions = groups.map((_, i) => sql.raw(String(i + 1)));
+  const orderBy = groups.map((g) => sql.raw(`g.g_${g}`));
   const query = sql`
-    select ${selects.length ? sql`${sql.join(selects, sql`, `)},` : sql``}
-      sum(d.requests)::bigint as requests, sum(d.errors)::bigint as errors,
-      sum(d.prompt_tokens)::bigint as prompt_tokens, sum(d.completion_tokens)::bigint as completion_tokens,
-      sum(d.cost_usd)::text as cost_usd
-    from usage_daily d
-    ${groups.includes('workspace') ? sql`left join workspaces w on w.id = d.workspace_id` : sql``}
-    ${groups.includes('key') ? sql`left join api_keys k on k.id = d.key_id` : sql``}
-    where ${whereClause(filter)}
-    ${groupBy.length ? sql`group by ${sql.join(groupBy, sql`, `)} order by ${sql.join(groupBy, sql`, `)}` : sql``}
+    select ${outer.length ? sql`${sql.join(outer, sql`, `)},` : sql``}
+      g.requests, g.errors, g.prompt_tokens, g.completion_tokens, g.cost_usd
+    from (
+      select ${inner.length ? sql`${sql.join(inner, sql`, `)},` : sql``}
+        sum(d.requests)::bigint as requests, sum(d.errors)::bigint as errors,
+        sum(d.prompt_tokens)::bigint as prompt_tokens, sum(d.completion_tokens)::bigint as completion_tokens,
+        sum(d.cost_usd)::text as cost_usd
+      from usage_daily d
+      where ${whereClause(filter)}
+      ${positions.length ? sql`group by ${sql.join(positions, sql`, `)}` : sql``}
+    ) g
+    ${groups.includes('workspace') ? sql`left join workspaces w on w.id = g.g_workspace` : sql``}
+    ${groups.includes('key') ? sql`left join api_keys k on k.id = g.g_key` : sql``}
+    ${orderBy.length ? sql`order by ${sql.join(orderBy, sql`, `)}` : sql``}
   `;
   const raw = rowsOf(await db.execute(query));
   const totals = { requests: 0, errors: 0, prompt_tokens: 0, completion_tokens: 0, cost: 0n };

@@ -34,8 +34,9 @@ export const threadItems = pgTable(
     /** message | fact | note */
     kind: text('kind').notNull(),
     role: text('role'),
-    content: jsonb('content'),
-    toolCalls: jsonb('tool_calls'),
+    // JSON kept as text: a jsonb string like "42" would come back through the drivers as a number.
+    content: text('content'),
+    toolCalls: text('tool_calls'),
     toolCallId: text('tool_call_id'),
     name: text('name'),
     contentHash: text('content_hash').notNull(),
@@ -44,7 +45,7 @@ export const threadItems = pgTable(
     /** complete | incomplete (reply cut short) | superseded (regenerated or diverged) */
     status: text('status').notNull(),
     model: text('model'),
-    usage: jsonb('usage'),
+    usage: text('usage'),
     generationId: text('generation_id'),
     requestId: text('request_id'),
     createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
