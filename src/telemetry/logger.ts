@@ -7,6 +7,10 @@ export type Logger = pino.Logger;
  * redact paths are a second line of defence should someone log a request object by mistake.
  */
 export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
+  // Lines are written in 4 KiB batches (one syscall per batch, not per line), and at least every
+  // half second; main.ts flushes on exit.
+  const stream = destination ?? pino.destination({ sync: false, minLength: 4096 });
+  if (!destination) setInterval(() => (stream as ReturnType<typeof pino.destination>).flush(), 500).unref();
   return pino(
     {
       level,
@@ -16,6 +20,6 @@ export function createLogger(level: string, destination?: pino.DestinationStream
         censor: '[redacted]',
       },
     },
-    destination ?? pino.destination({ sync: false }),
+    stream,
   );
 }

@@ -1,4 +1,9 @@
-import { countTokens } from 'gpt-tokenizer/encoding/o200k_base';
+import { createRequire } from 'node:module';
+
+// The encoder's tables take ~70 MB: loaded on first use (memory, usage estimates), not at start.
+const require = createRequire(import.meta.url);
+let encoder: { countTokens(text: string): number } | undefined;
+const countTokens = (text: string) => (encoder ??= require('gpt-tokenizer/encoding/o200k_base')).countTokens(text);
 
 /**
  * Token counts with a real tokenizer (OpenAI's o200k_base). Exact for recent OpenAI models, an

@@ -42,7 +42,7 @@ describe('batch writer', () => {
     const dir = mkdtempSync(join(tmpdir(), 'w-'));
     const store = fakeStore();
     store.down = true;
-    const w = createBatchWriter({ persist: store.persist, spillDir: dir, spillName: 'usage', logger, batchSize: 50, maxBuffered: 100, backoff: () => 5 });
+    const w = createBatchWriter({ persist: store.persist, spillDir: dir, spillName: 'usage', logger, batchSize: 50, maxBuffered: 100, backoff: () => 5, lingerMs: 1 });
     for (let i = 0; i < 300; i++) w.enqueue({ id: i });
     await new Promise((r) => setTimeout(r, 50));
     expect(store.calls()).toBeGreaterThan(1); // retried

@@ -10,7 +10,7 @@ export interface BatchWriterOptions<T> {
   batchSize?: number;
   /** Records held in memory while the database is away; beyond this they go to the spill file. */
   maxBuffered?: number;
-  /** Wait after the first record of an idle period, so a burst shares one insert. */
+  /** How long a partial batch may wait for company, so a stream of requests shares inserts. */
   lingerMs?: number;
   backoff?: (failures: number) => number;
 }
@@ -33,7 +33,7 @@ const defaultBackoff = (n: number) => Math.min(5_000, 50 * 2 ** Math.min(n, 10))
 export function createBatchWriter<T>(opts: BatchWriterOptions<T>) {
   const batchSize = opts.batchSize ?? 500;
   const maxBuffered = opts.maxBuffered ?? 20_000;
-  const linger = opts.lingerMs ?? 5;
+  const linger = opts.lingerMs ?? 50;
   const backoff = opts.backoff ?? defaultBackoff;
   const spill = createSpillFiles<T>(opts.spillDir, opts.spillName);
   let queue: T[] = [];
@@ -63,6 +63,14 @@ export function createBatchWriter<T>(opts: BatchWriterOptions<T>) {
           await opts.persist(batch);
           queue = queue.slice(batch.length);
           stats.written += batch.length;
+          // Let a partial batch fill for a moment (unless someone waits for a flush): one insert
+          // per few requests costs far more CPU than one per batch.
+          if (queue.length > 0 && queue.length < batchSize && idleWaiters.length === 0 && !closed) {
+            failures = 0;
+            running = false;
+            schedule(linger);
+            return;
+          }
         } else {
           await replaySpilled();
         }
