@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { openDatabase, type Database } from '../src/db/client.js';
 import { startFakeOpenRouter, type FakeOpenRouter } from './fake-openrouter/server.js';
 import { ADMIN_TOKEN } from './helpers/gateway.js';
-import { startGatewayProcess, type GatewayProcess } from './helpers/processes.js';
+import { runScript, startGatewayProcess, type GatewayProcess } from './helpers/processes.js';
 import { MODEL, user } from './helpers/proxy-env.js';
 
 const rowsOf = (r: unknown) => (Array.isArray(r) ? r : (r as { rows: any[] }).rows) as any[];
@@ -18,6 +18,7 @@ describe.runIf(inject('postgresUrl') && inject('redisUrl'))('two gateway instanc
   let a: GatewayProcess;
   let b: GatewayProcess;
   let db: Database;
+  let prefix = '';
   const dirs: string[] = [];
 
   beforeAll(async () => {
@@ -38,6 +39,7 @@ describe.runIf(inject('postgresUrl') && inject('redisUrl'))('two gateway instanc
       };
     };
     const shared = env('a');
+    prefix = shared.REDIS_KEY_PREFIX;
     [a, b] = await Promise.all([startGatewayProcess(shared), startGatewayProcess({ ...env('b'), REDIS_KEY_PREFIX: shared.REDIS_KEY_PREFIX })]);
     db = await openDatabase({ url: inject('postgresUrl') }, { migrate: false, poolSize: 2 });
   });
@@ -92,6 +94,22 @@ describe.runIf(inject('postgresUrl') && inject('redisUrl'))('two gateway instanc
     const { key, id } = await admin(a, '/admin/keys', { workspace: ws, name: 'revoke-me' });
     expect((await send(b, key)).status).toBe(200);
     await admin(a, `/admin/keys/${id}/revoke`, {});
+    const t0 = Date.now();
+    let status = 200;
+    while (status === 200 && Date.now() - t0 < 1_000) {
+      status = (await send(b, key)).status;
+      if (status === 200) await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(status).toBe(401);
+  });
+
+  it('a key revoked with the CLI on the database is refused by a running instance within one second', async () => {
+    const ws = `mi-cli-${Date.now()}`;
+    await admin(a, '/admin/workspaces', { name: ws });
+    const { key, id } = await admin(a, '/admin/keys', { workspace: ws, name: 'cli-revoke' });
+    expect((await send(b, key)).status).toBe(200);
+    const cli = await runScript('src/cli.ts', ['keys', 'revoke', id], { DATABASE_URL: inject('postgresUrl'), REDIS_URL: inject('redisUrl'), REDIS_KEY_PREFIX: prefix });
+    expect(cli.code, cli.stderr).toBe(0);
     const t0 = Date.now();
     let status = 200;
     while (status === 200 && Date.now() - t0 < 1_000) {

@@ -2,6 +2,7 @@ import type { Config } from '../config.js';
 import { openDatabase, type Database } from '../db/client.js';
 import { GatewayError } from '../errors.js';
 import { readInstanceLock } from '../keys/instance-lock.js';
+import { KEY_CHANGES_CHANNEL } from '../keys/key-events.js';
 import { createKeyStore, presentKey, presentWorkspace, type Scope } from '../keys/key-store.js';
 import { toCsv } from '../usage/csv.js';
 import { buildReportFilter, parseGroups, type ReportParams } from '../usage/report-filter.js';
@@ -49,10 +50,30 @@ export async function openAdminClient(config: Config): Promise<AdminClient> {
     if (lock) return httpClient(lock.url, lock.token);
   }
   const database = await openDatabase(config.databaseUrl ? { url: config.databaseUrl } : { dataDir: config.dataDir }, { poolSize: 2 });
-  return directClient(database);
+  return directClient(database, config);
 }
 
-function directClient(database: Database): AdminClient {
+/**
+ * Tells running gateways that a key changed (they share Redis): the same pub/sub message the
+ * admin API sends, so a revoke from the CLI applies at once there too.
+ */
+async function announceKeyChange(config: Config, keyId: string): Promise<boolean> {
+  if (!config.redisUrl) return false;
+  const { createClient } = await import('redis');
+  const client = createClient({ url: config.redisUrl, socket: { connectTimeout: 2_000, reconnectStrategy: false } });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    await client.publish(`${config.redisKeyPrefix}${KEY_CHANGES_CHANNEL}`, keyId);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.close().catch(() => {});
+  }
+}
+
+function directClient(database: Database, config: Config): AdminClient {
   const store = createKeyStore(database.db);
   return {
     via: database.kind === 'pglite' ? 'the embedded database' : 'Postgres',
@@ -83,6 +104,7 @@ function directClient(database: Database): AdminClient {
     async revokeKey(id) {
       const row = await store.revokeKey(id, new Date());
       if (!row) throw new GatewayError('not_found', `No key with id ${id}`);
+      await announceKeyChange(config, row.id);
       return presentKey(row);
     },
     async usage(query) {

@@ -2,7 +2,8 @@ import type { RedisConnection } from '../redis/connect.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { KeyVerifier } from './verify-key.js';
 
-const CHANNEL = 'keys:changed';
+export const KEY_CHANGES_CHANNEL = 'keys:changed';
+const CHANNEL = KEY_CHANGES_CHANNEL;
 
 /**
  * Key changes (revoke, update) reach every instance's key cache: at once on this instance, and
