@@ -1,10 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Database } from '../src/db/client.js';
+import { describe, expect, it } from 'vitest';
 import { formatDecimal, parseDecimal } from '../src/usage/decimal.js';
 import { parseUsage } from '../src/proxy/outcome.js';
-import { expectedUsage, startFakeOpenRouter, type FakeOpenRouter } from './fake-openrouter/server.js';
-import { dbKinds, openTestDatabase } from './helpers/databases.js';
-import { ADMIN_TOKEN, startTestGateway, type TestGateway } from './helpers/gateway.js';
+import { expectedUsage } from './fake-openrouter/server.js';
+import { dbKinds } from './helpers/databases.js';
+import { useProxyEnv } from './helpers/proxy-env.js';
+import { ADMIN_TOKEN } from './helpers/gateway.js';
 import { MODEL, user } from './helpers/proxy-env.js';
 
 const TOTAL = 500;
@@ -18,38 +18,34 @@ const costsIn = (raw: string) => [...raw.matchAll(/"cost":([0-9.eE+-]+)/g)].map(
 const unitsOf = (numberText: string) => parseDecimal(parseUsage({ cost: Number(numberText) })!.cost!);
 
 describe.each(dbKinds())('reconciliation over %d mixed requests on %s'.replace('%d', String(TOTAL)), (kind) => {
-  let fake: FakeOpenRouter;
-  let database: Database;
-  let gw: TestGateway;
-
-  beforeAll(async () => {
-    fake = await startFakeOpenRouter();
-    database = await openTestDatabase(kind);
-    gw = await startTestGateway({ database, upstreamUrl: fake.baseUrl });
-  });
-  afterAll(async () => {
-    await gw.close();
-    await database.close();
-    await fake.close();
-  });
+  const env = useProxyEnv({ db: kind });
 
   it('records exactly one row per request; costs, JSON, CSV and raw sums agree to the last digit', async () => {
-    const main = await gw.createKey();
-    const ws = (await gw.deps.keys.findWorkspace(main.workspace))!;
+    const main = await env.gw.createKey();
+    const ws = (await env.gw.deps.keys.findWorkspace(main.workspace))!;
     // A second key in the same workspace with a tiny budget, so some requests are rejected.
-    const budgetKey = (await (await gw.admin('/admin/keys', { body: { workspace: main.workspace, name: 'tight', budget_usd: '0.00001', budget_period: 'day' } })).json()).key;
+    const budgetKey = (
+      await (
+        await env.gw.admin('/admin/keys', {
+          body: { workspace: main.workspace, name: 'tight', budget_usd: '0.00001', budget_period: 'day' },
+        })
+      ).json()
+    ).key;
     let upstreamCost = 0n;
     const statuses: Record<string, number> = {};
     const run = async (i: number) => {
       const kind = KINDS[i % KINDS.length];
       const key = kind === 'budget' ? budgetKey : main.key;
       const controller = new AbortController();
-      const body: Record<string, unknown> = { model: i % 3 === 0 ? 'anthropic/claude-3.5-haiku' : MODEL, messages: [user(`request number ${i} ${'word '.repeat(i % 7)}`)] };
+      const body: Record<string, unknown> = {
+        model: i % 3 === 0 ? 'anthropic/claude-3.5-haiku' : MODEL,
+        messages: [user(`request number ${i} ${'word '.repeat(i % 7)}`)],
+      };
       if (kind.startsWith('stream') || kind === 'abort') body.stream = true;
       if (kind === 'stream_usage') body.stream_options = { include_usage: true };
       if (kind === 'upstream_error') body.fake = { mode: 'error', status: i % 2 ? 400 : 502 };
       if (kind === 'abort') body.fake = { mode: 'slow', delayMs: 40 };
-      const res = await fetch(`${gw.url}/v1/chat/completions`, {
+      const res = await fetch(`${env.gw.url}/v1/chat/completions`, {
         method: 'POST',
         headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
         body: JSON.stringify(body),
@@ -77,11 +73,11 @@ describe.each(dbKinds())('reconciliation over %d mixed requests on %s'.replace('
       }),
     );
     const deadline = Date.now() + 10_000;
-    while (gw.outcomes.length < TOTAL && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    expect(gw.outcomes).toHaveLength(TOTAL);
-    await gw.deps.usage.flush(20_000);
+    while (env.gw.outcomes.length < TOTAL && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(env.gw.outcomes).toHaveLength(TOTAL);
+    await env.gw.deps.usage.flush(20_000);
 
-    const get = (path: string) => fetch(gw.url + path, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    const get = (path: string) => fetch(env.gw.url + path, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
     const today = new Date().toISOString().slice(0, 10);
     const tomorrow = new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
     const range = `from=${today}&to=${tomorrow}&workspace=${ws.id}`;
@@ -111,7 +107,7 @@ describe.each(dbKinds())('reconciliation over %d mixed requests on %s'.replace('
     const recordedOk = okRecords.reduce((s, r) => s + parseDecimal(r.cost_usd), 0n);
     let billedOk = 0n;
     for (const r of okRecords) {
-      const sent = fake.requests.filter((q) => q.headers['x-request-id'] === r.request_id).at(-1);
+      const sent = env.fake.requests.filter((q) => q.headers['x-request-id'] === r.request_id).at(-1);
       expect(sent, r.request_id).toBeDefined();
       billedOk += parseDecimal(parseUsage({ cost: expectedUsage(sent!.body).cost })!.cost!);
     }
@@ -134,6 +130,5 @@ describe.each(dbKinds())('reconciliation over %d mixed requests on %s'.replace('
     const csvRows = csv.slice(1).map((l) => l.split(','));
     expect(csvRows.reduce((s, r) => s + Number(r[col('requests')]), 0)).toBe(TOTAL);
     expect(formatDecimal(csvRows.reduce((s, r) => s + parseDecimal(r[col('cost_usd')]), 0n))).toBe(json.totals.cost_usd);
-
   }, 120_000);
 });

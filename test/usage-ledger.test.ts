@@ -1,45 +1,32 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Database } from '../src/db/client.js';
+import { describe, expect, it } from 'vitest';
 import { insertUsageBatch } from '../src/usage/ledger-store.js';
 import type { UsageRecord } from '../src/usage/usage-record.js';
-import { expectedUsage, startFakeOpenRouter, type FakeOpenRouter } from './fake-openrouter/server.js';
-import { dbKinds, openTestDatabase } from './helpers/databases.js';
-import { ADMIN_TOKEN, eventually, startTestGateway, type TestGateway } from './helpers/gateway.js';
-import { MODEL, readSse, user } from './helpers/proxy-env.js';
+import { expectedUsage } from './fake-openrouter/server.js';
+import { dbKinds } from './helpers/databases.js';
+import { useProxyEnv } from './helpers/proxy-env.js';
+import { ADMIN_TOKEN, eventually } from './helpers/gateway.js';
+import { MODEL, user } from './helpers/proxy-env.js';
 
 const today = () => new Date().toISOString().slice(0, 10);
 const tomorrow = () => new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
 
 describe.each(dbKinds())('usage ledger on %s', (kind) => {
-  let fake: FakeOpenRouter;
-  let database: Database;
-  let gw: TestGateway;
-
-  beforeAll(async () => {
-    fake = await startFakeOpenRouter();
-    database = await openTestDatabase(kind);
-    gw = await startTestGateway({ database, upstreamUrl: fake.baseUrl });
-  });
-  afterAll(async () => {
-    await gw.close();
-    await database.close();
-    await fake.close();
-  });
+  const env = useProxyEnv({ db: kind });
 
   const post = (key: string, body: unknown, signal?: AbortSignal) =>
-    fetch(`${gw.url}/v1/chat/completions`, {
+    fetch(`${env.gw.url}/v1/chat/completions`, {
       method: 'POST',
       headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
       body: JSON.stringify(body),
       signal,
     });
   const report = async (query: string, token = ADMIN_TOKEN) => {
-    const res = await fetch(`${gw.url}/admin/usage?${query}`, { headers: { authorization: `Bearer ${token}` } });
+    const res = await fetch(`${env.gw.url}/admin/usage?${query}`, { headers: { authorization: `Bearer ${token}` } });
     return { status: res.status, body: res.headers.get('content-type')?.includes('json') ? await res.json() : await res.text(), res };
   };
 
   it('writes one record per request with the upstream figures, and rollups that match', async () => {
-    const { key, workspace } = await gw.createKey();
+    const { key, workspace } = await env.gw.createKey();
     const bodies = [
       { model: MODEL, messages: [user('first one')] },
       { model: MODEL, stream: true, messages: [user('second one here')] },
@@ -50,8 +37,8 @@ describe.each(dbKinds())('usage ledger on %s', (kind) => {
       await res.text();
     }
     await (await post(key, { model: MODEL, messages: [user('x')], fake: { mode: 'error', status: 400 } })).text();
-    await gw.deps.usage.flush();
-    const records = await fetch(`${gw.url}/admin/usage/requests?workspace=${workspace}&from=${today()}&to=${tomorrow()}`, {
+    await env.gw.deps.usage.flush();
+    const records = await fetch(`${env.gw.url}/admin/usage/requests?workspace=${workspace}&from=${today()}&to=${tomorrow()}`, {
       headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
     }).then((r) => r.json());
     expect(records.data).toHaveLength(4);
@@ -72,8 +59,8 @@ describe.each(dbKinds())('usage ledger on %s', (kind) => {
   });
 
   it('is idempotent on request_id, rollups included', async () => {
-    const { workspace } = await gw.createKey();
-    const ws = await gw.deps.keys.findWorkspace(workspace);
+    const { workspace } = await env.gw.createKey();
+    const ws = await env.gw.deps.keys.findWorkspace(workspace);
     const record: UsageRecord = {
       requestId: `req_idem_${kind}_${Date.now()}`,
       createdAt: new Date().toISOString(),
@@ -100,23 +87,29 @@ describe.each(dbKinds())('usage ledger on %s', (kind) => {
       generationId: null,
       provider: null,
     };
-    expect(await insertUsageBatch(database.db, [record, record])).toBe(1);
-    expect(await insertUsageBatch(database.db, [record])).toBe(0);
+    expect(await insertUsageBatch(env.database.db, [record, record])).toBe(1);
+    expect(await insertUsageBatch(env.database.db, [record])).toBe(0);
     const { body } = await report(`from=${today()}&to=${tomorrow()}&group_by=model&model=m/idem&workspace=${workspace}`);
-    expect(body.data).toEqual([{ model: 'm/idem', requests: 1, errors: 0, prompt_tokens: 10, completion_tokens: 5, cost_usd: '0.0000001234' }]);
+    expect(body.data).toEqual([
+      { model: 'm/idem', requests: 1, errors: 0, prompt_tokens: 10, completion_tokens: 5, cost_usd: '0.0000001234' },
+    ]);
   });
 
   it('records an abandoned stream with estimated tokens from a real tokenizer', async () => {
-    const { key } = await gw.createKey();
+    const { key } = await env.gw.createKey();
     const controller = new AbortController();
-    const res = await post(key, { model: MODEL, stream: true, messages: [user('a b c d e f g h i j k l')], fake: { mode: 'slow', delayMs: 200 } }, controller.signal);
+    const res = await post(
+      key,
+      { model: MODEL, stream: true, messages: [user('a b c d e f g h i j k l')], fake: { mode: 'slow', delayMs: 200 } },
+      controller.signal,
+    );
     const reader = res.body!.getReader();
     let seen = '';
     while (!seen.includes('You ')) seen += new TextDecoder().decode((await reader.read()).value);
     controller.abort();
-    await eventually(() => gw.outcomes.some((o) => o.keyId && o.status === 'client_aborted'));
-    await gw.deps.usage.flush();
-    const rows = await fetch(`${gw.url}/admin/usage/requests?status=client_aborted&from=${today()}&to=${tomorrow()}`, {
+    await eventually(() => env.gw.outcomes.some((o) => o.keyId && o.status === 'client_aborted'));
+    await env.gw.deps.usage.flush();
+    const rows = await fetch(`${env.gw.url}/admin/usage/requests?status=client_aborted&from=${today()}&to=${tomorrow()}`, {
       headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
     }).then((r) => r.json());
     const row = rows.data[0];
@@ -127,7 +120,7 @@ describe.each(dbKinds())('usage ledger on %s', (kind) => {
   });
 
   it('enforces a budget: 429 insufficient_quota once spent, recorded as rejected', async () => {
-    const { key, id } = await gw.createKey({ budget_usd: '0.000005', budget_period: 'day' });
+    const { key, id } = await env.gw.createKey({ budget_usd: '0.000005', budget_period: 'day' });
     const statuses: number[] = [];
     for (let i = 0; i < 4; i++) {
       const res = await post(key, { model: MODEL, messages: [user('spend some money please')] });
@@ -141,8 +134,8 @@ describe.each(dbKinds())('usage ledger on %s', (kind) => {
     expect(statuses[0]).toBe(200);
     expect(statuses).toContain(429);
     expect(statuses.slice(statuses.indexOf(429)).every((s) => s === 429)).toBe(true);
-    await gw.deps.usage.flush();
-    const rows = await fetch(`${gw.url}/admin/usage/requests?key=${id}&from=${today()}&to=${tomorrow()}`, {
+    await env.gw.deps.usage.flush();
+    const rows = await fetch(`${env.gw.url}/admin/usage/requests?key=${id}&from=${today()}&to=${tomorrow()}`, {
       headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
     }).then((r) => r.json());
     expect(rows.data).toHaveLength(4);
@@ -152,11 +145,11 @@ describe.each(dbKinds())('usage ledger on %s', (kind) => {
   });
 
   it('serves reports to reports keys for their own workspace only; other keys get 403', async () => {
-    const a = await gw.createKey({ scopes: ['proxy', 'reports'] });
-    const b = await gw.createKey();
+    const a = await env.gw.createKey({ scopes: ['proxy', 'reports'] });
+    const b = await env.gw.createKey();
     await (await post(a.key, { model: MODEL, messages: [user('from a')] })).text();
     await (await post(b.key, { model: MODEL, messages: [user('from b')] })).text();
-    await gw.deps.usage.flush();
+    await env.gw.deps.usage.flush();
     const mine = await report(`from=${today()}&to=${tomorrow()}&group_by=workspace`, a.key);
     expect(mine.status).toBe(200);
     expect(mine.body.data.map((r: any) => r.workspace)).toEqual([a.workspace]);
@@ -183,15 +176,18 @@ describe.each(dbKinds())('usage ledger on %s', (kind) => {
   });
 
   it('pages raw records newest first by cursor without gaps or repeats', async () => {
-    const { key, workspace } = await gw.createKey();
+    const { key, workspace } = await env.gw.createKey();
     for (let i = 0; i < 7; i++) await (await post(key, { model: MODEL, messages: [user(`n${i}`)] })).text();
-    await gw.deps.usage.flush();
+    await env.gw.deps.usage.flush();
     const seen: string[] = [];
     let cursor: string | null = null;
     for (let page = 0; page < 10; page++) {
-      const res: any = await fetch(`${gw.url}/admin/usage/requests?workspace=${workspace}&from=${today()}&to=${tomorrow()}&limit=3${cursor ? `&cursor=${cursor}` : ''}`, {
-        headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
-      }).then((r) => r.json());
+      const res: any = await fetch(
+        `${env.gw.url}/admin/usage/requests?workspace=${workspace}&from=${today()}&to=${tomorrow()}&limit=3${cursor ? `&cursor=${cursor}` : ''}`,
+        {
+          headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+        },
+      ).then((r) => r.json());
       seen.push(...res.data.map((r: any) => r.request_id));
       cursor = res.next_cursor;
       if (!cursor) break;

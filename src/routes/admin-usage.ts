@@ -2,36 +2,12 @@ import { Hono } from 'hono';
 import { GatewayError } from '../errors.js';
 import { resolveReportsAccess, type ReportsAccess } from '../middleware/reports-access.js';
 import { toCsv } from '../usage/csv.js';
+import { USAGE_COLUMNS } from '../usage/ledger-store.js';
 import { buildReportFilter, parseGroups } from '../usage/report-filter.js';
 import { reportColumns, usageRecordsPage, usageReport, type ReportFilter } from '../usage/reports.js';
 import type { AppContext, AppDeps, AppEnv } from './context.js';
 
-const RECORD_COLUMNS = [
-  'request_id',
-  'created_at',
-  'workspace_id',
-  'key_id',
-  'route',
-  'model_requested',
-  'model_served',
-  'model',
-  'thread_id',
-  'stream',
-  'status',
-  'http_status',
-  'error_code',
-  'prompt_tokens',
-  'completion_tokens',
-  'cached_tokens',
-  'reasoning_tokens',
-  'cost_usd',
-  'cost_source',
-  'estimated',
-  'latency_ms',
-  'ttfb_ms',
-  'generation_id',
-  'provider',
-];
+const RECORD_COLUMNS = [...USAGE_COLUMNS];
 
 async function readFilter(c: AppContext, deps: AppDeps, access: ReportsAccess): Promise<ReportFilter> {
   const q = (name: string) => c.req.query(name) || undefined;

@@ -2,34 +2,35 @@ import { sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import type { UsageRecord } from './usage-record.js';
 
-const COLUMNS = sql.raw(
-  [
-    'request_id',
-    'created_at',
-    'workspace_id',
-    'key_id',
-    'route',
-    'model_requested',
-    'model_served',
-    'model',
-    'thread_id',
-    'stream',
-    'status',
-    'http_status',
-    'error_code',
-    'prompt_tokens',
-    'completion_tokens',
-    'cached_tokens',
-    'reasoning_tokens',
-    'cost_usd',
-    'cost_source',
-    'estimated',
-    'latency_ms',
-    'ttfb_ms',
-    'generation_id',
-    'provider',
-  ].join(', '),
-);
+/** The ledger's columns, in insert order (also the raw-records CSV header). */
+export const USAGE_COLUMNS = [
+  'request_id',
+  'created_at',
+  'workspace_id',
+  'key_id',
+  'route',
+  'model_requested',
+  'model_served',
+  'model',
+  'thread_id',
+  'stream',
+  'status',
+  'http_status',
+  'error_code',
+  'prompt_tokens',
+  'completion_tokens',
+  'cached_tokens',
+  'reasoning_tokens',
+  'cost_usd',
+  'cost_source',
+  'estimated',
+  'latency_ms',
+  'ttfb_ms',
+  'generation_id',
+  'provider',
+] as const;
+
+const COLUMNS = sql.raw(USAGE_COLUMNS.join(', '));
 
 function row(r: UsageRecord) {
   return sql`(${r.requestId}, ${r.createdAt}::timestamptz, ${r.workspaceId}, ${r.keyId}, ${r.route}, ${r.modelRequested}, ${r.modelServed}, ${r.model}, ${r.threadId}, ${r.stream}, ${r.status}, ${r.httpStatus}, ${r.errorCode}, ${r.promptTokens}, ${r.completionTokens}, ${r.cachedTokens}, ${r.reasoningTokens}, ${r.costUsd}::numeric, ${r.costSource}, ${r.estimated}, ${r.latencyMs}, ${r.ttfbMs}, ${r.generationId}, ${r.provider})`;

@@ -8,6 +8,7 @@ import { startTestGateway, type TestGateway } from './gateway.js';
 
 export interface ProxyEnv {
   fake: FakeOpenRouter;
+  database: Database;
   gw: TestGateway;
   key: string;
   /** The official SDK pointed at the gateway, without its own retries so failures surface. */
@@ -18,11 +19,10 @@ export interface ProxyEnv {
 /** A fake OpenRouter, a database and a listening gateway for one test file. */
 export function useProxyEnv(opts: { db?: DbKind; config?: Partial<Config> } = {}): ProxyEnv {
   const env = {} as ProxyEnv;
-  let database: Database;
   beforeAll(async () => {
     env.fake = await startFakeOpenRouter();
-    database = await openTestDatabase(opts.db ?? 'pglite');
-    env.gw = await startTestGateway({ database, upstreamUrl: env.fake.baseUrl, config: opts.config });
+    env.database = await openTestDatabase(opts.db ?? 'pglite');
+    env.gw = await startTestGateway({ database: env.database, upstreamUrl: env.fake.baseUrl, config: opts.config });
     env.key = (await env.gw.createKey()).key;
     env.openai = new OpenAI({ baseURL: `${env.gw.url}/v1`, apiKey: env.key, maxRetries: 0, timeout: 20_000 });
     env.post = (path, body, init = {}) =>
@@ -39,7 +39,7 @@ export function useProxyEnv(opts: { db?: DbKind; config?: Partial<Config> } = {}
   });
   afterAll(async () => {
     await env.gw?.close();
-    await database?.close();
+    await env.database?.close();
     await env.fake?.close();
   });
   return env;
