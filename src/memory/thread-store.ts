@@ -31,9 +31,33 @@ const rowsOf = (result: unknown) => (Array.isArray(result) ? result : (result as
 
 export const newItemId = () => `itm_${randomBytes(12).toString('base64url')}`;
 
-/** Threads and their items. Every query is scoped by workspace: a thread id alone finds nothing. */
+const HISTORY_LIMIT = 400;
+const CACHE_THREADS = 2_000;
+
+/**
+ * Threads and their items. Every query is scoped by workspace: a thread id alone finds nothing.
+ * The recent history of busy threads is cached in process and trusted only while the thread's
+ * version (bumped by every change, on any instance) is the one it was read at.
+ */
 export function createThreadStore(db: Db) {
   const inThread = (workspaceId: string, threadId: string) => and(eq(threadItems.workspaceId, workspaceId), eq(threadItems.threadId, threadId));
+  const cache = new Map<string, { version: string; recent: HistoryRow[] }>();
+  const cacheKey = (workspaceId: string, threadId: string) => `${workspaceId}\u0000${threadId}`;
+  // A version is the counter plus the thread's creation time: a deleted and re-created thread starts again at 1.
+  const versionOf = (t: { version: number; createdAt: Date }) => `${t.createdAt.getTime()}:${t.version}`;
+  const remember = (key: string, version: string, recent: HistoryRow[]) => {
+    cache.delete(key);
+    if (cache.size >= CACHE_THREADS) cache.delete(cache.keys().next().value!);
+    cache.set(key, { version, recent });
+  };
+  /** Marks a thread changed (for every instance) after an item edit outside appendItems. */
+  const bump = async (workspaceId: string, threadId: string) => {
+    cache.delete(cacheKey(workspaceId, threadId));
+    await db
+      .update(threads)
+      .set({ version: sql`${threads.version} + 1`, updatedAt: sql`now()` })
+      .where(and(eq(threads.workspaceId, workspaceId), eq(threads.id, threadId)));
+  };
 
   return {
     async getThread(workspaceId: string, threadId: string): Promise<ThreadRow | undefined> {
@@ -50,20 +74,28 @@ export function createThreadStore(db: Db) {
      * items. The history query selects only what assembly reads and skips the ORM's row mapping:
      * on a long thread that mapping cost several times the query itself.
      */
-    async loadView(workspaceId: string, threadId: string, limit: number) {
-      const [thread, recent, pinned] = await Promise.all([
+    async loadView(workspaceId: string, threadId: string, limit = HISTORY_LIMIT) {
+      const key = cacheKey(workspaceId, threadId);
+      const [thread, pinned] = await Promise.all([
         this.getThread(workspaceId, threadId),
+        db
+          .select()
+          .from(threadItems)
+          .where(and(inThread(workspaceId, threadId), eq(threadItems.pinned, true), ne(threadItems.status, 'superseded')))
+          .orderBy(asc(threadItems.seq)),
+      ]);
+      if (!thread) return { thread, recent: [] as HistoryRow[], pinned: pinned.map(toRow) };
+      const cached = cache.get(key);
+      if (cached && cached.version === versionOf(thread) && limit === HISTORY_LIMIT) {
+        return { thread, recent: cached.recent, pinned: pinned.map(toRow) };
+      }
+      const [recent] = await Promise.all([
         db.execute(sql`
           select seq, role, content, tool_calls, tool_call_id, name, content_hash, tokens
           from thread_items
           where workspace_id = ${workspaceId} and thread_id = ${threadId} and kind = 'message' and status = 'complete'
           order by seq desc
           limit ${limit}`),
-        db
-          .select()
-          .from(threadItems)
-          .where(and(inThread(workspaceId, threadId), eq(threadItems.pinned, true), ne(threadItems.status, 'superseded')))
-          .orderBy(asc(threadItems.seq)),
       ]);
       const history: HistoryRow[] = rowsOf(recent)
         .reverse()
@@ -77,6 +109,7 @@ export function createThreadStore(db: Db) {
           contentHash: r.content_hash,
           tokens: Number(r.tokens),
         }));
+      if (limit === HISTORY_LIMIT) remember(key, versionOf(thread), history);
       return { thread, recent: history, pinned: pinned.map(toRow) };
     },
 
@@ -88,7 +121,9 @@ export function createThreadStore(db: Db) {
      */
     async appendItems(workspaceId: string, threadId: string, items: NewItem[], supersedeSeqs: number[] = []): Promise<ItemRow[]> {
       if (items.length === 0 && supersedeSeqs.length === 0) return [];
-      return db.transaction(async (tx) => {
+      let version = 0;
+      let created: Date | undefined;
+      const written = await db.transaction(async (tx) => {
         if (items[0]?.id) {
           const [exists] = await tx.select({ id: threadItems.id }).from(threadItems).where(eq(threadItems.id, items[0].id)).limit(1);
           if (exists) return [];
@@ -98,17 +133,19 @@ export function createThreadStore(db: Db) {
           .values({ workspaceId, id: threadId, nextSeq: 1 + items.length })
           .onConflictDoUpdate({
             target: [threads.workspaceId, threads.id],
-            set: { nextSeq: sql`${threads.nextSeq} + ${items.length}`, updatedAt: sql`now()` },
+            set: { nextSeq: sql`${threads.nextSeq} + ${items.length}`, version: sql`${threads.version} + 1`, updatedAt: sql`now()` },
           })
-          .returning({ nextSeq: threads.nextSeq });
+          .returning({ nextSeq: threads.nextSeq, version: threads.version, createdAt: threads.createdAt });
         const first = reserved.nextSeq - items.length;
+        version = reserved.version;
+        created = reserved.createdAt;
         if (supersedeSeqs.length) {
           await tx
             .update(threadItems)
             .set({ status: 'superseded' })
             .where(and(inThread(workspaceId, threadId), inArray(threadItems.seq, supersedeSeqs)));
         }
-        if (items.length === 0) return [];
+        if (items.length === 0) return [] as ItemRow[];
         const rows = await tx
           .insert(threadItems)
           .values(
@@ -126,6 +163,19 @@ export function createThreadStore(db: Db) {
           .returning();
         return rows.map(toRow);
       });
+      // Keep this instance's cached history current when nobody else changed the thread meanwhile.
+      const key = cacheKey(workspaceId, threadId);
+      const cached = cache.get(key);
+      if (cached && version && created && cached.version === versionOf({ version: version - 1, createdAt: created })) {
+        const superseded = new Set(supersedeSeqs);
+        const added = written
+          .filter((r) => r.kind === 'message' && r.status === 'complete')
+          .map((r) => ({ seq: r.seq, role: r.role, content: r.content, toolCalls: r.toolCalls, toolCallId: r.toolCallId, name: r.name, contentHash: r.contentHash, tokens: r.tokens }));
+        remember(key, versionOf({ version, createdAt: created }), [...cached.recent.filter((r) => !superseded.has(r.seq)), ...added].slice(-HISTORY_LIMIT));
+      } else {
+        cache.delete(key);
+      }
+      return written;
     },
 
     async ensureThread(workspaceId: string, threadId: string, fields: { title?: string | null; metadata?: Record<string, unknown> | null } = {}) {
@@ -156,6 +206,7 @@ export function createThreadStore(db: Db) {
     },
 
     async deleteThread(workspaceId: string, threadId: string): Promise<boolean> {
+      cache.delete(cacheKey(workspaceId, threadId));
       return db.transaction(async (tx) => {
         await tx.delete(threadItems).where(inThread(workspaceId, threadId));
         const gone = await tx
@@ -192,6 +243,7 @@ export function createThreadStore(db: Db) {
         .set({ ...rest, ...(content !== undefined ? { content: encode(content) } : {}) })
         .where(and(inThread(workspaceId, threadId), eq(threadItems.id, itemId)))
         .returning();
+      if (row) await bump(workspaceId, threadId);
       return row && toRow(row);
     },
 
@@ -200,6 +252,7 @@ export function createThreadStore(db: Db) {
         .delete(threadItems)
         .where(and(inThread(workspaceId, threadId), eq(threadItems.id, itemId)))
         .returning({ id: threadItems.id });
+      if (gone.length) await bump(workspaceId, threadId);
       return gone.length > 0;
     },
 
@@ -218,7 +271,7 @@ export function createThreadStore(db: Db) {
     async saveSummary(workspaceId: string, threadId: string, summary: string, uptoSeq: number, previousUpto: number): Promise<boolean> {
       const rows = await db
         .update(threads)
-        .set({ summary, summaryUptoSeq: uptoSeq, updatedAt: sql`now()` })
+        .set({ summary, summaryUptoSeq: uptoSeq, version: sql`${threads.version} + 1`, updatedAt: sql`now()` })
         .where(and(eq(threads.workspaceId, workspaceId), eq(threads.id, threadId), eq(threads.summaryUptoSeq, previousUpto)))
         .returning({ id: threads.id });
       return rows.length > 0;

@@ -14,6 +14,8 @@ export const threads = pgTable(
     metadata: jsonb('metadata').$type<Record<string, unknown>>(),
     /** Next free sequence number; writers reserve ranges from it atomically. */
     nextSeq: integer('next_seq').notNull().default(1),
+    /** Bumped by every change to the thread or its items: instances check it before trusting a cached history. */
+    version: integer('version').notNull().default(1),
     /** Running summary of items up to summary_upto_seq (those are then not injected raw). */
     summary: text('summary'),
     summaryUptoSeq: integer('summary_upto_seq').notNull().default(0),
