@@ -146,18 +146,15 @@ export function chatCompletions(deps: AppDeps) {
         // The ending is read now; the reply's text and tool calls only when a consumer asks.
         const s = tap.complete(false);
         let content: ChatStreamState | null = null;
-        const full = () => (content ??= tap.complete(true));
         outcome({
           status,
           httpStatus: 200,
           errorCode,
           usage: s.usage,
           servedModel: s.servedModel,
-          get text() {
-            return full().text;
-          },
-          get toolCalls() {
-            return full().toolCalls.filter(Boolean);
+          lazyContent: () => {
+            content ??= tap.complete(true);
+            return { text: content.text, toolCalls: content.toolCalls.filter(Boolean) };
           },
           finishReason: s.finishReason,
           generationId: s.generationId,

@@ -2,7 +2,11 @@ import type { RequestOutcome } from '../proxy/outcome.js';
 import type { AppContext, AppDeps } from './context.js';
 
 type OutcomeBase = Pick<RequestOutcome, 'route' | 'requestedModel' | 'stream' | 'request'> & Partial<Pick<RequestOutcome, 'threadId' | 'memory'>>;
-export type OutcomePart = Partial<RequestOutcome> & Pick<RequestOutcome, 'status' | 'httpStatus'>;
+export type OutcomePart = Partial<RequestOutcome> &
+  Pick<RequestOutcome, 'status' | 'httpStatus'> & {
+    /** Assembles the reply's text and tool calls on first read (streams: only if a consumer needs them). */
+    lazyContent?: () => Pick<RequestOutcome, 'text' | 'toolCalls'>;
+  };
 
 /**
  * Builds the function a proxy route calls, exactly once, when its request is over. A failing
@@ -33,12 +37,14 @@ export function outcomeEmitter(c: AppContext, deps: AppDeps, base: OutcomeBase) 
       firstByteMs: null,
       totalMs: performance.now() - t0,
       ...base,
-      status: part.status,
-      httpStatus: part.httpStatus,
-    } as RequestOutcome;
-    // Copy descriptors, not values: a part may carry lazy getters (a stream's reply text is only
-    // assembled when a consumer reads it).
-    Object.defineProperties(outcome, Object.getOwnPropertyDescriptors(part));
+      ...part,
+    } as RequestOutcome & { lazyContent?: unknown };
+    const lazy = part.lazyContent;
+    if (lazy) {
+      delete outcome.lazyContent;
+      Object.defineProperty(outcome, 'text', { get: () => lazy().text, enumerable: true });
+      Object.defineProperty(outcome, 'toolCalls', { get: () => lazy().toolCalls, enumerable: true });
+    }
     // Tokens per minute count the actual usage, once the upstream reported it.
     if (caller.tpm && outcome.usage?.totalTokens) deps.limiter.addTokens(caller.keyId, outcome.usage.totalTokens).catch(() => {});
     try {
