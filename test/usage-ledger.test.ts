@@ -142,6 +142,15 @@ describe.each(dbKinds())('usage ledger on %s', (kind) => {
     const rejected = rows.data.filter((r: any) => r.status === 'rejected');
     expect(rejected.length).toBe(statuses.filter((s) => s === 429).length);
     expect(rejected.every((r: any) => r.prompt_tokens === 0 && r.cost_usd === '0' && r.http_status === 429)).toBe(true);
+    // The key list shows this period's spend and what is left of the budget.
+    const keys = await (await env.gw.admin('/admin/keys')).json();
+    const listed = keys.data.find((k: any) => k.id === id);
+    const spent = rows.data.reduce((s: number, r: any) => s + Number(r.cost_usd), 0);
+    expect(Number(listed.spend_usd)).toBeCloseTo(spent, 12);
+    expect(listed.budget_remaining_usd).toBe('0');
+    expect(listed.budget_period_start).toBe(new Date().toISOString().slice(0, 10));
+    const plain = keys.data.find((k: any) => k.budget_usd === null);
+    expect(plain.spend_usd).toBeUndefined();
   });
 
   it('serves reports to reports keys for their own workspace only; other keys get 403', async () => {
