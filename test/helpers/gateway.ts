@@ -93,3 +93,16 @@ export async function eventually(check: () => boolean, timeoutMs = 2_000): Promi
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+/** The status a request gets once it stops answering 200, polled for at most `withinMs` (200 if it never changes). */
+export async function statusAfterChange(send: () => Promise<Response>, withinMs = 1_000): Promise<number> {
+  const t0 = Date.now();
+  let status = 200;
+  while (status === 200 && Date.now() - t0 < withinMs) {
+    const res = await send();
+    status = res.status;
+    await res.body?.cancel();
+    if (status === 200) await new Promise((r) => setTimeout(r, 20));
+  }
+  return status;
+}
