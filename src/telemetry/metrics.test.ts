@@ -14,6 +14,21 @@ function valueOf(text: string, name: string, labels: Record<string, string> = {}
 const sample = { route: '/v1/chat/completions', method: 'POST', status: 200, model: 'openai/gpt-4o-mini', outcome: 'ok', durationMs: 120 };
 
 describe('createMetrics', () => {
+  it('reports the event-loop delay since the last scrape, including a blocked loop', async () => {
+    const m = createMetrics();
+    await m.render(); // starts a fresh interval
+    await new Promise((r) => setTimeout(r, 30));
+    const until = Date.now() + 60;
+    while (Date.now() < until) {
+      // block the loop for 60 ms
+    }
+    await new Promise((r) => setTimeout(r, 30));
+    const text = await m.render();
+    expect(valueOf(text, 'cmg_event_loop_delay_seconds', { quantile: '1' })).toBeGreaterThanOrEqual(0.05);
+    expect(valueOf(text, 'cmg_event_loop_delay_seconds', { quantile: '0.5' })).toBeLessThan(0.05);
+    await m.shutdown();
+  });
+
   it('counts requests by route, method, status, model and outcome, with duration histograms', async () => {
     const m = createMetrics();
     m.recordRequest(sample);

@@ -1,3 +1,4 @@
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Attributes } from '@opentelemetry/api';
 import { PrometheusExporter, PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
@@ -110,6 +111,18 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
   gauge('cmg_usage_writer_backlog', 'Usage records waiting to be written.', () => gauges.usageBacklog);
   gauge('cmg_memory_writer_backlog', 'Thread memory writes waiting to be written.', () => gauges.memoryBacklog);
 
+  // Event-loop delay: what every request waits behind (GC pauses, long synchronous work). Reset at
+  // each scrape, so each sample covers the interval since the previous one.
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  loopDelay.enable();
+  const loopQuantiles = [0.5, 0.99, 1].map((q) => ({ q, attrs: { quantile: String(q) } }));
+  meter
+    .createObservableGauge('cmg_event_loop_delay_seconds', { description: 'Event-loop delay since the last scrape, by quantile (1 = max).', unit: 's' })
+    .addCallback((result) => {
+      for (const { q, attrs } of loopQuantiles) result.observe((q === 1 ? loopDelay.max : loopDelay.percentile(q * 100)) / 1e9, attrs);
+      loopDelay.reset();
+    });
+
   const modelLabel = createModelLabels(opts.knownModel, opts.maxModels ?? 100);
   const kindLabels = new Map<string, Attributes>();
   // Attribute objects are built once per label combination and reused (the SDK hashes them per call).
@@ -173,7 +186,10 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
       const { resourceMetrics } = await exporter.collect();
       return serializer.serialize(resourceMetrics);
     },
-    shutdown: () => provider.shutdown(),
+    shutdown: () => {
+      loopDelay.disable();
+      return provider.shutdown();
+    },
   };
 }
 
