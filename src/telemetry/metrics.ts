@@ -113,13 +113,18 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
 
   // Event-loop delay: what every request waits behind (GC pauses, long synchronous work). Reset at
   // each scrape, so each sample covers the interval since the previous one.
-  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  // The histogram holds whole timer intervals (resolution included): the delay is what exceeds it.
+  const RESOLUTION_MS = 10;
+  const loopDelay = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
   loopDelay.enable();
   const loopQuantiles = [0.5, 0.99, 1].map((q) => ({ q, attrs: { quantile: String(q) } }));
   meter
     .createObservableGauge('cmg_event_loop_delay_seconds', { description: 'Event-loop delay since the last scrape, by quantile (1 = max).', unit: 's' })
     .addCallback((result) => {
-      for (const { q, attrs } of loopQuantiles) result.observe((q === 1 ? loopDelay.max : loopDelay.percentile(q * 100)) / 1e9, attrs);
+      for (const { q, attrs } of loopQuantiles) {
+        const ns = q === 1 ? loopDelay.max : loopDelay.percentile(q * 100);
+        result.observe(Math.max(0, ns / 1e9 - RESOLUTION_MS / 1e3), attrs);
+      }
       loopDelay.reset();
     });
 
