@@ -53,7 +53,9 @@ export interface GatewayOpts {
 
 export function startGateway(o: GatewayOpts): ChildProcess {
   const prof = o.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfDir}`] : [];
-  const [cmd, args] = pinned(o.cpus, process.execPath, [...prof, '--import', TSX, `${ROOT}src/main.ts`]);
+  // BENCH_GATEWAY_FLAGS: extra node/V8 flags for the gateway only (e.g. GC settings to compare).
+  const extra = (process.env.BENCH_GATEWAY_FLAGS ?? '').split(' ').filter(Boolean);
+  const [cmd, args] = pinned(o.cpus, process.execPath, [...prof, ...extra, '--import', TSX, `${ROOT}src/main.ts`]);
   // cwd is a temp dir so no stray .env is read; the rest of the environment is passed through
   // except database/redis settings, which come only from BENCH_* variables.
   const { DATABASE_URL: _d, REDIS_URL: _r, ...env } = process.env;

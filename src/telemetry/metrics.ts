@@ -1,4 +1,4 @@
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { PerformanceObserver, monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Attributes } from '@opentelemetry/api';
 import { PrometheusExporter, PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
@@ -117,6 +117,20 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
   const RESOLUTION_MS = 10;
   const loopDelay = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
   loopDelay.enable();
+  // Garbage-collection pauses by kind: the usual suspect behind latency spikes.
+  const gcPauses = meter.createHistogram('cmg_gc_pause_seconds', {
+    description: 'Garbage-collection pauses of this process, by kind (minor, major, incremental, weakcb).',
+    unit: 's',
+    advice: { explicitBucketBoundaries: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25] },
+  });
+  const GC_KINDS: Record<number, Attributes> = { 1: { kind: 'minor' }, 2: { kind: 'major' }, 4: { kind: 'incremental' }, 8: { kind: 'weakcb' } };
+  const gcObserver = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      const kind = ((entry as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind ?? 0) as number;
+      gcPauses.record(entry.duration / 1000, GC_KINDS[kind] ?? { kind: 'other' });
+    }
+  });
+  gcObserver.observe({ entryTypes: ['gc'] });
   const loopQuantiles = [0.5, 0.99, 1].map((q) => ({ q, attrs: { quantile: String(q) } }));
   meter
     .createObservableGauge('cmg_event_loop_delay_seconds', { description: 'Event-loop delay since the last scrape, by quantile (1 = max).', unit: 's' })
@@ -193,6 +207,7 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     },
     shutdown: () => {
       loopDelay.disable();
+      gcObserver.disconnect();
       return provider.shutdown();
     },
   };
