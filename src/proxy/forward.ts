@@ -1,3 +1,4 @@
+import { Aborter, type AbortLike } from './aborter.js';
 import type { ClientSignal } from './client-signal.js';
 import { GatewayError, UpstreamHttpError } from '../errors.js';
 import type { UpstreamClient, UpstreamResponse } from './upstream-client.js';
@@ -24,7 +25,7 @@ export function relayedHeaders(res: UpstreamResponse): Record<string, string> {
 }
 
 export interface ForwardHandle {
-  signal: AbortSignal;
+  signal: AbortLike;
   abort(reason: Error): void;
   timedOut(): boolean;
   /** Stops the deadline timer and the early client-abort hook. */
@@ -36,7 +37,7 @@ export interface ForwardHandle {
  * upstream request (with an Error reason, which undici needs to tear the socket down).
  */
 export function startForward(clientSignal: ClientSignal, deadlineMs: number): ForwardHandle {
-  const controller = new AbortController();
+  const controller = new Aborter();
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;
@@ -45,7 +46,7 @@ export function startForward(clientSignal: ClientSignal, deadlineMs: number): Fo
   const onClientAbort = () => controller.abort(new Error('client disconnected'));
   clientSignal.addEventListener('abort', onClientAbort, { once: true });
   return {
-    signal: controller.signal,
+    signal: controller,
     abort: (reason) => controller.abort(reason),
     timedOut: () => timedOut,
     settle() {

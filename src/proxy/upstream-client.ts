@@ -1,6 +1,7 @@
 import { Pool, errors as undiciErrors } from 'undici';
 import type { Dispatcher } from 'undici';
 import { GatewayError, UpstreamHttpError, normalizeUpstreamError } from '../errors.js';
+import type { AbortLike } from './aborter.js';
 
 export interface UpstreamRequest {
   /** Path under the upstream base URL, e.g. `/chat/completions`. */
@@ -8,7 +9,7 @@ export interface UpstreamRequest {
   method: 'GET' | 'POST';
   body?: string | Buffer;
   headers?: Record<string, string>;
-  signal: AbortSignal;
+  signal: AbortLike;
 }
 
 export interface UpstreamResponse {
@@ -68,7 +69,7 @@ export function createUpstreamClient(opts: UpstreamClientOptions) {
       path: basePath + req.path,
       method: req.method,
       body: req.body,
-      signal: req.signal,
+      signal: req.signal as AbortSignal, // an Aborter or an AbortSignal: undici takes either shape
       headers: {
         authorization: `Bearer ${opts.apiKey}`,
         'accept-encoding': 'identity',
@@ -147,7 +148,7 @@ function isRetryable(err: unknown): boolean {
   return !!code && RETRYABLE_CODES.has(code);
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
+function sleep(ms: number, signal: AbortLike): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal.aborted) return reject(signal.reason);
     const timer = setTimeout(() => {
