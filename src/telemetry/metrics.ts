@@ -72,9 +72,20 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
   const serializer = new PrometheusSerializer('', false, undefined, true, true);
   const meter = provider.getMeter('context-memory-gateway');
 
-  const requests = meter.createCounter('cmg_requests_total', {
-    description: 'HTTP requests by route, method, status, model and proxy outcome.',
-  });
+  /**
+   * A counter summed in a plain map and handed to the SDK at each scrape (an observable counter):
+   * the SDK's per-call attribute hashing was a visible share of a request's CPU. Attribute objects
+   * are cached per label combination, so the map is keyed by their identity.
+   */
+  const plainCounter = (name: string, description: string) => {
+    const values = new Map<Attributes, number>();
+    meter.createObservableCounter(name, { description }).addCallback((result) => {
+      for (const [attrs, value] of values) result.observe(value, attrs);
+    });
+    return { add: (value: number, attrs: Attributes) => values.set(attrs, (values.get(attrs) ?? 0) + value) };
+  };
+
+  const requests = plainCounter('cmg_requests_total', 'HTTP requests by route, method, status, model and proxy outcome.');
   const duration = meter.createHistogram('cmg_request_duration_seconds', {
     description: 'Time from receiving a request to its end (for streams, the end of the stream).',
     unit: 's',
@@ -90,11 +101,9 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     unit: 's',
     advice: { explicitBucketBoundaries: OVERHEAD_BUCKETS },
   });
-  const tokens = meter.createCounter('cmg_tokens_total', { description: 'Tokens reported by the upstream, by type and model.' });
-  const cost = meter.createCounter('cmg_cost_usd_total', {
-    description: 'Cost reported by the upstream in USD (the usage ledger is the exact record).',
-  });
-  const fallbacks = meter.createCounter('cmg_limiter_fallbacks_total', { description: 'Times the rate limiter fell back, by kind.' });
+  const tokens = plainCounter('cmg_tokens_total', 'Tokens reported by the upstream, by type and model.');
+  const cost = plainCounter('cmg_cost_usd_total', 'Cost reported by the upstream in USD (the usage ledger is the exact record).');
+  const fallbacks = plainCounter('cmg_limiter_fallbacks_total', 'Times the rate limiter fell back, by kind.');
 
   let gauges: GaugeSources = { ...opts.gauges };
   const gauge = (name: string, description: string, read: () => (() => number) | undefined) =>
