@@ -1,4 +1,3 @@
-import { sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import type { UsageRecord } from './usage-record.js';
 
@@ -30,10 +29,112 @@ export const USAGE_COLUMNS = [
   'provider',
 ] as const;
 
-const COLUMNS = sql.raw(USAGE_COLUMNS.join(', '));
+const CASTS = [
+  'text',
+  'timestamptz',
+  'text',
+  'text',
+  'text',
+  'text',
+  'text',
+  'text',
+  'text',
+  'boolean',
+  'text',
+  'int',
+  'text',
+  'int',
+  'int',
+  'int',
+  'int',
+  'numeric',
+  'text',
+  'boolean',
+  'real',
+  'real',
+  'text',
+  'text',
+];
 
-function row(r: UsageRecord) {
-  return sql`(${r.requestId}, ${r.createdAt}::timestamptz, ${r.workspaceId}, ${r.keyId}, ${r.route}, ${r.modelRequested}, ${r.modelServed}, ${r.model}, ${r.threadId}, ${r.stream}, ${r.status}, ${r.httpStatus}, ${r.errorCode}, ${r.promptTokens}, ${r.completionTokens}, ${r.cachedTokens}, ${r.reasoningTokens}, ${r.costUsd}::numeric, ${r.costSource}, ${r.estimated}, ${r.latencyMs}, ${r.ttfbMs}, ${r.generationId}, ${r.provider})`;
+function params(r: UsageRecord): unknown[] {
+  return [
+    r.requestId,
+    r.createdAt,
+    r.workspaceId,
+    r.keyId,
+    r.route,
+    r.modelRequested,
+    r.modelServed,
+    r.model,
+    r.threadId,
+    r.stream,
+    r.status,
+    r.httpStatus,
+    r.errorCode,
+    r.promptTokens,
+    r.completionTokens,
+    r.cachedTokens,
+    r.reasoningTokens,
+    r.costUsd,
+    r.costSource,
+    r.estimated,
+    r.latencyMs,
+    r.ttfbMs,
+    r.generationId,
+    r.provider,
+  ];
+}
+
+const ROLLUP = `
+    rolled as (
+      insert into usage_daily as d (day, workspace_id, key_id, model, requests, errors, prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, cost_usd)
+      select (created_at at time zone 'UTC')::date, workspace_id, key_id, model, count(*), count(*) filter (where status <> 'ok'),
+             sum(prompt_tokens), sum(completion_tokens), sum(cached_tokens), sum(reasoning_tokens), sum(cost_usd)
+      from inserted
+      group by 1, 2, 3, 4
+      order by 1, 2, 3, 4
+      on conflict (day, workspace_id, key_id, model) do update set
+        requests = d.requests + excluded.requests,
+        errors = d.errors + excluded.errors,
+        prompt_tokens = d.prompt_tokens + excluded.prompt_tokens,
+        completion_tokens = d.completion_tokens + excluded.completion_tokens,
+        cached_tokens = d.cached_tokens + excluded.cached_tokens,
+        reasoning_tokens = d.reasoning_tokens + excluded.reasoning_tokens,
+        cost_usd = d.cost_usd + excluded.cost_usd
+      returning 1
+    )
+    select (select count(*) from inserted)::int as inserted`;
+
+/** The statement text for n rows (cached: the shape only depends on n). */
+const statements = new Map<number, string>();
+function statementFor(n: number): string {
+  let text = statements.get(n);
+  if (text) return text;
+  const width = USAGE_COLUMNS.length;
+  const rows: string[] = [];
+  for (let i = 0; i < n; i++) rows.push(`(${CASTS.map((cast, c) => `$${i * width + c + 1}::${cast}`).join(', ')})`);
+  text = `
+    with inserted as (
+      insert into usage_records (${USAGE_COLUMNS.join(', ')})
+      values ${rows.join(', ')}
+      on conflict (request_id) do nothing
+      returning created_at, workspace_id, key_id, model, status, prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, cost_usd
+    ),${ROLLUP}`;
+  if (statements.size < 64) statements.set(n, text);
+  return text;
+}
+
+interface RawClient {
+  unsafe?: (text: string, params: unknown[]) => Promise<Record<string, unknown>[]>;
+  query?: (text: string, params: unknown[]) => Promise<{ rows: Record<string, unknown>[] }>;
+}
+
+/** Runs a parameterized statement on the driver under Drizzle (postgres.js or PGlite): no query builder on this hot path. */
+async function runRaw(db: Db, text: string, values: unknown[]): Promise<Record<string, unknown>[]> {
+  const client = (db as unknown as { $client: RawClient }).$client;
+  if (typeof client.unsafe === 'function') return client.unsafe(text, values as never[]);
+  if (typeof client.query === 'function') return (await client.query(text, values)).rows;
+  throw new Error('unsupported database client');
 }
 
 const MAX_ROWS = 1_000;
@@ -53,32 +154,6 @@ export async function insertUsageBatch(db: Db, records: UsageRecord[]): Promise<
   }
   // Duplicates inside one batch would make ON CONFLICT affect a row twice.
   const unique = [...new Map(records.map((r) => [r.requestId, r])).values()];
-  const result = await db.execute(sql`
-    with inserted as (
-      insert into usage_records (${COLUMNS})
-      values ${sql.join(unique.map(row), sql`, `)}
-      on conflict (request_id) do nothing
-      returning created_at, workspace_id, key_id, model, status, prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, cost_usd
-    ),
-    rolled as (
-      insert into usage_daily as d (day, workspace_id, key_id, model, requests, errors, prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, cost_usd)
-      select (created_at at time zone 'UTC')::date, workspace_id, key_id, model, count(*), count(*) filter (where status <> 'ok'),
-             sum(prompt_tokens), sum(completion_tokens), sum(cached_tokens), sum(reasoning_tokens), sum(cost_usd)
-      from inserted
-      group by 1, 2, 3, 4
-      order by 1, 2, 3, 4
-      on conflict (day, workspace_id, key_id, model) do update set
-        requests = d.requests + excluded.requests,
-        errors = d.errors + excluded.errors,
-        prompt_tokens = d.prompt_tokens + excluded.prompt_tokens,
-        completion_tokens = d.completion_tokens + excluded.completion_tokens,
-        cached_tokens = d.cached_tokens + excluded.cached_tokens,
-        reasoning_tokens = d.reasoning_tokens + excluded.reasoning_tokens,
-        cost_usd = d.cost_usd + excluded.cost_usd
-      returning 1
-    )
-    select (select count(*) from inserted)::int as inserted
-  `);
-  const rows = (Array.isArray(result) ? result : (result as { rows: unknown[] }).rows) as { inserted: number }[];
+  const rows = (await runRaw(db, statementFor(unique.length), unique.flatMap(params))) as { inserted: number }[];
   return Number(rows[0]?.inserted ?? 0);
 }
