@@ -114,3 +114,20 @@ describe('chat stream tap', () => {
     expect(tap.push(enc.encode('data: not json\n\nevent: ping\ndata: {}\n\n'))).toBe('data: {}\n\n');
   });
 });
+
+describe('verbatim passthrough', () => {
+  it('marks plain ASCII events as verbatim, and never a chunk that splits a character', () => {
+    const tap = createChatStreamTap({ includeUsage: false });
+    const event = `data: ${chunk({ content: 'plain' })}\n\n`;
+    expect(tap.push(enc.encode(event))).toBe(event);
+    expect(tap.verbatim).toBe(true);
+    const bytes = enc.encode(`data: ${chunk({ content: 'é' })}\n\n`);
+    const cut = bytes.indexOf(0xc3) + 1; // inside the two bytes of "é"
+    tap.push(bytes.subarray(0, cut));
+    expect(tap.verbatim).toBe(false);
+    expect(tap.push(bytes.subarray(cut))).toContain('é');
+    expect(tap.verbatim).toBe(false);
+    tap.push(enc.encode(`data: ${chunk({ content: 'x' })}\n`)); // an unfinished event
+    expect(tap.verbatim).toBe(false);
+  });
+});

@@ -1,3 +1,4 @@
+import { StringDecoder } from 'node:string_decoder';
 import { createParser } from 'eventsource-parser';
 import { normalizeUpstreamError, type OpenAIErrorBody } from '../errors.js';
 import { parseUsage, type ToolCall, type Usage } from './outcome.js';
@@ -36,7 +37,7 @@ export function createChatStreamTap(opts: { includeUsage: boolean }) {
     sawDone: false,
     error: null,
   };
-  const decoder = new TextDecoder('utf-8');
+  const decoder = new StringDecoder('utf8');
   let out = '';
   // Chunks forwarded but not yet looked into: most need no JSON.parse on the hot path. Their
   // content is assembled on demand (memory write-back, or an estimate when usage never came).
@@ -161,16 +162,24 @@ export function createChatStreamTap(opts: { includeUsage: boolean }) {
       }
       return state;
     },
-    /** Feeds upstream bytes; returns what to send the client now (may be empty). */
+    /**
+     * Feeds upstream bytes; returns what to send the client now (may be empty). `verbatim` tells
+     * whether that is exactly the bytes that came in (then the caller may forward them as they are).
+     */
     push(bytes: Uint8Array): string {
-      parser.feed(decoder.decode(bytes, { stream: true }));
+      const input = decoder.write(bytes as Buffer);
+      parser.feed(input);
       const text = out;
       out = '';
+      // Same length in characters and bytes: all ASCII and no partial character held back, so the
+      // bytes are exactly this text (a held-back partial character would otherwise be sent twice).
+      this.verbatim = text.length === bytes.length && input.length === bytes.length && text === input;
       return text;
     },
+    verbatim: false,
     /** Flushes the decoder at the end of the upstream body. */
     end(): string {
-      parser.feed(decoder.decode());
+      parser.feed(decoder.end());
       const text = out;
       out = '';
       return text;

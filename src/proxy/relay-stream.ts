@@ -30,7 +30,7 @@ export interface RelayOptions {
 /** Where the relayed events go: a web ReadableStream, or Node's response directly. */
 interface Sink {
   /** Returns false when the client is not keeping up (the upstream is then paused until drain). */
-  write(text: string): boolean;
+  write(data: string | Uint8Array): boolean;
   end(): void;
 }
 
@@ -54,9 +54,9 @@ function startRelay(opts: RelayOptions, sink: Sink) {
     opts.onEnd({ status, errorCode });
   };
 
-  const emit = (text: string): boolean => {
+  const emit = (text: string, raw?: Uint8Array): boolean => {
     if (!text) return true;
-    const ok = sink.write(text);
+    const ok = sink.write(raw ?? text);
     if (!firstByteSent) {
       firstByteSent = true;
       opts.onFirstByte();
@@ -90,7 +90,9 @@ function startRelay(opts: RelayOptions, sink: Sink) {
   });
   body.on('data', (chunk: Buffer) => {
     if (finished) return;
-    const ok = emit(tap.push(chunk));
+    const text = tap.push(chunk);
+    // Plain events come out exactly as they went in: forward the upstream's own bytes then.
+    const ok = emit(text, tap.verbatim ? chunk : undefined);
     if (tap.state.error) {
       finish('upstream_error', tap.state.error.error.code);
       sink.end();
@@ -140,9 +142,9 @@ export function relayChatStream(opts: RelayOptions): ReadableStream<Uint8Array> 
     {
       start(controller) {
         relay = startRelay(opts, {
-          write(text) {
+          write(data) {
             try {
-              controller.enqueue(encoder.encode(text));
+              controller.enqueue(typeof data === 'string' ? encoder.encode(data) : data);
             } catch {
               return true; // the client side is already closed
             }
@@ -176,7 +178,7 @@ export function relayChatStreamToNode(opts: RelayOptions, res: ServerResponse, h
   res.writeHead(200, headers);
   res.flushHeaders();
   const relay = startRelay(opts, {
-    write: (text) => (res.writableEnded || res.destroyed ? true : res.write(text)),
+    write: (data) => (res.writableEnded || res.destroyed ? true : res.write(data)),
     end: () => {
       if (!res.writableEnded) res.end();
     },
