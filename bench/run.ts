@@ -13,6 +13,7 @@ import { runLoad, type RunResult, type Target } from './loadgen.js';
 import { ROOT, cpuSeconds, createKey, machineBusySeconds, createScratchDatabase, freePort, startGateway, startUpstream, stopChild, waitHealthy, watchRss } from './procs.js';
 import { formatHotSpots } from './profile-summary.js';
 import { describeCounts, latencyRows, machineInfo, markdownTable, percentile, throughputRow, writeSection, type Row } from './report.js';
+import { gitRevision } from './bench-env.js';
 
 const env = process.env;
 const quick = env.BENCH_QUICK === '1';
@@ -205,15 +206,6 @@ async function main() {
 
 const fmt = (r: RunResult) => `${percentile(r.latency, 50).toFixed(2)}/${percentile(r.latency, 99).toFixed(2)} ms`;
 
-function gitRevision(): string {
-  try {
-    const rev = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', 'src'], { cwd: ROOT, encoding: 'utf8' }).trim();
-    return `commit ${rev}${dirty ? ' plus uncommitted changes in src/' : ''}`;
-  } catch {
-    return 'unknown (no git)';
-  }
-}
 
 function readLoad(): string {
   try {
