@@ -83,7 +83,7 @@ export async function measureReadPath(url: string, workspaceId: string, body: Re
     let loaded = 0;
     for (let i = 0; i < runs + 5; i++) {
       const t0 = performance.now();
-      const view = await store.loadView(workspaceId, THREAD_ID, 400);
+      const view = await store.loadView(workspaceId, THREAD_ID);
       const t1 = performance.now();
       last = planContext({ body, model, thread: view.thread, recent: view.recent, pinned: view.pinned, inject: true, cap: 16_000, redact: { emails: false } });
       const t2 = performance.now();

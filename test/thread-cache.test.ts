@@ -30,6 +30,11 @@ describe.each(dbKinds())('cached thread history stays correct across instances (
     expect((await a.loadView('ws1', t)).recent[0].content).toBe('ONE');
     await b.deleteItem('ws1', t, items.at(-1)!.id);
     expect((await a.loadView('ws1', t)).recent.map((r) => r.content)).toEqual(['ONE', 'two again']);
+    // Pinned items follow too: added here (write-through), unpinned there.
+    const [fact] = await a.appendItems('ws1', t, [{ kind: 'fact', role: 'system', content: 'likes tea', contentHash: 'f1', tokens: 4, status: 'complete', pinned: true }]);
+    expect((await a.loadView('ws1', t)).pinned.map((p) => p.content)).toEqual(['likes tea']);
+    await b.updateItem('ws1', t, fact.id, { pinned: false });
+    expect((await a.loadView('ws1', t)).pinned).toEqual([]);
     // Deleted and re-created with the same id: versions start again, the cache must not mix them up.
     await b.deleteThread('ws1', t);
     await b.appendItems('ws1', t, [msg('user', 'fresh', 5), msg('assistant', 'start', 6)]);

@@ -18,6 +18,18 @@ export function looksLikeKey(candidate: string): boolean {
   return KEY_PATTERN.test(candidate);
 }
 
+/** The token of an `Authorization: Bearer <token>` header value, if it is one. */
+export function bearerToken(authorization: string | undefined): string | undefined {
+  return authorization ? /^Bearer\s+(\S+)\s*$/i.exec(authorization)?.[1] : undefined;
+}
+
+/** Whether a candidate equals any of the tokens; every one is compared, so timing tells nothing. */
+export function matchesAnyToken(candidate: string, tokens: (string | undefined)[]): boolean {
+  let found = false;
+  for (const t of tokens) if (t && safeEqual(candidate, t)) found = true;
+  return found;
+}
+
 /** Constant-time equality of two hex digests or tokens. */
 export function safeEqual(a: string, b: string): boolean {
   const ab = Buffer.from(a);

@@ -1,5 +1,5 @@
 import { GatewayError } from '../errors.js';
-import { hashKey, looksLikeKey, safeEqual } from './key-material.js';
+import { bearerToken, hashKey, looksLikeKey, safeEqual } from './key-material.js';
 import type { KeyRow, KeyStore, Scope } from './key-store.js';
 
 export interface Caller {
@@ -86,14 +86,13 @@ export function createKeyVerifier(opts: KeyVerifierOptions) {
   return {
     /** Resolves the caller behind an `Authorization` header value, or throws a 401/403/503. */
     async verify(authorization: string | undefined, scope: Scope): Promise<Caller> {
-      const match = authorization ? /^Bearer\s+(\S+)\s*$/i.exec(authorization) : null;
-      if (!match) {
+      const key = bearerToken(authorization);
+      if (!key) {
         throw new GatewayError(
           'invalid_api_key',
           "You didn't provide an API key. Provide it in the Authorization header (Authorization: Bearer cmg_...).",
         );
       }
-      const key = match[1];
       if (!looksLikeKey(key)) throw invalidKey();
       const row = await lookup(hashKey(key));
       if (!row) throw invalidKey();

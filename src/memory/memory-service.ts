@@ -25,8 +25,6 @@ interface Exchange {
   supersedeSeqs: number[];
 }
 
-const RECENT_LIMIT = 400;
-
 export interface MemoryServiceOptions {
   store: ThreadStore;
   catalog: Catalog;
@@ -70,7 +68,7 @@ export function createMemoryService(opts: MemoryServiceOptions) {
       if (args.mode === 'off') return { body: args.body, ctx };
       try {
         const [view, model] = await Promise.all([
-          opts.store.loadView(args.workspaceId, args.threadId, RECENT_LIMIT),
+          opts.store.loadView(args.workspaceId, args.threadId),
           modelInfo(String(args.body.model)),
         ]);
         const plan = planContext({

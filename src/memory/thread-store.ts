@@ -41,14 +41,14 @@ const CACHE_THREADS = 2_000;
  */
 export function createThreadStore(db: Db) {
   const inThread = (workspaceId: string, threadId: string) => and(eq(threadItems.workspaceId, workspaceId), eq(threadItems.threadId, threadId));
-  const cache = new Map<string, { version: string; recent: HistoryRow[] }>();
+  const cache = new Map<string, { version: string; recent: HistoryRow[]; pinned: ItemRow[] }>();
   const cacheKey = (workspaceId: string, threadId: string) => `${workspaceId}\u0000${threadId}`;
   // A version is the counter plus the thread's creation time: a deleted and re-created thread starts again at 1.
   const versionOf = (t: { version: number; createdAt: Date }) => `${t.createdAt.getTime()}:${t.version}`;
-  const remember = (key: string, version: string, recent: HistoryRow[]) => {
+  const remember = (key: string, version: string, recent: HistoryRow[], pinned: ItemRow[]) => {
     cache.delete(key);
     if (cache.size >= CACHE_THREADS) cache.delete(cache.keys().next().value!);
-    cache.set(key, { version, recent });
+    cache.set(key, { version, recent, pinned });
   };
   /** Marks a thread changed (for every instance) after an item edit outside appendItems. */
   const bump = async (workspaceId: string, threadId: string) => {
@@ -71,31 +71,28 @@ export function createThreadStore(db: Db) {
 
     /**
      * What context assembly needs: the thread, its newest active messages (oldest first) and pinned
-     * items. The history query selects only what assembly reads and skips the ORM's row mapping:
-     * on a long thread that mapping cost several times the query itself.
+     * items. While the thread's version is unchanged this is one small query (the thread row); else
+     * the history query selects only what assembly reads and skips the ORM's row mapping (on a long
+     * thread that mapping cost several times the query itself).
      */
-    async loadView(workspaceId: string, threadId: string, limit = HISTORY_LIMIT) {
+    async loadView(workspaceId: string, threadId: string) {
       const key = cacheKey(workspaceId, threadId);
-      const [thread, pinned] = await Promise.all([
-        this.getThread(workspaceId, threadId),
-        db
-          .select()
-          .from(threadItems)
-          .where(and(inThread(workspaceId, threadId), eq(threadItems.pinned, true), ne(threadItems.status, 'superseded')))
-          .orderBy(asc(threadItems.seq)),
-      ]);
-      if (!thread) return { thread, recent: [] as HistoryRow[], pinned: pinned.map(toRow) };
+      const thread = await this.getThread(workspaceId, threadId);
+      if (!thread) return { thread, recent: [] as HistoryRow[], pinned: [] as ItemRow[] };
       const cached = cache.get(key);
-      if (cached && cached.version === versionOf(thread) && limit === HISTORY_LIMIT) {
-        return { thread, recent: cached.recent, pinned: pinned.map(toRow) };
-      }
-      const [recent] = await Promise.all([
+      if (cached && cached.version === versionOf(thread)) return { thread, recent: cached.recent, pinned: cached.pinned };
+      const [recent, pinned] = await Promise.all([
         db.execute(sql`
           select seq, role, content, tool_calls, tool_call_id, name, content_hash, tokens
           from thread_items
           where workspace_id = ${workspaceId} and thread_id = ${threadId} and kind = 'message' and status = 'complete'
           order by seq desc
-          limit ${limit}`),
+          limit ${HISTORY_LIMIT}`),
+        db
+          .select()
+          .from(threadItems)
+          .where(and(inThread(workspaceId, threadId), eq(threadItems.pinned, true), ne(threadItems.status, 'superseded')))
+          .orderBy(asc(threadItems.seq)),
       ]);
       const history: HistoryRow[] = rowsOf(recent)
         .reverse()
@@ -109,9 +106,11 @@ export function createThreadStore(db: Db) {
           contentHash: r.content_hash,
           tokens: Number(r.tokens),
         }));
-      if (limit === HISTORY_LIMIT) remember(key, versionOf(thread), history);
-      return { thread, recent: history, pinned: pinned.map(toRow) };
+      const pinnedRows = pinned.map(toRow);
+      remember(key, versionOf(thread), history, pinnedRows);
+      return { thread, recent: history, pinned: pinnedRows };
     },
+
 
     /**
      * Appends items under one reserved range of sequence numbers and marks superseded ones, in one
@@ -171,7 +170,8 @@ export function createThreadStore(db: Db) {
         const added = written
           .filter((r) => r.kind === 'message' && r.status === 'complete')
           .map((r) => ({ seq: r.seq, role: r.role, content: r.content, toolCalls: r.toolCalls, toolCallId: r.toolCallId, name: r.name, contentHash: r.contentHash, tokens: r.tokens }));
-        remember(key, versionOf({ version, createdAt: created }), [...cached.recent.filter((r) => !superseded.has(r.seq)), ...added].slice(-HISTORY_LIMIT));
+        const pinned = [...cached.pinned.filter((r) => !superseded.has(r.seq)), ...written.filter((r) => r.pinned && r.status !== 'superseded')];
+        remember(key, versionOf({ version, createdAt: created }), [...cached.recent.filter((r) => !superseded.has(r.seq)), ...added].slice(-HISTORY_LIMIT), pinned);
       } else {
         cache.delete(key);
       }

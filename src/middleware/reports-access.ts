@@ -1,7 +1,7 @@
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { getCookie } from 'hono/cookie';
 import { GatewayError } from '../errors.js';
-import { safeEqual } from '../keys/key-material.js';
+import { bearerToken, matchesAnyToken, safeEqual } from '../keys/key-material.js';
 import type { AppContext, AppDeps } from '../routes/context.js';
 
 export type ReportsAccess = { kind: 'admin' } | { kind: 'key'; keyId: string; workspaceId: string };
@@ -42,9 +42,9 @@ function readSession(value: string, deps: AppDeps): ReportsAccess | null {
   return null;
 }
 
-function isAdminToken(token: string, deps: AppDeps): boolean {
-  const tokens = [deps.config.adminToken, deps.localAdminToken].filter((t): t is string => !!t);
-  return tokens.map((t) => safeEqual(token, t)).some(Boolean);
+/** The admin token, or the local CLI's one-off token (see keys/instance-lock.ts). */
+export function isAdminToken(token: string, deps: AppDeps): boolean {
+  return matchesAnyToken(token, [deps.config.adminToken, deps.localAdminToken]);
 }
 
 /** Checks a raw token (admin token, or a key with the `reports` scope). */
@@ -66,7 +66,7 @@ export async function checkReportsToken(token: string, deps: AppDeps): Promise<R
 export async function resolveReportsAccess(c: AppContext, deps: AppDeps): Promise<ReportsAccess> {
   const header = c.req.header('authorization');
   if (header) {
-    const token = /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1];
+    const token = bearerToken(header);
     if (token && isAdminToken(token, deps)) return { kind: 'admin' };
     const caller = await deps.verifier.verify(header, 'reports');
     return { kind: 'key', keyId: caller.keyId, workspaceId: caller.workspaceId };

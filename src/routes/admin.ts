@@ -1,7 +1,8 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
 import { GatewayError } from '../errors.js';
-import { safeEqual } from '../keys/key-material.js';
+import { bearerToken } from '../keys/key-material.js';
+import { isAdminToken } from '../middleware/reports-access.js';
 import { SCOPES, presentKey, presentWorkspace } from '../keys/key-store.js';
 import type { AppDeps, AppEnv } from './context.js';
 import { readJsonObject } from './read-json.js';
@@ -55,12 +56,11 @@ export function adminRoutes(deps: AppDeps) {
   admin.use('*', async (c, next) => {
     // Reports have their own access rule (admin token or a `reports` key): see admin-usage.ts.
     if (c.req.path === '/admin/usage' || c.req.path.startsWith('/admin/usage/')) return next();
-    const tokens = [deps.config.adminToken, deps.localAdminToken].filter((t): t is string => !!t);
-    if (tokens.length === 0) throw new GatewayError('admin_disabled', 'Admin routes are disabled: set ADMIN_TOKEN to enable them.');
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(c.req.header('authorization') ?? '');
-    // Check every token so timing does not tell which one (if any) matched.
-    const ok = match ? tokens.map((t) => safeEqual(match[1], t)).some(Boolean) : false;
-    if (!ok) throw new GatewayError('invalid_api_key', 'A valid admin token is required.');
+    if (!deps.config.adminToken && !deps.localAdminToken) {
+      throw new GatewayError('admin_disabled', 'Admin routes are disabled: set ADMIN_TOKEN to enable them.');
+    }
+    const token = bearerToken(c.req.header('authorization'));
+    if (!token || !isAdminToken(token, deps)) throw new GatewayError('invalid_api_key', 'A valid admin token is required.');
     await next();
   });
 

@@ -166,7 +166,7 @@ export function threadRoutes(deps: AppDeps) {
     if (typeof body.model !== 'string' || !body.model) throw new GatewayError('missing_required_parameter', "Missing required parameter: 'model'.", { param: 'model' });
     if (!Array.isArray(body.messages)) throw new GatewayError('missing_required_parameter', "Missing required parameter: 'messages'.", { param: 'messages' });
     const maxHeader = c.req.header('x-memory-max-tokens');
-    const view = await deps.threads.loadView(ws(c), t.id, 400);
+    const view = await deps.threads.loadView(ws(c), t.id);
     if (!deps.catalog.isLoaded()) await deps.catalog.get().catch(() => undefined);
     const plan = planContext({
       body,
