@@ -1,6 +1,6 @@
 import { Aborter, type AbortLike } from './aborter.js';
 import type { ClientSignal } from './client-signal.js';
-import { GatewayError, UpstreamHttpError } from '../errors.js';
+import { GatewayError, UpstreamHttpError, normalizeUpstreamError } from '../errors.js';
 import type { UpstreamClient, UpstreamResponse } from './upstream-client.js';
 
 /** Client headers worth passing on to OpenRouter (attribution); nothing else crosses. */
@@ -71,3 +71,18 @@ export function classifyFailure(err: unknown, handle: ForwardHandle, clientSigna
   return { status: 'upstream_error' as const, httpStatus: 503, error };
 }
 
+
+/**
+ * A non-stream upstream body as JSON with the list it must carry (`choices`, `data`). OpenRouter
+ * may answer 200 with an `error` instead, or something unreadable: both become a 502 to pass on.
+ */
+export function upstreamJson(text: string, list: 'choices' | 'data'): { json: any; error?: undefined } | { json?: undefined; error: UpstreamHttpError } {
+  let json: any = null;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    // unreadable: answered as an upstream error below
+  }
+  if (json && !json.error && Array.isArray(json[list])) return { json };
+  return { error: new UpstreamHttpError(502, normalizeUpstreamError(502, json?.error ? json : 'The upstream sent an unreadable response.'), {}) };
+}

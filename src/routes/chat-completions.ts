@@ -1,6 +1,6 @@
-import { GatewayError, UpstreamHttpError, normalizeUpstreamError } from '../errors.js';
+import { GatewayError, UpstreamHttpError } from '../errors.js';
 import { createChatStreamTap, type ChatStreamState } from '../proxy/chat-stream-tap.js';
-import { classifyFailure, pickUpstreamHeaders, relayedHeaders, startForward } from '../proxy/forward.js';
+import { classifyFailure, pickUpstreamHeaders, relayedHeaders, startForward, upstreamJson } from '../proxy/forward.js';
 import { parseUsage } from '../proxy/outcome.js';
 import { relayChatStream, relayChatStreamToNode, type RelayOptions } from '../proxy/relay-stream.js';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
@@ -100,15 +100,8 @@ export function chatCompletions(deps: AppDeps) {
         throw failure.error;
       }
       handle.settle();
-      let json: any;
-      try {
-        json = JSON.parse(text);
-      } catch {
-        json = null;
-      }
-      // OpenRouter may answer 200 with an error instead of choices.
-      if (!json || json.error || !Array.isArray(json.choices)) {
-        const error = new UpstreamHttpError(502, normalizeUpstreamError(502, json?.error ? json : 'The upstream sent an unreadable response.'), {});
+      const { json, error } = upstreamJson(text, 'choices');
+      if (error) {
         outcome({ status: 'upstream_error', httpStatus: 502, errorCode: error.body.error.code, upstreamHeadersMs });
         throw error;
       }

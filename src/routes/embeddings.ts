@@ -1,5 +1,5 @@
-import { GatewayError, UpstreamHttpError, normalizeUpstreamError } from '../errors.js';
-import { classifyFailure, pickUpstreamHeaders, relayedHeaders, startForward } from '../proxy/forward.js';
+import { GatewayError } from '../errors.js';
+import { classifyFailure, pickUpstreamHeaders, relayedHeaders, startForward, upstreamJson } from '../proxy/forward.js';
 import { parseUsage } from '../proxy/outcome.js';
 import type { AppContext, AppDeps } from './context.js';
 import { admitRequest } from './admission.js';
@@ -42,14 +42,8 @@ export function embeddings(deps: AppDeps) {
     } finally {
       handle.settle();
     }
-    let json: any = null;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      // unreadable: answered as an upstream error below
-    }
-    if (!json || json.error || !Array.isArray(json.data)) {
-      const error = new UpstreamHttpError(502, normalizeUpstreamError(502, json?.error ? json : 'The upstream sent an unreadable response.'), {});
+    const { json, error } = upstreamJson(text, 'data');
+    if (error) {
       outcome({ status: 'upstream_error', httpStatus: 502, errorCode: error.body.error.code, upstreamHeadersMs });
       throw error;
     }
