@@ -63,6 +63,8 @@ describe('rate limits on Redis, and a Redis outage', () => {
     expect(metrics).toMatch(/cmg_limiter_fallbacks_total\{[^}]*\} [1-9]/);
     const ready = await (await fetch(`${gw.url}/health/ready`)).json();
     expect(ready.checks.redis.status).toBe('error');
+    expect(ready.checks.database).toMatchObject({ status: 'ok', latency_ms: expect.any(Number) });
+    expect(ready.checks.upstream_catalog.status).toBe('ok');
     expect(ready.status).toBe('degraded');
 
     await redis.start();
