@@ -1,7 +1,7 @@
 // Child processes for the bench (fake upstream, gateway), their CPU and memory, and a throwaway
 // Postgres database. Everything listens on 127.0.0.1 only; every wait is bounded.
 
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -51,11 +51,18 @@ export interface GatewayOpts {
   cpuProfDir?: string;
 }
 
+let built = false;
+
+/** Starts the gateway as `npm start` runs it: compiled once per bench run to dist/, then plain node. */
 export function startGateway(o: GatewayOpts): ChildProcess {
+  if (!built) {
+    execFileSync(process.execPath, [`${ROOT}scripts/build.mjs`], { stdio: 'inherit' });
+    built = true;
+  }
   const prof = o.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfDir}`] : [];
   // BENCH_GATEWAY_FLAGS: extra node/V8 flags for the gateway only (e.g. GC settings to compare).
   const extra = (process.env.BENCH_GATEWAY_FLAGS ?? '').split(' ').filter(Boolean);
-  const [cmd, args] = pinned(o.cpus, process.execPath, [...prof, ...extra, '--import', TSX, `${ROOT}src/main.ts`]);
+  const [cmd, args] = pinned(o.cpus, process.execPath, [...prof, ...extra, `${ROOT}dist/main.js`]);
   // cwd is a temp dir so no stray .env is read; the rest of the environment is passed through
   // except database/redis settings, which come only from BENCH_* variables.
   const { DATABASE_URL: _d, REDIS_URL: _r, ...env } = process.env;

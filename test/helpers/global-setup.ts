@@ -1,4 +1,6 @@
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import type { TestProject } from 'vitest/node';
 import postgres from 'postgres';
 import { createClient } from 'redis';
@@ -8,6 +10,8 @@ import { createClient } from 'redis';
  * each other's rows. With CI=true, missing or unreachable Postgres/Redis fail the run: no skipping.
  */
 export default async function setup(project: TestProject) {
+  // Tests that start the gateway or the CLI as processes run the compiled dist/, as `npm start` does.
+  execFileSync(process.execPath, ['scripts/build.mjs'], { cwd: fileURLToPath(new URL('../..', import.meta.url)), stdio: 'inherit' });
   const ci = process.env.CI === 'true' || process.env.CI === '1';
   const baseUrl = process.env.TEST_DATABASE_URL;
   const redisUrl = process.env.TEST_REDIS_URL;

@@ -4,10 +4,19 @@ import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
-/** Runs `tsx <script> ...args` to completion (bounded by a timeout). */
+/**
+ * Node arguments that run a script as shipped: `src/x.ts` runs as the compiled `dist/x.js` (the
+ * global setup builds dist/ once per run, as `npm start` does), anything else through tsx.
+ */
+function nodeArgs(script: string): string[] {
+  const built = /^src\/(.+)\.ts$/.exec(script);
+  return built ? [`dist/${built[1]}.js`] : ['--import', 'tsx', script];
+}
+
+/** Runs a script (see nodeArgs) to completion (bounded by a timeout). */
 export function runScript(script: string, args: string[], env: Record<string, string>, timeoutMs = 60_000) {
   return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { cwd: ROOT, env: { ...cleanEnv(), ...env } });
+    const child = spawn(process.execPath, [...nodeArgs(script), ...args], { cwd: ROOT, env: { ...cleanEnv(), ...env } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -49,10 +58,10 @@ export interface GatewayProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Starts `src/main.ts` as a real process and waits for /health (bounded). */
+/** Starts the built gateway (`dist/main.js`, as `npm start` runs it) as a real process and waits for /health (bounded). */
 export async function startGatewayProcess(env: Record<string, string>, timeoutMs = 30_000): Promise<GatewayProcess> {
   const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  const child = spawn(process.execPath, nodeArgs('src/main.ts'), {
     cwd: ROOT,
     env: { ...cleanEnv(), HOST: '127.0.0.1', PORT: String(port), ...env },
   });
