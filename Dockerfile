@@ -5,9 +5,8 @@
 #   docker build -t context-memory-gateway .
 #   docker run -p 8080:8080 -e ADMIN_TOKEN=... -e OPENROUTER_API_KEY=... context-memory-gateway
 #
-# The gateway runs its TypeScript sources through tsx (a runtime dependency), so there is no
-# separate compile step: the image carries src/ and the production node_modules.
-# SQL migrations (drizzle/) are applied by the gateway itself at start.
+# The image runs the compiled gateway (dist/, built by `npm run build` in the build stage) with plain
+# node: no TypeScript loader in production. SQL migrations (drizzle/) are applied at start.
 
 ARG NODE_IMAGE=node:20-bookworm-slim
 
@@ -18,13 +17,14 @@ COPY package.json package-lock.json ./
 RUN --mount=type=cache,target=/root/.npm \
     npm ci --no-audit --no-fund
 
-# ---- typecheck: opt-in CI target (`docker build --target typecheck .`) ------------------------
-FROM deps AS typecheck
-COPY tsconfig.json drizzle.config.ts ./
+# ---- build: type-checked compile of src/ to dist/ (dashboard assets copied alongside) ----------
+FROM deps AS build
+COPY tsconfig.json tsconfig.build.json drizzle.config.ts ./
+COPY scripts ./scripts
 COPY src ./src
-RUN npm run typecheck
+RUN npm run build
 
-# ---- prod-deps: runtime dependencies only (tsx stays: it is a runtime dependency) -------------
+# ---- prod-deps: runtime dependencies only ------------------------------------------------------
 FROM ${NODE_IMAGE} AS prod-deps
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -46,9 +46,9 @@ ENV NODE_ENV=production \
 RUN mkdir -p /data && chown node:node /data
 
 COPY --from=prod-deps /app/node_modules ./node_modules
-COPY package.json tsconfig.json drizzle.config.ts ./
+COPY package.json ./
 COPY drizzle ./drizzle
-COPY src ./src
+COPY --from=build /app/dist ./dist
 
 USER node
 
@@ -61,4 +61,4 @@ HEALTHCHECK --interval=15s --timeout=3s --start-period=30s --retries=3 \
 # node is PID 1 (not npm, not a shell), so SIGTERM reaches the gateway's graceful shutdown:
 # stop accepting, finish open streams within SHUTDOWN_GRACE_MS, flush usage, exit 0.
 STOPSIGNAL SIGTERM
-CMD ["node", "--import", "tsx", "src/main.ts"]
+CMD ["node", "dist/main.js"]
