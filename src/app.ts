@@ -12,6 +12,7 @@ import type { AppDeps, AppEnv } from './routes/context.js';
 import { embeddings } from './routes/embeddings.js';
 import { healthRoutes } from './routes/health.js';
 import { metricsRoute } from './routes/metrics.js';
+import { setResponseHeader } from './routes/response-headers.js';
 import { threadRoutes } from './routes/threads.js';
 import { getModel, listModels } from './routes/models.js';
 
@@ -54,12 +55,12 @@ export function createApp(deps: AppDeps, state: AppState = { draining: () => fal
 
   app.onError((err, c) => {
     if (err instanceof GatewayError) {
-      for (const [k, v] of Object.entries(err.headers)) c.header(k, v);
+      for (const [k, v] of Object.entries(err.headers)) setResponseHeader(c, k, v);
       if (err.status >= 500) deps.logger.warn({ request_id: c.get('requestId'), code: err.code, cause: describe(err.cause) }, err.message);
       return c.json(renderError(err), err.status as 400);
     }
     if (err instanceof UpstreamHttpError) {
-      for (const [k, v] of Object.entries(err.headers)) c.header(k, v);
+      for (const [k, v] of Object.entries(err.headers)) setResponseHeader(c, k, v);
       return c.json(err.body, err.status as 400);
     }
     const requestIdValue = c.get('requestId');

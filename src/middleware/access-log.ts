@@ -23,7 +23,7 @@ export const accessLog =
       throw err;
     } finally {
       const route = routeOf(c);
-      const stream = !failed && (c.get('streamed') === true || (c.res.headers.get('content-type')?.startsWith('text/event-stream') ?? false));
+      const stream = !failed && c.get('streamed') === true;
       log.end(handle, {
         requestId: c.get('requestId'),
         method: c.req.method,

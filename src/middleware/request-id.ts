@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { MiddlewareHandler } from 'hono';
 import type { AppEnv } from '../routes/context.js';
+import { applyResponseHeaders } from '../routes/response-headers.js';
 
 const SANE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -11,6 +12,7 @@ export const requestId = (): MiddlewareHandler<AppEnv> => async (c, next) => {
   c.set('requestId', id);
   c.set('startedAt', performance.now());
   c.set('logFields', {});
-  c.header('x-request-id', id);
+  c.set('resHeaders', { 'x-request-id': id });
   await next();
+  applyResponseHeaders(c);
 };

@@ -4,6 +4,7 @@ import { formatDecimal, parseDecimal } from '../usage/decimal.js';
 import type { BudgetPeriod } from '../usage/spend-tracker.js';
 import type { AppContext, AppDeps } from './context.js';
 import type { OutcomePart } from './outcome-emitter.js';
+import { setResponseHeader } from './response-headers.js';
 
 /**
  * Admission before the upstream is called: rate limits, then the key's spend budget. A refused
@@ -37,7 +38,7 @@ async function checkRateLimits(c: AppContext, deps: AppDeps, emit: (part: Outcom
     headers['x-ratelimit-remaining-tokens'] = String(tokens.remaining);
     headers['x-ratelimit-reset-tokens'] = formatReset(tokens.resetMs);
   }
-  for (const [k, v] of Object.entries(headers)) c.header(k, v);
+  for (const [k, v] of Object.entries(headers)) setResponseHeader(c, k, v);
   const refused = requests && !requests.allowed ? requests : tokens && !tokens.allowed ? tokens : undefined;
   if (!refused) return;
   const which = refused === requests ? 'requests' : 'tokens';

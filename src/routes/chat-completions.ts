@@ -3,11 +3,11 @@ import { createChatStreamTap, type ChatStreamState } from '../proxy/chat-stream-
 import { classifyFailure, pickUpstreamHeaders, relayedHeaders, startForward, upstreamJson } from '../proxy/forward.js';
 import { parseUsage } from '../proxy/outcome.js';
 import { relayChatStream, relayChatStreamToNode, type RelayOptions } from '../proxy/relay-stream.js';
-import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { AppContext, AppDeps } from './context.js';
 import { admitRequest } from './admission.js';
 import { outcomeEmitter } from './outcome-emitter.js';
 import { clientSignalOf, nodeResponse, readJsonObject } from './read-json.js';
+import { markSent, sendDirect, setResponseHeader } from './response-headers.js';
 import { memoryOptions, resolveThread, withoutGatewayFields } from './thread-params.js';
 import type { MemoryContext } from '../memory/memory-service.js';
 
@@ -50,13 +50,19 @@ export function chatCompletions(deps: AppDeps) {
     let forwarded = withoutGatewayFields(body);
     let memory: MemoryContext | undefined;
     if (threadId) {
-      c.header('x-thread-id', threadId);
+      setResponseHeader(c, 'x-thread-id', threadId);
       const options = memoryOptions(c);
       const mode = deps.config.memoryEnabled ? options.mode : 'off';
-      const prepared = await deps.memory.prepare({ workspaceId: c.get('caller').workspaceId, threadId, mode, body: forwarded, maxTokens: options.maxTokens });
+      const prepared = await deps.memory.prepare({
+        workspaceId: c.get('caller').workspaceId,
+        threadId,
+        mode,
+        body: forwarded,
+        maxTokens: options.maxTokens,
+      });
       forwarded = prepared.body;
       memory = prepared.ctx;
-      c.header('x-memory-status', memory.status);
+      setResponseHeader(c, 'x-memory-status', memory.status);
     }
 
     // The gateway always asks for usage on streams; the raw body is forwarded when unchanged.
@@ -67,7 +73,14 @@ export function chatCompletions(deps: AppDeps) {
 
     const t0 = c.get('startedAt');
     const clientSignal = clientSignalOf(c);
-    const outcome = outcomeEmitter(c, deps, { route: 'chat.completions', requestedModel: body.model, stream, request: forwarded, threadId, memory });
+    const outcome = outcomeEmitter(c, deps, {
+      route: 'chat.completions',
+      requestedModel: body.model,
+      stream,
+      request: forwarded,
+      threadId,
+      memory,
+    });
     await admitRequest(c, deps, outcome);
     const handle = startForward(clientSignal, deps.config.upstreamTimeoutMs);
 
@@ -83,7 +96,12 @@ export function chatCompletions(deps: AppDeps) {
     } catch (err) {
       handle.settle();
       const failure = classifyFailure(err, handle, clientSignal);
-      const code = failure.error instanceof GatewayError ? failure.error.code : failure.error instanceof UpstreamHttpError ? failure.error.body.error.code : null;
+      const code =
+        failure.error instanceof GatewayError
+          ? failure.error.code
+          : failure.error instanceof UpstreamHttpError
+            ? failure.error.body.error.code
+            : null;
       outcome({ status: failure.status, httpStatus: failure.httpStatus, errorCode: code });
       throw failure.error;
     }
@@ -119,7 +137,11 @@ export function chatCompletions(deps: AppDeps) {
         upstreamHeadersMs,
         firstByteMs: performance.now() - t0,
       });
-      return c.body(text, 200, { 'content-type': 'application/json', ...relayedHeaders(res) });
+      const headers = { 'content-type': 'application/json', ...relayedHeaders(res) };
+      // Straight to Node's socket unless CORS headers must still be added by Hono's middleware.
+      const outgoing = deps.config.corsOrigins ? undefined : nodeResponse(c);
+      if (outgoing) return sendDirect(c, outgoing, 200, { ...headers, 'content-length': Buffer.byteLength(text) }, text);
+      return c.body(text, 200, headers);
     }
 
     const tap = createChatStreamTap({ includeUsage: clientWantsUsage });
@@ -160,15 +182,9 @@ export function chatCompletions(deps: AppDeps) {
     c.set('streamed', true);
     const outgoing = nodeResponse(c);
     if (outgoing && !deps.config.corsOrigins) {
-      // Straight to Node's socket; the headers Hono collected so far go out with ours.
-      const headers: Record<string, string> = {};
-      c.res.headers.forEach((v, k) => (headers[k] = v));
-      relayChatStreamToNode(relayOptions, outgoing, { ...headers, ...SSE_HEADERS, ...relayedHeaders(res) });
-      // Hand Hono the "already sent" marker itself: merged into another Response (what assigning
-      // over the one read above would do) it would be written a second time.
-      c.res = undefined;
-      c.res = RESPONSE_ALREADY_SENT;
-      return RESPONSE_ALREADY_SENT;
+      // Straight to Node's socket, with the headers collected so far.
+      relayChatStreamToNode(relayOptions, outgoing, { ...c.get('resHeaders'), ...SSE_HEADERS, ...relayedHeaders(res) });
+      return markSent(c);
     }
     return c.body(relayChatStream(relayOptions), 200, { ...SSE_HEADERS, ...relayedHeaders(res) });
   };

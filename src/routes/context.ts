@@ -55,6 +55,8 @@ export interface AppEnv {
     caller: Caller;
     startedAt: number;
     logFields: Record<string, unknown>;
+    /** Headers the gateway adds to the response (see routes/response-headers.ts). */
+    resHeaders: Record<string, string>;
     /** Set when the response is an SSE stream (possibly written to Node directly). */
     streamed?: boolean;
   };
