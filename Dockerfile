@@ -61,4 +61,8 @@ HEALTHCHECK --interval=15s --timeout=3s --start-period=30s --retries=3 \
 # node is PID 1 (not npm, not a shell), so SIGTERM reaches the gateway's graceful shutdown:
 # stop accepting, finish open streams within SHUTDOWN_GRACE_MS, flush usage, exit 0.
 STOPSIGNAL SIGTERM
-CMD ["node", "dist/main.js"]
+# The V8 flags are those of `npm start` (package.json; a test keeps the two the same): a small young
+# generation and old-space limit keep the resident set near 150 MB under load, and one GC thread
+# suits a replica limited to about one CPU. --max-old-space-size is the heap limit: raise it for
+# many concurrent bodies near MAX_BODY_BYTES.
+CMD ["node", "--max-semi-space-size=4", "--max-old-space-size=384", "--single-threaded-gc", "dist/main.js"]

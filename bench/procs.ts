@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { startNodeFlags } from '../test/helpers/processes.js';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const TSX = import.meta.resolve('tsx');
@@ -53,7 +54,7 @@ export interface GatewayOpts {
 
 let built = false;
 
-/** Starts the gateway as `npm start` runs it: compiled once per bench run to dist/, then plain node. */
+/** Starts the gateway as `npm start` runs it: compiled once per bench run to dist/, then node with npm start's flags. */
 export function startGateway(o: GatewayOpts): ChildProcess {
   if (!built) {
     execFileSync(process.execPath, [`${ROOT}scripts/build.mjs`], { stdio: 'inherit' });
@@ -62,7 +63,7 @@ export function startGateway(o: GatewayOpts): ChildProcess {
   const prof = o.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfDir}`] : [];
   // BENCH_GATEWAY_FLAGS: extra node/V8 flags for the gateway only (e.g. GC settings to compare).
   const extra = (process.env.BENCH_GATEWAY_FLAGS ?? '').split(' ').filter(Boolean);
-  const [cmd, args] = pinned(o.cpus, process.execPath, [...prof, ...extra, `${ROOT}dist/main.js`]);
+  const [cmd, args] = pinned(o.cpus, process.execPath, [...prof, ...startNodeFlags(), ...extra, `${ROOT}dist/main.js`]);
   // cwd is a temp dir so no stray .env is read; the rest of the environment is passed through
   // except database/redis settings, which come only from BENCH_* variables.
   const { DATABASE_URL: _d, REDIS_URL: _r, ...env } = process.env;

@@ -87,6 +87,8 @@ export function createRequestLog(opts: { logger: Logger; metrics: Metrics }) {
       overheadMs = Math.max(0, durationMs - (upstreamTtfbMs + upstreamEnd - o.upstreamHeadersMs));
     }
     opts.metrics.recordRequest({ route, method, status, model, outcome: o?.status, durationMs, upstreamTtfbMs, overheadMs });
+    // The line's object is only built when it will be written (LOG_LEVEL=warn skips it).
+    if (!opts.logger.isLevelEnabled('info')) return;
     opts.logger.info(
       {
         request_id: end?.requestId ?? o!.requestId,

@@ -1,16 +1,27 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
+/** The node flags `npm start` runs the gateway with (package.json's start script is their one source). */
+export function startNodeFlags(): string[] {
+  const start: string = JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8')).scripts.start;
+  const m = /\bnode ((?:--\S+ )*)dist\/main\.js/.exec(start);
+  if (!m) throw new Error(`package.json's start script does not run dist/main.js: ${start}`);
+  return m[1].split(' ').filter(Boolean);
+}
+
 /**
  * Node arguments that run a script as shipped: `src/x.ts` runs as the compiled `dist/x.js` (the
- * global setup builds dist/ once per run, as `npm start` does), anything else through tsx.
+ * global setup builds dist/ once per run, as `npm start` does; the gateway with npm start's flags),
+ * anything else through tsx.
  */
 function nodeArgs(script: string): string[] {
   const built = /^src\/(.+)\.ts$/.exec(script);
-  return built ? [`dist/${built[1]}.js`] : ['--import', 'tsx', script];
+  if (!built) return ['--import', 'tsx', script];
+  return [...(script === 'src/main.ts' ? startNodeFlags() : []), `dist/${built[1]}.js`];
 }
 
 /** Runs a script (see nodeArgs) to completion (bounded by a timeout). */
