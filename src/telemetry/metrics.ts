@@ -2,6 +2,7 @@ import { PerformanceObserver, monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Attributes } from '@opentelemetry/api';
 import { PrometheusExporter, PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
+import { PlainHistogram } from './plain-histogram.js';
 
 /** The content type Prometheus expects from a text exposition endpoint. */
 export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
@@ -56,6 +57,8 @@ export interface Metrics {
   shutdown(): Promise<void>;
 }
 
+type Labels = Record<string, string>;
+
 const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
 const OVERHEAD_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
 const MAX_MODEL_LENGTH = 120;
@@ -86,21 +89,11 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
   };
 
   const requests = plainCounter('cmg_requests_total', 'HTTP requests by route, method, status, model and proxy outcome.');
-  const duration = meter.createHistogram('cmg_request_duration_seconds', {
-    description: 'Time from receiving a request to its end (for streams, the end of the stream).',
-    unit: 's',
-    advice: { explicitBucketBoundaries: DURATION_BUCKETS },
-  });
-  const ttfb = meter.createHistogram('cmg_upstream_ttfb_seconds', {
-    description: "The upstream's time to response headers, retries included.",
-    unit: 's',
-    advice: { explicitBucketBoundaries: DURATION_BUCKETS },
-  });
-  const overhead = meter.createHistogram('cmg_gateway_overhead_seconds', {
-    description: 'Request duration minus the time spent waiting on the upstream.',
-    unit: 's',
-    advice: { explicitBucketBoundaries: OVERHEAD_BUCKETS },
-  });
+  // The three per-request histograms are kept outside the SDK too (see PlainHistogram) and their
+  // text is appended to the SDK's exposition at each scrape.
+  const duration = new PlainHistogram('cmg_request_duration_seconds', 'Time from receiving a request to its end (for streams, the end of the stream).', DURATION_BUCKETS);
+  const ttfb = new PlainHistogram('cmg_upstream_ttfb_seconds', "The upstream's time to response headers, retries included.", DURATION_BUCKETS);
+  const overhead = new PlainHistogram('cmg_gateway_overhead_seconds', 'Request duration minus the time spent waiting on the upstream.', OVERHEAD_BUCKETS);
   const tokens = plainCounter('cmg_tokens_total', 'Tokens reported by the upstream, by type and model.');
   const cost = plainCounter('cmg_cost_usd_total', 'Cost reported by the upstream in USD (the usage ledger is the exact record).');
   const fallbacks = plainCounter('cmg_limiter_fallbacks_total', 'Times the rate limiter fell back, by kind.');
@@ -154,9 +147,9 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
   const modelLabel = createModelLabels(opts.knownModel, opts.maxModels ?? 100);
   const kindLabels = new Map<string, Attributes>();
   // Attribute objects are built once per label combination and reused (the SDK hashes them per call).
-  const requestAttrs = new Map<string, { counter: Attributes; histogram: Attributes }>();
-  const routeModelAttrs = new Map<string, Attributes>();
-  const routeAttrs = new Map<string, Attributes>();
+  const requestAttrs = new Map<string, { counter: Attributes; histogram: Labels }>();
+  const routeModelAttrs = new Map<string, Labels>();
+  const routeAttrs = new Map<string, Labels>();
   const usageAttrs = new Map<string, { prompt: Attributes; completion: Attributes; model: Attributes }>();
 
   return {
@@ -212,7 +205,7 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     },
     async render() {
       const { resourceMetrics } = await exporter.collect();
-      return serializer.serialize(resourceMetrics);
+      return serializer.serialize(resourceMetrics) + duration.render() + ttfb.render() + overhead.render();
     },
     shutdown: () => {
       loopDelay.disable();
