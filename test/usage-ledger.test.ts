@@ -95,6 +95,63 @@ describe.each(dbKinds())('usage ledger on %s', (kind) => {
     ]);
   });
 
+  it('stores awkward values exactly, whatever the batch size (one array parameter per column)', async () => {
+    const { workspace } = await env.gw.createKey();
+    const ws = await env.gw.deps.keys.findWorkspace(workspace);
+    const awkward = ['quote " and \\ backslash', '{braces},comma', 'NULL', '', 'ünïcödé 🚀 text'];
+    const base = Date.now();
+    const records: UsageRecord[] = awkward.map((text, i) => ({
+      requestId: `req_awk_${kind}_${base}_${i}`,
+      createdAt: new Date(base - i * 1000).toISOString(),
+      workspaceId: ws!.id,
+      keyId: 'key_awk',
+      route: 'chat.completions',
+      modelRequested: i === 1 ? null : `m/${text}`,
+      modelServed: null,
+      model: `m/awkward-${i}`, // plain: other tests read reports with a naive CSV split
+      threadId: i === 2 ? 'thread-awk' : null,
+      stream: i % 2 === 0,
+      status: i === 3 ? 'upstream_error' : 'ok',
+      httpStatus: i === 3 ? 502 : 200,
+      errorCode: i === 3 ? text : null,
+      promptTokens: 1000 + i,
+      completionTokens: i,
+      cachedTokens: i === 4 ? 7 : 0,
+      reasoningTokens: 0,
+      costUsd: i === 0 ? '123456.0000000001' : `0.00000000${i}`,
+      costSource: 'upstream',
+      estimated: false,
+      latencyMs: 12.5 + i,
+      ttfbMs: i === 0 ? null : 3.25,
+      generationId: text,
+      provider: i === 4 ? null : text,
+    }));
+    expect(await insertUsageBatch(env.database.db, records)).toBe(records.length);
+    const res = await fetch(`${env.gw.url}/admin/usage/requests?workspace=${workspace}&from=${today()}&to=${tomorrow()}&limit=100`, {
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    }).then((r) => r.json());
+    const byId = new Map<string, any>(res.data.map((r: any) => [r.request_id, r]));
+    for (const r of records) {
+      const got = byId.get(r.requestId);
+      expect(got, r.requestId).toMatchObject({
+        model: r.model,
+        model_requested: r.modelRequested,
+        thread_id: r.threadId,
+        stream: r.stream,
+        status: r.status,
+        http_status: r.httpStatus,
+        error_code: r.errorCode,
+        prompt_tokens: r.promptTokens,
+        cached_tokens: r.cachedTokens,
+        cost_usd: r.costUsd,
+        estimated: r.estimated,
+        generation_id: r.generationId,
+        provider: r.provider,
+      });
+      expect(new Date(got.created_at).toISOString()).toBe(r.createdAt);
+    }
+  });
+
   it('records an abandoned stream with estimated tokens from a real tokenizer', async () => {
     const { key } = await env.gw.createKey();
     const controller = new AbortController();

@@ -105,23 +105,35 @@ const ROLLUP = `
     )
     select (select count(*) from inserted)::int as inserted`;
 
-/** The statement text for n rows (cached: the shape only depends on n). */
-const statements = new Map<number, string>();
-function statementFor(n: number): string {
-  let text = statements.get(n);
-  if (text) return text;
-  const width = USAGE_COLUMNS.length;
-  const rows: string[] = [];
-  for (let i = 0; i < n; i++) rows.push(`(${CASTS.map((cast, c) => `$${i * width + c + 1}::${cast}`).join(', ')})`);
-  text = `
+/**
+ * One statement for any batch size: each column travels as one parameter, an array literal in
+ * text that Postgres parses into a typed array, and `unnest` turns the arrays back into rows. The
+ * text never changes, so it is prepared once per connection (a VALUES list per batch size made a
+ * new statement, and a new server-side plan, for most batches). Array literals in text work the
+ * same on postgres.js and PGlite, with no driver-specific array typing.
+ */
+const INSERT_BATCH = `
     with inserted as (
       insert into usage_records (${USAGE_COLUMNS.join(', ')})
-      values ${rows.join(', ')}
+      select * from unnest(${CASTS.map((cast, c) => `$${c + 1}::text::${cast}[]`).join(', ')})
       on conflict (request_id) do nothing
       returning created_at, workspace_id, key_id, model, status, prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, cost_usd
     ),${ROLLUP}`;
-  if (statements.size < 64) statements.set(n, text);
-  return text;
+
+/** The batch as one Postgres array literal per column, in USAGE_COLUMNS order. */
+function columnArrays(records: UsageRecord[]): string[] {
+  const columns: string[][] = CASTS.map(() => new Array(records.length));
+  for (let i = 0; i < records.length; i++) {
+    const row = params(records[i]);
+    for (let c = 0; c < row.length; c++) columns[c][i] = arrayElement(row[c]);
+  }
+  return columns.map((elements) => `{${elements.join(',')}}`);
+}
+
+/** One element of an array literal: NULL, or the value's text double-quoted with `\` and `"` escaped. */
+export function arrayElement(value: unknown): string {
+  if (value === null || value === undefined) return 'NULL';
+  return `"${String(value).replace(/[\\"]/g, '\\$&')}"`;
 }
 
 interface RawClient {
@@ -146,7 +158,7 @@ const MAX_ROWS = 1_000;
  */
 export async function insertUsageBatch(db: Db, records: UsageRecord[]): Promise<number> {
   if (records.length === 0) return 0;
-  // 24 parameters a row: keep each statement far below Postgres's 65,535-parameter limit.
+  // Bounded batches keep each statement's arrays (and the server's work per statement) moderate.
   if (records.length > MAX_ROWS) {
     let inserted = 0;
     for (let i = 0; i < records.length; i += MAX_ROWS) inserted += await insertUsageBatch(db, records.slice(i, i + MAX_ROWS));
@@ -154,6 +166,6 @@ export async function insertUsageBatch(db: Db, records: UsageRecord[]): Promise<
   }
   // Duplicates inside one batch would make ON CONFLICT affect a row twice.
   const unique = [...new Map(records.map((r) => [r.requestId, r])).values()];
-  const rows = (await runRaw(db, statementFor(unique.length), unique.flatMap(params))) as { inserted: number }[];
+  const rows = (await runRaw(db, INSERT_BATCH, columnArrays(unique))) as { inserted: number }[];
   return Number(rows[0]?.inserted ?? 0);
 }
