@@ -56,34 +56,33 @@ const CASTS = [
   'text',
 ];
 
-function params(r: UsageRecord): unknown[] {
-  return [
-    r.requestId,
-    r.createdAt,
-    r.workspaceId,
-    r.keyId,
-    r.route,
-    r.modelRequested,
-    r.modelServed,
-    r.model,
-    r.threadId,
-    r.stream,
-    r.status,
-    r.httpStatus,
-    r.errorCode,
-    r.promptTokens,
-    r.completionTokens,
-    r.cachedTokens,
-    r.reasoningTokens,
-    r.costUsd,
-    r.costSource,
-    r.estimated,
-    r.latencyMs,
-    r.ttfbMs,
-    r.generationId,
-    r.provider,
-  ];
-}
+/** Each column's value in a record, in USAGE_COLUMNS order. */
+const VALUES: ((r: UsageRecord) => string | number | boolean | null)[] = [
+  (r) => r.requestId,
+  (r) => r.createdAt,
+  (r) => r.workspaceId,
+  (r) => r.keyId,
+  (r) => r.route,
+  (r) => r.modelRequested,
+  (r) => r.modelServed,
+  (r) => r.model,
+  (r) => r.threadId,
+  (r) => r.stream,
+  (r) => r.status,
+  (r) => r.httpStatus,
+  (r) => r.errorCode,
+  (r) => r.promptTokens,
+  (r) => r.completionTokens,
+  (r) => r.cachedTokens,
+  (r) => r.reasoningTokens,
+  (r) => r.costUsd,
+  (r) => r.costSource,
+  (r) => r.estimated,
+  (r) => r.latencyMs,
+  (r) => r.ttfbMs,
+  (r) => r.generationId,
+  (r) => r.provider,
+];
 
 const ROLLUP = `
     rolled as (
@@ -122,17 +121,17 @@ const INSERT_BATCH = `
 
 /** The batch as one Postgres array literal per column, in USAGE_COLUMNS order. */
 function columnArrays(records: UsageRecord[]): string[] {
-  const columns: string[][] = CASTS.map(() => new Array(records.length));
-  for (let i = 0; i < records.length; i++) {
-    const row = params(records[i]);
-    for (let c = 0; c < row.length; c++) columns[c][i] = arrayElement(row[c]);
-  }
-  return columns.map((elements) => `{${elements.join(',')}}`);
+  return VALUES.map((value) => {
+    let literal = '{';
+    for (let i = 0; i < records.length; i++) literal += (i ? ',' : '') + arrayElement(value(records[i]));
+    return literal + '}';
+  });
 }
 
-/** One element of an array literal: NULL, or the value's text double-quoted with `\` and `"` escaped. */
+/** One element of an array literal: NULL, a number or boolean as is, text double-quoted with `\\` and `"` escaped. */
 export function arrayElement(value: unknown): string {
   if (value === null || value === undefined) return 'NULL';
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
   return `"${String(value).replace(/[\\"]/g, '\\$&')}"`;
 }
 
