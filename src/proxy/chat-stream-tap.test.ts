@@ -131,3 +131,59 @@ describe('verbatim passthrough', () => {
     expect(tap.verbatim).toBe(false);
   });
 });
+
+describe('plain events skip the parser', () => {
+  const plain = (content: string) => `data: ${chunk({ role: 'assistant', content })}\n\n`;
+
+  it('passes whole plain events through as they came and assembles their content on demand', () => {
+    const tap = createChatStreamTap({ includeUsage: true });
+    const first = `: OPENROUTER PROCESSING\n\n${plain('Hel')}${plain('lo')}`;
+    expect(tap.push(enc.encode(first))).toBe(first);
+    expect(tap.verbatim).toBe(true);
+    // cut inside an event: that chunk goes through the parser, and so does the one that finishes it
+    const rest = `${plain(' wor')}${plain('ld')}data: ${JSON.stringify({ id: 'gen-1', choices: [], usage })}\n\ndata: [DONE]\n\n`;
+    const cut = rest.indexOf('wor');
+    let out = tap.push(enc.encode(rest.slice(0, cut)));
+    expect(tap.verbatim).toBe(false);
+    out += tap.push(enc.encode(rest.slice(cut)));
+    expect(out).toBe(rest);
+    // after [DONE] nothing more goes out, plain or not
+    expect(tap.push(enc.encode(plain('late')))).toBe('');
+    const state = tap.complete(true);
+    expect(state).toMatchObject({ text: 'Hello world', usage: { promptTokens: 5 }, sawDone: true, servedModel: 'm/served', generationId: 'gen-1' });
+  });
+
+  it('answers usage, errors, CR framing, other fields and unfinished events as the parser does', () => {
+    const cases = [
+      `data: ${chunk({ content: 'a' }, { usage })}\n\n`,
+      `data: ${JSON.stringify({ error: { code: 500, message: 'boom' } })}\n\n`,
+      `data: ${chunk({ content: 'a' })}\r\n\r\n`,
+      `event: x\ndata: ${chunk({ content: 'a' })}\n\n`,
+      `data: ${chunk({ content: 'a' })}\ndata: ${chunk({ content: 'b' })}\n\n`,
+      `data: ${chunk({ content: 'a' })}\n`,
+      `data: ${chunk({ content: 'a' })}\n\n: keep-alive\n\n`,
+    ];
+    for (const text of cases) {
+      const reference = createChatStreamTap({ includeUsage: false });
+      const expected = feedBytewise(reference, text);
+      const tap = createChatStreamTap({ includeUsage: false });
+      expect(tap.push(enc.encode(text)) + tap.end(), text).toBe(expected);
+      expect(tap.complete(true), text).toEqual(reference.complete(true));
+    }
+  });
+
+  it('gives the same output and content as the parser alone, whatever the chunking', () => {
+    const stream = [': OPENROUTER PROCESSING\n\n', plain('a'), plain('b'), plain('c'), `data: ${JSON.stringify({ id: 'gen-1', choices: [], usage })}\n\n`, 'data: [DONE]\n\n'].join('');
+    const reference = createChatStreamTap({ includeUsage: true });
+    const expected = feedBytewise(reference, stream);
+    const expectedState = reference.complete(true);
+    for (const size of [7, 50, 120, stream.length]) {
+      const tap = createChatStreamTap({ includeUsage: true });
+      let out = '';
+      for (let i = 0; i < stream.length; i += size) out += tap.push(enc.encode(stream.slice(i, i + size)));
+      out += tap.end();
+      expect(out, `chunks of ${size}`).toBe(expected);
+      expect(tap.complete(true)).toEqual(expectedState);
+    }
+  });
+});

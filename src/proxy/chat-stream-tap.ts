@@ -39,6 +39,8 @@ export function createChatStreamTap(opts: { includeUsage: boolean }) {
   };
   const decoder = new StringDecoder('utf8');
   let out = '';
+  // True while the parser holds no unfinished line: the next chunk may then skip it (see plainEvents).
+  let atBoundary = true;
   // Chunks forwarded but not yet looked into: most need no JSON.parse on the hot path. Their
   // content is assembled on demand (memory write-back, or an estimate when usage never came).
   let pending: (string | object)[] = [];
@@ -168,7 +170,14 @@ export function createChatStreamTap(opts: { includeUsage: boolean }) {
      */
     push(bytes: Uint8Array): string {
       const input = decoder.write(bytes as Buffer);
+      // Fast path: whole plain events (all ASCII, nothing held back) go out as they came, and only
+      // their payloads are kept for later; the parser would produce exactly the same.
+      if (atBoundary && !state.error && !state.sawDone && input.length === bytes.length && plainEvents(input, pending)) {
+        this.verbatim = true;
+        return input;
+      }
       parser.feed(input);
+      if (input) atBoundary = input.endsWith('\n\n');
       const text = out;
       out = '';
       // Same length in characters and bytes: all ASCII and no partial character held back, so the
@@ -185,6 +194,35 @@ export function createChatStreamTap(opts: { includeUsage: boolean }) {
       return text;
     },
   };
+}
+
+/**
+ * When `text` is only complete plain events, each `data: {…}` followed by a blank line (or
+ * comments), with no usage, error or [DONE] among them and no CR framing, pushes their payloads
+ * to `payloads` and returns true. Anything else returns false and pushes nothing.
+ */
+function plainEvents(text: string, payloads: (string | object)[]): boolean {
+  const n = text.length;
+  if (n < 2 || text.charCodeAt(n - 1) !== 10 || text.charCodeAt(n - 2) !== 10) return false;
+  if (text.indexOf('\r') !== -1 || text.indexOf('"usage":{') !== -1 || text.indexOf('"error":') !== -1) return false;
+  const found: number[] = [];
+  let pos = 0;
+  while (pos < n) {
+    const eol = text.indexOf('\n', pos);
+    const first = text.charCodeAt(pos);
+    if (eol === pos) {
+      pos++; // blank line
+    } else if (first === 58 /* : */) {
+      pos = eol + 1; // comment
+    } else if (text.startsWith('data: {', pos) && text.charCodeAt(eol + 1) === 10) {
+      found.push(pos + 6, eol);
+      pos = eol + 2;
+    } else {
+      return false;
+    }
+  }
+  for (let i = 0; i < found.length; i += 2) payloads.push(text.slice(found[i], found[i + 1]));
+  return true;
 }
 
 function hasContent(delta: any): boolean {
