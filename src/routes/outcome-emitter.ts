@@ -20,28 +20,34 @@ export function outcomeEmitter(c: AppContext, deps: AppDeps, base: OutcomeBase) 
   return (part: OutcomePart) => {
     if (emitted) return;
     emitted = true;
-    const outcome = {
+    // Every field written out (no spreads): this runs once per request on the hot path.
+    const outcome: RequestOutcome = {
       requestId: c.get('requestId'),
+      route: base.route,
       workspaceId: caller.workspaceId,
       keyId: caller.keyId,
-      servedModel: null,
-      errorCode: null,
-      usage: null,
-      text: '',
-      toolCalls: [],
-      finishReason: null,
-      generationId: null,
-      provider: null,
+      requestedModel: base.requestedModel,
+      threadId: base.threadId,
+      servedModel: part.servedModel ?? null,
+      stream: base.stream,
+      status: part.status,
+      httpStatus: part.httpStatus,
+      errorCode: part.errorCode ?? null,
+      usage: part.usage ?? null,
+      text: part.text ?? '',
+      toolCalls: part.toolCalls ?? [],
+      finishReason: part.finishReason ?? null,
+      generationId: part.generationId ?? null,
+      provider: part.provider ?? null,
       startedAt,
-      upstreamHeadersMs: null,
-      firstByteMs: null,
-      totalMs: performance.now() - t0,
-      ...base,
-      ...part,
-    } as RequestOutcome & { lazyContent?: unknown };
+      upstreamHeadersMs: part.upstreamHeadersMs ?? null,
+      firstByteMs: part.firstByteMs ?? null,
+      totalMs: part.totalMs ?? performance.now() - t0,
+      request: base.request,
+      memory: base.memory,
+    };
     const lazy = part.lazyContent;
     if (lazy) {
-      delete outcome.lazyContent;
       Object.defineProperty(outcome, 'text', { get: () => lazy().text, enumerable: true });
       Object.defineProperty(outcome, 'toolCalls', { get: () => lazy().toolCalls, enumerable: true });
     }
