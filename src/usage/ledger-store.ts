@@ -1,88 +1,38 @@
 import type { Db } from '../db/client.js';
 import type { UsageRecord } from './usage-record.js';
 
-/** The ledger's columns, in insert order (also the raw-records CSV header). */
-export const USAGE_COLUMNS = [
-  'request_id',
-  'created_at',
-  'workspace_id',
-  'key_id',
-  'route',
-  'model_requested',
-  'model_served',
-  'model',
-  'thread_id',
-  'stream',
-  'status',
-  'http_status',
-  'error_code',
-  'prompt_tokens',
-  'completion_tokens',
-  'cached_tokens',
-  'reasoning_tokens',
-  'cost_usd',
-  'cost_source',
-  'estimated',
-  'latency_ms',
-  'ttfb_ms',
-  'generation_id',
-  'provider',
-] as const;
+type Value = string | number | boolean | null;
 
-const CASTS = [
-  'text',
-  'timestamptz',
-  'text',
-  'text',
-  'text',
-  'text',
-  'text',
-  'text',
-  'text',
-  'boolean',
-  'text',
-  'int',
-  'text',
-  'int',
-  'int',
-  'int',
-  'int',
-  'numeric',
-  'text',
-  'boolean',
-  'real',
-  'real',
-  'text',
-  'text',
+/** The ledger's columns in insert order: name, Postgres type, and the value in a record. */
+const COLUMNS: readonly [string, string, (r: UsageRecord) => Value][] = [
+  ['request_id', 'text', (r) => r.requestId],
+  ['created_at', 'timestamptz', (r) => r.createdAt],
+  ['workspace_id', 'text', (r) => r.workspaceId],
+  ['key_id', 'text', (r) => r.keyId],
+  ['route', 'text', (r) => r.route],
+  ['model_requested', 'text', (r) => r.modelRequested],
+  ['model_served', 'text', (r) => r.modelServed],
+  ['model', 'text', (r) => r.model],
+  ['thread_id', 'text', (r) => r.threadId],
+  ['stream', 'boolean', (r) => r.stream],
+  ['status', 'text', (r) => r.status],
+  ['http_status', 'int', (r) => r.httpStatus],
+  ['error_code', 'text', (r) => r.errorCode],
+  ['prompt_tokens', 'int', (r) => r.promptTokens],
+  ['completion_tokens', 'int', (r) => r.completionTokens],
+  ['cached_tokens', 'int', (r) => r.cachedTokens],
+  ['reasoning_tokens', 'int', (r) => r.reasoningTokens],
+  ['cost_usd', 'numeric', (r) => r.costUsd],
+  ['cost_source', 'text', (r) => r.costSource],
+  ['estimated', 'boolean', (r) => r.estimated],
+  ['latency_ms', 'real', (r) => r.latencyMs],
+  ['ttfb_ms', 'real', (r) => r.ttfbMs],
+  ['generation_id', 'text', (r) => r.generationId],
+  ['provider', 'text', (r) => r.provider],
 ];
 
-/** Each column's value in a record, in USAGE_COLUMNS order. */
-const VALUES: ((r: UsageRecord) => string | number | boolean | null)[] = [
-  (r) => r.requestId,
-  (r) => r.createdAt,
-  (r) => r.workspaceId,
-  (r) => r.keyId,
-  (r) => r.route,
-  (r) => r.modelRequested,
-  (r) => r.modelServed,
-  (r) => r.model,
-  (r) => r.threadId,
-  (r) => r.stream,
-  (r) => r.status,
-  (r) => r.httpStatus,
-  (r) => r.errorCode,
-  (r) => r.promptTokens,
-  (r) => r.completionTokens,
-  (r) => r.cachedTokens,
-  (r) => r.reasoningTokens,
-  (r) => r.costUsd,
-  (r) => r.costSource,
-  (r) => r.estimated,
-  (r) => r.latencyMs,
-  (r) => r.ttfbMs,
-  (r) => r.generationId,
-  (r) => r.provider,
-];
+/** The ledger's column names, in insert order (also the raw-records CSV header). */
+export const USAGE_COLUMNS: readonly string[] = COLUMNS.map(([name]) => name);
 
 const ROLLUP = `
     rolled as (
@@ -114,14 +64,14 @@ const ROLLUP = `
 const INSERT_BATCH = `
     with inserted as (
       insert into usage_records (${USAGE_COLUMNS.join(', ')})
-      select * from unnest(${CASTS.map((cast, c) => `$${c + 1}::text::${cast}[]`).join(', ')})
+      select * from unnest(${COLUMNS.map(([, type], c) => `$${c + 1}::text::${type}[]`).join(', ')})
       on conflict (request_id) do nothing
       returning created_at, workspace_id, key_id, model, status, prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, cost_usd
     ),${ROLLUP}`;
 
-/** The batch as one Postgres array literal per column, in USAGE_COLUMNS order. */
+/** The batch as one Postgres array literal per column, in column order. */
 function columnArrays(records: UsageRecord[]): string[] {
-  return VALUES.map((value) => {
+  return COLUMNS.map(([, , value]) => {
     let literal = '{';
     for (let i = 0; i < records.length; i++) literal += (i ? ',' : '') + arrayElement(value(records[i]));
     return literal + '}';

@@ -45,26 +45,15 @@ export function reportColumns(groups: Group[]): string[] {
 
 function whereClause(f: ReportFilter): SQL {
   const parts: SQL[] = [sql`d.day >= ${f.from}::date`, sql`d.day < ${f.to}::date`];
-  if (f.workspaceIds)
-    parts.push(
-      f.workspaceIds.length
-        ? sql`d.workspace_id in (${sql.join(
-            f.workspaceIds.map((id) => sql`${id}`),
-            sql`, `,
-          )})`
-        : sql`false`,
-    );
-  if (f.keyIds)
-    parts.push(
-      f.keyIds.length
-        ? sql`d.key_id in (${sql.join(
-            f.keyIds.map((id) => sql`${id}`),
-            sql`, `,
-          )})`
-        : sql`false`,
-    );
+  if (f.workspaceIds) parts.push(inList(sql`d.workspace_id`, f.workspaceIds));
+  if (f.keyIds) parts.push(inList(sql`d.key_id`, f.keyIds));
   if (f.model) parts.push(sql`d.model = ${f.model}`);
   return sql.join(parts, sql` and `);
+}
+
+/** `column in (…ids)`; an empty list matches nothing. */
+function inList(column: SQL, ids: string[]): SQL {
+  return ids.length ? sql`${column} in (${sql.join(ids.map((id) => sql`${id}`), sql`, `)})` : sql`false`;
 }
 
 function rowsOf(result: unknown): Record<string, any>[] {

@@ -9,6 +9,22 @@ export interface Assets {
   cssVersion: string;
 }
 
+/** A report table that app.js fills: the grouping columns, then the same figures for every report. */
+function reportTable(name: string, title: string, groupColumns: string[]) {
+  const figures = ['Requests', 'Errors', 'Prompt tokens', 'Completion tokens', 'Cost (USD)'];
+  return html`<section aria-labelledby="${name}-title">
+    <h2 id="${name}-title">${title}</h2>
+    <table id="table-${name}" data-testid="table-${name}">
+      <thead>
+        <tr>
+          ${groupColumns.map((c) => html`<th>${c}</th>`)} ${figures.map((c) => html`<th class="num">${c}</th>`)}
+        </tr>
+      </thead>
+      <tbody></tbody>
+    </table>
+  </section>`;
+}
+
 function layout(title: string, assets: Assets, body: unknown, script = false) {
   return html`<!doctype html>
     <html lang="en">
@@ -102,39 +118,7 @@ export function dashboardPage(assets: Assets, view: DashboardView) {
           </div>
           <ul id="legend" class="legend" data-testid="legend"></ul>
         </section>
-        <section aria-labelledby="by-model-title">
-          <h2 id="by-model-title">By model</h2>
-          <table id="table-by-model" data-testid="table-by-model">
-            <thead>
-              <tr>
-                <th>Model</th>
-                <th class="num">Requests</th>
-                <th class="num">Errors</th>
-                <th class="num">Prompt tokens</th>
-                <th class="num">Completion tokens</th>
-                <th class="num">Cost (USD)</th>
-              </tr>
-            </thead>
-            <tbody></tbody>
-          </table>
-        </section>
-        <section aria-labelledby="by-key-title">
-          <h2 id="by-key-title">By key</h2>
-          <table id="table-by-key" data-testid="table-by-key">
-            <thead>
-              <tr>
-                <th>Workspace</th>
-                <th>Key</th>
-                <th class="num">Requests</th>
-                <th class="num">Errors</th>
-                <th class="num">Prompt tokens</th>
-                <th class="num">Completion tokens</th>
-                <th class="num">Cost (USD)</th>
-              </tr>
-            </thead>
-            <tbody></tbody>
-          </table>
-        </section>
+        ${reportTable('by-model', 'By model', ['Model'])} ${reportTable('by-key', 'By key', ['Workspace', 'Key'])}
       </main>`,
     true,
   );
