@@ -1,4 +1,4 @@
-// Small shared pieces for bench/ledger.ts and bench/memory.ts: machine load, git revision, the
+// Small shared pieces for the bench scripts (run.ts, ledger.ts, memory.ts): machine load, git revision, the
 // command line as typed, a bounded-run guard and a cleanup stack.
 
 import { execFileSync } from 'node:child_process';

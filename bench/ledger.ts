@@ -4,13 +4,12 @@
 // scratch database cmg_bench_<hex> is made and dropped), BENCH_QUICK=1 (small counts, RESULTS.md
 // untouched), BENCH_PGLITE=0 (skip the embedded run).
 
-import { join } from 'node:path';
 import { openDatabase } from '../src/db/client.js';
 import { commandLine, createRunGuard, gitRevision, loadavg, redactUrl } from './bench-env.js';
 import { measureReport, type ReportResult } from './ledger-report.js';
 import { makeRecords, measureWriter, type WriteResult } from './ledger-write.js';
-import { ROOT, createScratchDatabase, machineBusySeconds } from './procs.js';
-import { machineInfo, writeSection } from './report.js';
+import { createScratchDatabase, machineBusySeconds } from './procs.js';
+import { machineInfo, saveResults } from './report.js';
 
 const env = process.env;
 const quick = env.BENCH_QUICK === '1';
@@ -111,8 +110,7 @@ async function main() {
     `- Report: ${f0(r.records)} usage_records for ${r.from} … ${r.to} (exclusive), ${r.keys} keys × ${r.models} models × ${r.days} days, seeded on the server with \`insert … select … from generate_series\` (${r.seedSeconds.toFixed(1)} s, all four indexes in place); usage_daily built with one \`insert … select … group by day, workspace, key, model\` (the rows the writer maintains; ${f0(r.dailyRows)} rows), then \`vacuum analyze\` (${r.rollupSeconds.toFixed(1)} s together). \`usageReport(db, ['key','model'], {from, to})\` timed 30 times after 3 warm-ups, in this process, including postgres.js decoding and the report's decimal summing of ${r.reportRows} rows. Runs (ms): min ${Math.min(...r.timings).toFixed(1)}, max ${Math.max(...r.timings).toFixed(1)}.`,
     `- Contrast: the same grouping over the raw table (\`select … from usage_records left join api_keys … group by key, model\`) took ${r.rawMs.toFixed(0)} ms once (right after the vacuum, so largely cached): ${(r.rawMs / r.p50).toFixed(0)}× the rollup's p50. The rollup reads ~${f0(r.dailyRows)} rows instead of ${f0(r.records)}.`,
   ].join('\n');
-  if (quick) console.log('BENCH_QUICK: RESULTS.md not written');
-  else writeSection(join(ROOT, 'bench', 'RESULTS.md'), 'Usage ledger (bench:ledger)', body);
+  saveResults({ heading: 'Usage ledger (bench:ledger)', body, quick });
 }
 
 void guard.run(main);

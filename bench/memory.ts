@@ -12,10 +12,10 @@ import { join } from 'node:path';
 import { commandLine, createRunGuard, gitRevision, loadavg, redactUrl } from './bench-env.js';
 import { runLoad, type RunResult, type Target } from './loadgen.js';
 import { THREAD_ID, measureReadPath, seedThread, threadSize } from './memory-seed.js';
-import { ROOT, cpuSeconds, createKey, createScratchDatabase, freePort, machineBusySeconds, startGateway, startUpstream, stopChild, waitHealthy } from './procs.js';
+import { cpuSeconds, createKey, createScratchDatabase, freePort, machineBusySeconds, startGateway, startUpstream, stopChild, waitHealthy } from './procs.js';
 import { formatProfileGroups } from './profile-groups.js';
 import { formatHotSpots } from './profile-summary.js';
-import { describeCounts, machineInfo, percentile, writeSection } from './report.js';
+import { describeCounts, machineInfo, percentile, saveResults } from './report.js';
 
 const env = process.env;
 const quick = env.BENCH_QUICK === '1';
@@ -150,16 +150,18 @@ async function main() {
     '',
     `- Method: bench/upstream.ts (fake OpenRouter, /models lists openai/gpt-4o-mini with context_length 128,000) and the gateway (dist/main.js, built from src/) as separate processes, as \`npm run bench\` does; a key made through the admin API. Thread \`${THREAD_ID}\` seeded directly in thread_items (${ITEMS} complete messages, alternating user/assistant, ~${seed.contentTokens}-token contents, tokens = 45, distinct content_hash) with a threads row at next_seq ${ITEMS + 1}. Same non-stream request (system + user message, max_tokens 32) with \`X-Thread-Id: ${THREAD_ID}\` + \`X-Memory: read\`, or without them; open loop at ${RATE} req/s, ${ROUNDS} rounds of ${PHASE_MS / 1000} s per variant in ABBA order (${acc.plain.length} vs ${acc.thread.length} requests), after 3 s of unrecorded warm-up per variant; then the same at ${LOW_RATE} req/s (${low.acc.plain.length} vs ${low.acc.thread.length} requests) as a contrast with less queueing. Latency: request written → last body byte. Gateway CPU per request from /proc/<pid>/stat over the phases.`,
     `- What the thread request costs (memory-service.prepare: loadView + planContext, timed separately in the bench process against the same database, ${50} runs): loadView p50 ${ms(read.loadViewP50)} / p99 ${ms(read.loadViewP99)} (loads the newest ${read.loaded} complete messages + pinned items + the thread row, three queries); planContext p50 ${ms(read.planP50)} / p99 ${ms(read.planP99)}. It injects ${read.injected} stored messages (${read.memoryTokens} tokens, the 16,000-token default cap), so the body forwarded upstream grows from ${read.plainBytes} B to ${(read.forwardedBytes / 1024).toFixed(0)} KiB; serializing and sending it (and the fake upstream reading it) is part of the added latency.`,
-    `- CPU profile of the gateway under this load: run with \`BENCH_CPU_PROF=1\`, section "Profile: thread memory (bench:memory)".`,
+    `- CPU profile of the gateway under this load: run with \`BENCH_CPU_PROF=1\`, section "Profile: Thread memory (bench:memory)".`,
     '',
     'Response check:',
     '',
     ...checks.map((l) => `- ${l}`),
   ].join('\n');
-  const file = join(ROOT, 'bench', 'RESULTS.md');
-  if (quick) console.log('BENCH_QUICK: RESULTS.md not written');
-  else if (profile) writeSection(file, 'Profile: thread memory (bench:memory)', `- Date: ${new Date().toISOString()}\n- Command: \`${command}\`\n- Load average before ${loadBefore}, after ${loadAfter}\n\n${hot}\n\nThe run's numbers with the profiler on:\n\n${table}`);
-  else writeSection(file, 'Thread memory (bench:memory)', bodyMd);
+  saveResults({
+    heading: 'Thread memory (bench:memory)',
+    body: bodyMd,
+    quick,
+    profile: profile ? { command, hot, table, extra: `- Load average before ${loadBefore}, after ${loadAfter}` } : undefined,
+  });
   if (!clean) process.exitCode = 1;
 }
 

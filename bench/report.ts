@@ -2,7 +2,9 @@
 
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
 import type { RunResult } from './loadgen.js';
+import { ROOT } from './procs.js';
 
 export function percentile(values: number[], p: number): number {
   if (values.length === 0) return NaN;
@@ -102,4 +104,18 @@ export function writeSection(file: string, heading: string, body: string): void 
     next = text.slice(0, start) + section + (after < 0 ? '' : `\n${text.slice(after + 1)}`);
   }
   writeFileSync(file, next.trimEnd() + '\n');
+}
+
+/**
+ * A run's section of bench/RESULTS.md: nothing in a quick run; in a profiled run, the section
+ * "Profile: <heading>" with the hot spots and the (profiler-slowed) table; else the results.
+ */
+export function saveResults(o: { heading: string; body: string; quick: boolean; profile?: { command: string; hot: string; table: string; extra?: string } }): void {
+  const file = join(ROOT, 'bench', 'RESULTS.md');
+  if (o.quick) console.log('BENCH_QUICK: RESULTS.md not written');
+  else if (o.profile) {
+    const { command, hot, table, extra } = o.profile;
+    const head = [`- Date: ${new Date().toISOString()}`, `- Command: \`${command}\``, ...(extra ? [extra] : [])].join('\n');
+    writeSection(file, `Profile: ${o.heading}`, `${head}\n\n${hot}\n\nThe run's numbers with the profiler on:\n\n${table}`);
+  } else writeSection(file, o.heading, o.body);
 }

@@ -6,14 +6,14 @@
 
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runLoad, type RunResult, type Target } from './loadgen.js';
-import { ROOT, cpuSeconds, createKey, machineBusySeconds, createScratchDatabase, freePort, startGateway, startUpstream, stopChild, waitHealthy, watchRss } from './procs.js';
+import { cpuSeconds, createKey, machineBusySeconds, createScratchDatabase, freePort, startGateway, startUpstream, stopChild, waitHealthy, watchRss } from './procs.js';
 import { formatHotSpots } from './profile-summary.js';
-import { describeCounts, latencyRows, machineInfo, markdownTable, percentile, throughputRow, writeSection, type Row } from './report.js';
-import { gitRevision } from './bench-env.js';
+import { describeCounts, latencyRows, machineInfo, markdownTable, percentile, saveResults, throughputRow, type Row } from './report.js';
+import { commandLine, createRunGuard, gitRevision, loadavg, redactUrl } from './bench-env.js';
 
 const env = process.env;
 const quick = env.BENCH_QUICK === '1';
@@ -25,22 +25,14 @@ const MAX_CONNECTIONS = 64;
 const TTFB_RATE = 200;
 const UPSTREAM_KEY = 'sk-or-v1-bench';
 
-const redact = (u: string) => u.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
 const config = env.BENCH_DATABASE_URL ? (env.BENCH_REDIS_URL ? 'Postgres + Redis' : 'Postgres') : env.BENCH_REDIS_URL ? 'Embedded PGlite + Redis' : 'Embedded PGlite (default)';
-const command = [
-  ...['BENCH_DATABASE_URL', 'BENCH_REDIS_URL', 'BENCH_CPU_PROF', 'BENCH_PIN', 'BENCH_QUICK'].filter((k) => env[k]).map((k) => `${k}=${redact(env[k]!)}`),
-  'npm run bench',
-].join(' ');
+const command = commandLine('bench', ['BENCH_DATABASE_URL', 'BENCH_REDIS_URL', 'BENCH_CPU_PROF', 'BENCH_PIN', 'BENCH_QUICK']);
 
 // Cores: the gateway gets core 1 to itself; the generator (this process) and the upstream share core 0.
 const pin = env.BENCH_PIN !== '0' && (() => { try { execFileSync('taskset', ['-a', '-p', '-c', '0', String(process.pid)], { stdio: 'ignore' }); return true; } catch { return false; } })();
 const cores = pin ? { upstream: '0', gateway: '1' } : { upstream: undefined, gateway: undefined };
 
-const cleanups: (() => Promise<unknown>)[] = [];
-async function cleanup() {
-  for (const fn of cleanups.splice(0).reverse()) await fn().catch((err) => console.error('cleanup:', err.message));
-}
-process.on('SIGINT', () => void cleanup().then(() => process.exit(130)));
+const guard = createRunGuard('bench', 5 * 60_000);
 
 const msgs = [
   { role: 'system', content: 'You are terse.' },
@@ -65,12 +57,12 @@ async function waitForQuiet(): Promise<string> {
 
 async function main() {
   const tmp = mkdtempSync(join(tmpdir(), 'cmg-bench-'));
-  cleanups.push(async () => rmSync(tmp, { recursive: true, force: true }));
+  guard.push(async () => rmSync(tmp, { recursive: true, force: true }));
   const quiet = await waitForQuiet();
-  console.log(`# ${config}: ${machineInfo()}; pinning ${pin ? 'on' : 'off'}; load ${readLoad()}; ${quiet}`);
+  console.log(`# ${config}: ${machineInfo()}; pinning ${pin ? 'on' : 'off'}; load ${loadavg()}; ${quiet}`);
 
   const upstream = await startUpstream(UPSTREAM_KEY, cores.upstream);
-  cleanups.push(() => stopChild(upstream.child));
+  guard.push(() => stopChild(upstream.child));
 
   const gwEnv: Record<string, string> = {
     DATA_DIR: join(tmp, 'data'),
@@ -81,9 +73,9 @@ async function main() {
   };
   if (env.BENCH_DATABASE_URL) {
     const db = await createScratchDatabase(env.BENCH_DATABASE_URL);
-    cleanups.push(db.drop);
+    guard.push(db.drop);
     gwEnv.DATABASE_URL = db.url;
-    console.log(`scratch database: ${redact(db.url)}`);
+    console.log(`scratch database: ${redactUrl(db.url)}`);
   }
   if (env.BENCH_REDIS_URL) gwEnv.REDIS_URL = env.BENCH_REDIS_URL;
 
@@ -91,7 +83,7 @@ async function main() {
   const gwPort = await freePort();
   const spawnedAt = performance.now();
   const gateway = startGateway({ port: gwPort, env: gwEnv, cwd: tmp, cpus: cores.gateway, cpuProfDir: profDir });
-  cleanups.push(() => stopChild(gateway));
+  guard.push(() => stopChild(gateway));
   await waitHealthy(gwPort, gateway);
   const rss = watchRss(gateway.pid!);
   const gwKey = await createKey(gwPort, gwEnv.ADMIN_TOKEN);
@@ -197,34 +189,11 @@ async function main() {
     '',
     ...checks.map((l) => `- ${l}`),
   ].join('\n');
-  const file = join(ROOT, 'bench', 'RESULTS.md');
-  if (quick) console.log('BENCH_QUICK: RESULTS.md not written');
-  else if (profile) writeSection(file, `Profile: ${config}`, `- Date: ${new Date().toISOString()}\n- Command: \`${command}\`\n\n${hot}\n\nThe run's numbers with the profiler on:\n\n${table}`);
-  else writeSection(file, config, body);
+  saveResults({ heading: config, body, quick, profile: profile ? { command, hot, table } : undefined });
   if (!allClean) process.exitCode = 1;
 }
 
 const fmt = (r: RunResult) => `${percentile(r.latency, 50).toFixed(2)}/${percentile(r.latency, 99).toFixed(2)} ms`;
 
 
-function readLoad(): string {
-  try {
-    return readFileSync('/proc/loadavg', 'utf8').trim();
-  } catch {
-    return 'unknown';
-  }
-}
-
-const hardStop = setTimeout(() => {
-  console.error('bench: over 5 minutes, giving up');
-  void cleanup().then(() => process.exit(1));
-}, 5 * 60_000);
-main()
-  .catch((err) => {
-    console.error('bench failed:', err);
-    process.exitCode = 1;
-  })
-  .finally(async () => {
-    await cleanup();
-    clearTimeout(hardStop);
-  });
+void guard.run(main);
