@@ -42,6 +42,20 @@ describe('gateway response headers, written straight to the socket', () => {
     }
   });
 
+  it('embeddings answers carry the request id and an exact content length', async () => {
+    const res = await fetch(`${env.gw.url}/v1/embeddings`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${env.key}`, 'content-type': 'application/json', 'x-request-id': 'trace-emb' },
+      body: JSON.stringify({ model: 'openai/text-embedding-3-small', input: 'hello' }),
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-request-id')).toBe('trace-emb');
+    expect(res.headers.get('content-type')).toBe('application/json');
+    const text = await res.text();
+    expect(Number(res.headers.get('content-length'))).toBe(Buffer.byteLength(text));
+    expect(JSON.parse(text).data[0].embedding.length).toBeGreaterThan(0);
+  });
+
   it('errors carry the request id and the rate-limit headers', async () => {
     const { key } = await env.gw.createKey({ rpm: 1 });
     expect((await post(env.gw.url, key, { model: MODEL, messages: [user('one')] })).status).toBe(200);

@@ -6,8 +6,8 @@ import { relayChatStream, relayChatStreamToNode, type RelayOptions } from '../pr
 import type { AppContext, AppDeps } from './context.js';
 import { admitRequest } from './admission.js';
 import { outcomeEmitter } from './outcome-emitter.js';
-import { clientSignalOf, nodeResponse, readJsonObject } from './read-json.js';
-import { markSent, sendDirect, setResponseHeader } from './response-headers.js';
+import { clientSignalOf, readJsonObject } from './read-json.js';
+import { directResponse, markSent, sendJson, setResponseHeader } from './response-headers.js';
 import { memoryOptions, resolveThread, withoutGatewayFields } from './thread-params.js';
 import type { MemoryContext } from '../memory/memory-service.js';
 
@@ -137,11 +137,7 @@ export function chatCompletions(deps: AppDeps) {
         upstreamHeadersMs,
         firstByteMs: performance.now() - t0,
       });
-      const headers = { 'content-type': 'application/json', ...relayedHeaders(res) };
-      // Straight to Node's socket unless CORS headers must still be added by Hono's middleware.
-      const outgoing = deps.config.corsOrigins ? undefined : nodeResponse(c);
-      if (outgoing) return sendDirect(c, outgoing, 200, { ...headers, 'content-length': Buffer.byteLength(text) }, text);
-      return c.body(text, 200, headers);
+      return sendJson(c, deps.config, text, relayedHeaders(res));
     }
 
     const tap = createChatStreamTap({ includeUsage: clientWantsUsage });
@@ -180,8 +176,8 @@ export function chatCompletions(deps: AppDeps) {
       },
     };
     c.set('streamed', true);
-    const outgoing = nodeResponse(c);
-    if (outgoing && !deps.config.corsOrigins) {
+    const outgoing = directResponse(c, deps.config);
+    if (outgoing) {
       // Straight to Node's socket, with the headers collected so far.
       relayChatStreamToNode(relayOptions, outgoing, { ...c.get('resHeaders'), ...SSE_HEADERS, ...relayedHeaders(res) });
       return markSent(c);

@@ -5,6 +5,7 @@ import type { AppContext, AppDeps } from './context.js';
 import { admitRequest } from './admission.js';
 import { outcomeEmitter } from './outcome-emitter.js';
 import { clientSignalOf, readJsonObject } from './read-json.js';
+import { sendJson } from './response-headers.js';
 
 /** `POST /v1/embeddings`: a pass-through whose usage is recorded. */
 export function embeddings(deps: AppDeps) {
@@ -55,6 +56,6 @@ export function embeddings(deps: AppDeps) {
       upstreamHeadersMs,
       firstByteMs: performance.now() - t0,
     });
-    return c.body(text, 200, { 'content-type': 'application/json', ...relayedHeaders(res) });
+    return sendJson(c, deps.config, text, relayedHeaders(res));
   };
 }

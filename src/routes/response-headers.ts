@@ -1,12 +1,14 @@
 import type { ServerResponse } from 'node:http';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { AppContext } from './context.js';
+import { nodeResponse } from './read-json.js';
 
 /**
  * Response headers the gateway adds (request id, thread, memory status, rate limits) are kept in a
  * plain object per request instead of Hono's `c.header()`, which builds a WHATWG `Headers` (and
  * later a whole `Response`) for every request. They are applied once, when the response is known:
- * onto Hono's response (`applyResponseHeaders`), or written with it straight to Node (`sendDirect`).
+ * onto Hono's response (`applyResponseHeaders`), or written with it straight to Node (`sendJson`,
+ * and the stream relay).
  */
 export function setResponseHeader(c: AppContext, name: string, value: string): void {
   c.get('resHeaders')[name] = value;
@@ -21,18 +23,19 @@ export function applyResponseHeaders(c: AppContext): void {
 }
 
 /**
- * Writes a whole response to Node's socket with the collected headers, then hands Hono the
- * "already sent" marker so it writes nothing more. Returns that marker for the handler to return.
+ * Node's response when an answer may be written to it directly: served by Node, and no CORS
+ * middleware waiting to add its headers to Hono's response.
  */
-export function sendDirect(
-  c: AppContext,
-  outgoing: ServerResponse,
-  status: number,
-  headers: Record<string, string | number>,
-  body?: string,
-): Response {
-  outgoing.writeHead(status, { ...c.get('resHeaders'), ...headers });
-  if (body !== undefined) outgoing.end(body);
+export function directResponse(c: AppContext, config: { corsOrigins?: string[] }): ServerResponse | undefined {
+  return config.corsOrigins ? undefined : nodeResponse(c);
+}
+
+/** A 200 JSON answer: straight to Node's socket when possible (see directResponse), else through Hono. */
+export function sendJson(c: AppContext, config: { corsOrigins?: string[] }, text: string, headers: Record<string, string>): Response {
+  const outgoing = directResponse(c, config);
+  if (!outgoing) return c.body(text, 200, { 'content-type': 'application/json', ...headers });
+  outgoing.writeHead(200, { ...c.get('resHeaders'), 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
+  outgoing.end(text);
   return markSent(c);
 }
 
