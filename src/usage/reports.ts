@@ -121,24 +121,8 @@ export interface RecordsQuery extends ReportFilter {
 /** Raw records, newest first, paginated by a (created_at, request_id) cursor. */
 export async function usageRecordsPage(db: Db, q: RecordsQuery) {
   const parts: SQL[] = [sql`created_at >= ${q.from}::timestamptz`, sql`created_at < ${q.to}::timestamptz`];
-  if (q.workspaceIds)
-    parts.push(
-      q.workspaceIds.length
-        ? sql`workspace_id in (${sql.join(
-            q.workspaceIds.map((id) => sql`${id}`),
-            sql`, `,
-          )})`
-        : sql`false`,
-    );
-  if (q.keyIds)
-    parts.push(
-      q.keyIds.length
-        ? sql`key_id in (${sql.join(
-            q.keyIds.map((id) => sql`${id}`),
-            sql`, `,
-          )})`
-        : sql`false`,
-    );
+  if (q.workspaceIds) parts.push(inList(sql`workspace_id`, q.workspaceIds));
+  if (q.keyIds) parts.push(inList(sql`key_id`, q.keyIds));
   if (q.model) parts.push(sql`model = ${q.model}`);
   if (q.status) parts.push(sql`status = ${q.status}`);
   if (q.cursor) parts.push(sql`(created_at, request_id) < (${q.cursor.createdAt}::timestamptz, ${q.cursor.requestId})`);
