@@ -16,27 +16,41 @@ interface NodeResponseLike {
  * A client-disconnect signal straight from Node's ServerResponse: it fires when the connection
  * closes before the response finished. Cheaper than the web Request's AbortSignal, which costs an
  * AbortController and a Request object per request.
+ *
+ * A class, not an object literal with a getter: a literal's getter is a new closure per request,
+ * and V8 records it in a new hidden class, which lives in old space. Until the next full GC that
+ * dead hidden class kept the closure, the response and everything the request touched alive
+ * through every young-generation collection (all of a request's objects were being promoted).
  */
+class ResponseSignal implements ClientSignal {
+  private listeners: Map<() => void, () => void> | null = null;
+
+  constructor(private readonly res: NodeResponseLike) {}
+
+  get aborted(): boolean {
+    return this.res.destroyed && !this.res.writableFinished;
+  }
+
+  addEventListener(_type: 'abort', listener: () => void): void {
+    const res = this.res;
+    const listeners = (this.listeners ??= new Map());
+    const onClose = () => {
+      listeners.delete(listener);
+      if (!res.writableFinished) listener();
+    };
+    listeners.set(listener, onClose);
+    res.once('close', onClose);
+  }
+
+  removeEventListener(_type: 'abort', listener: () => void): void {
+    const onClose = this.listeners?.get(listener);
+    if (onClose) {
+      this.res.removeListener('close', onClose);
+      this.listeners!.delete(listener);
+    }
+  }
+}
+
 export function signalFromResponse(res: NodeResponseLike): ClientSignal {
-  const listeners = new Map<() => void, () => void>();
-  return {
-    get aborted() {
-      return res.destroyed && !res.writableFinished;
-    },
-    addEventListener(_type, listener) {
-      const onClose = () => {
-        listeners.delete(listener);
-        if (!res.writableFinished) listener();
-      };
-      listeners.set(listener, onClose);
-      res.once('close', onClose);
-    },
-    removeEventListener(_type, listener) {
-      const onClose = listeners.get(listener);
-      if (onClose) {
-        res.removeListener('close', onClose);
-        listeners.delete(listener);
-      }
-    },
-  };
+  return new ResponseSignal(res);
 }

@@ -8,6 +8,82 @@ export type OutcomePart = Partial<RequestOutcome> &
     lazyContent?: () => Pick<RequestOutcome, 'text' | 'toolCalls'>;
   };
 
+type Content = Pick<RequestOutcome, 'text' | 'toolCalls'>;
+
+/**
+ * A request's outcome. A class, with the reply's content behind prototype getters: defining a
+ * getter per object (a closure per request) gave each outcome its own hidden class in old space,
+ * which kept the request's objects alive through young-generation collections until a full GC.
+ */
+class Outcome implements RequestOutcome {
+  requestId: string;
+  route: RequestOutcome['route'];
+  workspaceId: string;
+  keyId: string;
+  requestedModel: string | null;
+  threadId: string | null | undefined;
+  servedModel: string | null;
+  stream: boolean;
+  status: RequestOutcome['status'];
+  httpStatus: number;
+  errorCode: string | null;
+  usage: RequestOutcome['usage'];
+  finishReason: string | null;
+  generationId: string | null;
+  provider: string | null;
+  startedAt: Date;
+  upstreamHeadersMs: number | null;
+  firstByteMs: number | null;
+  totalMs: number;
+  request: RequestOutcome['request'];
+  memory: RequestOutcome['memory'];
+  private content: Content | null;
+  private lazy: (() => Content) | null;
+
+  // Every field written out (no spreads): this runs once per request on the hot path.
+  constructor(requestId: string, base: OutcomeBase, caller: { workspaceId: string; keyId: string }, part: OutcomePart, startedAt: Date, totalMs: number) {
+    this.requestId = requestId;
+    this.route = base.route;
+    this.workspaceId = caller.workspaceId;
+    this.keyId = caller.keyId;
+    this.requestedModel = base.requestedModel;
+    this.threadId = base.threadId;
+    this.servedModel = part.servedModel ?? null;
+    this.stream = base.stream;
+    this.status = part.status;
+    this.httpStatus = part.httpStatus;
+    this.errorCode = part.errorCode ?? null;
+    this.usage = part.usage ?? null;
+    this.finishReason = part.finishReason ?? null;
+    this.generationId = part.generationId ?? null;
+    this.provider = part.provider ?? null;
+    this.startedAt = startedAt;
+    this.upstreamHeadersMs = part.upstreamHeadersMs ?? null;
+    this.firstByteMs = part.firstByteMs ?? null;
+    this.totalMs = totalMs;
+    this.request = base.request;
+    this.memory = base.memory;
+    this.lazy = part.lazyContent ?? null;
+    this.content = this.lazy ? null : { text: part.text ?? '', toolCalls: part.toolCalls ?? [] };
+  }
+
+  private read(): Content {
+    if (!this.content) {
+      this.content = this.lazy!();
+      this.lazy = null;
+    }
+    return this.content;
+  }
+
+  get text(): string {
+    return this.read().text;
+  }
+
+  get toolCalls(): RequestOutcome['toolCalls'] {
+    return this.read().toolCalls;
+  }
+}
+
 /**
  * Builds the function a proxy route calls, exactly once, when its request is over. A failing
  * consumer is logged and never fails the request.
@@ -20,37 +96,7 @@ export function outcomeEmitter(c: AppContext, deps: AppDeps, base: OutcomeBase) 
   return (part: OutcomePart) => {
     if (emitted) return;
     emitted = true;
-    // Every field written out (no spreads): this runs once per request on the hot path.
-    const outcome: RequestOutcome = {
-      requestId: c.get('requestId'),
-      route: base.route,
-      workspaceId: caller.workspaceId,
-      keyId: caller.keyId,
-      requestedModel: base.requestedModel,
-      threadId: base.threadId,
-      servedModel: part.servedModel ?? null,
-      stream: base.stream,
-      status: part.status,
-      httpStatus: part.httpStatus,
-      errorCode: part.errorCode ?? null,
-      usage: part.usage ?? null,
-      text: part.text ?? '',
-      toolCalls: part.toolCalls ?? [],
-      finishReason: part.finishReason ?? null,
-      generationId: part.generationId ?? null,
-      provider: part.provider ?? null,
-      startedAt,
-      upstreamHeadersMs: part.upstreamHeadersMs ?? null,
-      firstByteMs: part.firstByteMs ?? null,
-      totalMs: part.totalMs ?? performance.now() - t0,
-      request: base.request,
-      memory: base.memory,
-    };
-    const lazy = part.lazyContent;
-    if (lazy) {
-      Object.defineProperty(outcome, 'text', { get: () => lazy().text, enumerable: true });
-      Object.defineProperty(outcome, 'toolCalls', { get: () => lazy().toolCalls, enumerable: true });
-    }
+    const outcome = new Outcome(c.get('requestId'), base, caller, part, startedAt, part.totalMs ?? performance.now() - t0);
     // Tokens per minute count the actual usage, once the upstream reported it.
     if (caller.tpm && outcome.usage?.totalTokens) deps.limiter.addTokens(caller.keyId, outcome.usage.totalTokens).catch(() => {});
     try {
