@@ -78,22 +78,29 @@ function columnArrays(records: UsageRecord[]): string[] {
   });
 }
 
+const NEEDS_ESCAPE = /[\\"]/;
+
 /** One element of an array literal: NULL, a number or boolean as is, text double-quoted with `\\` and `"` escaped. */
 export function arrayElement(value: unknown): string {
   if (value === null || value === undefined) return 'NULL';
   if (typeof value === 'number' || typeof value === 'boolean') return String(value);
-  return `"${String(value).replace(/[\\"]/g, '\\$&')}"`;
+  const text = String(value);
+  return NEEDS_ESCAPE.test(text) ? `"${text.replace(/[\\"]/g, '\\$&')}"` : `"${text}"`;
 }
 
 interface RawClient {
-  unsafe?: (text: string, params: unknown[]) => Promise<Record<string, unknown>[]>;
+  unsafe?: (text: string, params: unknown[], options: { prepare: boolean }) => Promise<Record<string, unknown>[]>;
   query?: (text: string, params: unknown[]) => Promise<{ rows: Record<string, unknown>[] }>;
 }
 
-/** Runs a parameterized statement on the driver under Drizzle (postgres.js or PGlite): no query builder on this hot path. */
+/**
+ * Runs a parameterized statement on the driver under Drizzle (postgres.js or PGlite): no query
+ * builder on this hot path. postgres.js prepares it once per connection (its `unsafe` does not by
+ * default: that costs a describe round trip and a server-side parse and plan on every batch).
+ */
 async function runRaw(db: Db, text: string, values: unknown[]): Promise<Record<string, unknown>[]> {
   const client = (db as unknown as { $client: RawClient }).$client;
-  if (typeof client.unsafe === 'function') return client.unsafe(text, values as never[]);
+  if (typeof client.unsafe === 'function') return client.unsafe(text, values as never[], { prepare: true });
   if (typeof client.query === 'function') return (await client.query(text, values)).rows;
   throw new Error('unsupported database client');
 }
