@@ -165,3 +165,46 @@ export async function createScratchDatabase(url: string): Promise<{ url: string;
     },
   };
 }
+
+/**
+ * Pins the machine's own service processes (found by exact name, e.g. `postgres`, `redis-server`)
+ * to `cpus` for the run, so the gateway's pinned core is really its own: unpinned, Postgres's
+ * ledger inserts were scheduled on it and showed up in the gateway's tail latency. New Postgres
+ * backends fork from the pinned postmaster and inherit its affinity. Returns what to call at the
+ * end to give each process its previous affinity back, and a line describing what was pinned.
+ */
+export function pinServices(names: string[], cpus: string): { restore: () => void; note: string } {
+  const saved: [pid: string, list: string][] = [];
+  const pinnedNames: string[] = [];
+  for (const name of names) {
+    let pids: string[];
+    try {
+      pids = execFileSync('pgrep', ['-x', name], { encoding: 'utf8' }).split('\n').filter(Boolean);
+    } catch {
+      continue; // not running here (or no pgrep)
+    }
+    let any = false;
+    for (const pid of pids) {
+      try {
+        const list = /:\s*(\S+)\s*$/.exec(execFileSync('taskset', ['-p', '-c', pid], { encoding: 'utf8' }))?.[1];
+        if (!list) continue;
+        execFileSync('taskset', ['-a', '-p', '-c', cpus, pid], { stdio: 'ignore' });
+        saved.push([pid, list]);
+        any = true;
+      } catch {
+        // gone meanwhile, or not ours to pin
+      }
+    }
+    if (any) pinnedNames.push(name);
+  }
+  const restore = () => {
+    for (const [pid, list] of saved.splice(0)) {
+      try {
+        execFileSync('taskset', ['-a', '-p', '-c', list, pid], { stdio: 'ignore' });
+      } catch {
+        // exited meanwhile
+      }
+    }
+  };
+  return { restore, note: pinnedNames.length ? `${pinnedNames.join(' and ')} pinned to core ${cpus} for the run` : 'no local database or cache processes pinned' };
+}

@@ -10,7 +10,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runLoad, type RunResult, type Target } from './loadgen.js';
-import { cpuSeconds, createKey, machineBusySeconds, createScratchDatabase, freePort, startGateway, startUpstream, stopChild, waitHealthy, watchRss } from './procs.js';
+import { cpuSeconds, createKey, machineBusySeconds, createScratchDatabase, freePort, pinServices, startGateway, startUpstream, stopChild, waitHealthy, watchRss } from './procs.js';
 import { formatHotSpots } from './profile-summary.js';
 import { describeCounts, latencyRows, machineInfo, markdownTable, percentile, saveResults, throughputRow, type Row } from './report.js';
 import { commandLine, createRunGuard, gitRevision, loadavg, redactUrl } from './bench-env.js';
@@ -60,6 +60,15 @@ async function main() {
   guard.push(async () => rmSync(tmp, { recursive: true, force: true }));
   const quiet = await waitForQuiet();
   console.log(`# ${config}: ${machineInfo()}; pinning ${pin ? 'on' : 'off'}; load ${loadavg()}; ${quiet}`);
+
+  // The gateway's core is its own: the local Postgres and Redis (when used) run on core 0 too.
+  let services = 'local services not pinned';
+  if (pin && (env.BENCH_DATABASE_URL || env.BENCH_REDIS_URL)) {
+    const pinnedServices = pinServices([...(env.BENCH_DATABASE_URL ? ['postgres'] : []), ...(env.BENCH_REDIS_URL ? ['redis-server'] : [])], '0');
+    guard.push(async () => pinnedServices.restore());
+    services = pinnedServices.note;
+  }
+  console.log(`cores: ${services}`);
 
   const upstream = await startUpstream(UPSTREAM_KEY, cores.upstream);
   guard.push(() => stopChild(upstream.child));
@@ -168,7 +177,7 @@ async function main() {
     `- Machine: ${machineInfo()}`,
     `- Gateway code: ${gitRevision()}`,
     `- Command: \`${command}\``,
-    `- Cores: ${pin ? 'gateway pinned to core 1 alone; load generator (bench/run.ts) and fake upstream (bench/upstream.ts) share core 0 (taskset)' : 'no pinning: all three processes share both cores'}`,
+    `- Cores: ${pin ? `gateway pinned to core 1 alone; load generator (bench/run.ts) and fake upstream (bench/upstream.ts) share core 0 (taskset); ${services}` : 'no pinning: all three processes share both cores'}`,
     `- All responses 200 with complete bodies: ${allClean ? 'yes' : '**NO** (see response check)'}`,
     `- Other processes on the machine used up to ${(maxOthers * 100).toFixed(0)}% of a core during a phase${maxOthers > 0.1 ? ' (**noisy run**: numbers are pessimistic)' : ''}.`,
     '',
