@@ -114,8 +114,9 @@ function startRelay(opts: RelayOptions, sink: Sink) {
     }
     // Some upstreams end without [DONE] after a finish_reason; clients still need it.
     if (!tap.state.sawDone) emit('data: [DONE]\n\n');
-    finish('ok');
+    // The client's stream ends first; the outcome (ledger, log, memory) is recorded after it.
     sink.end();
+    finish('ok');
   });
   body.on('error', (err: Error) => {
     if (finished) return;

@@ -123,6 +123,8 @@ export function chatCompletions(deps: AppDeps) {
         outcome({ status: 'upstream_error', httpStatus: 502, errorCode: error.body.error.code, upstreamHeadersMs });
         throw error;
       }
+      // The answer goes out first; the outcome (ledger, log, memory) is recorded after it.
+      const sent = sendJson(c, deps.config, text, relayedHeaders(res));
       const message = json.choices.find((ch: any) => (ch?.index ?? 0) === 0)?.message ?? {};
       outcome({
         status: 'ok',
@@ -137,7 +139,7 @@ export function chatCompletions(deps: AppDeps) {
         upstreamHeadersMs,
         firstByteMs: performance.now() - t0,
       });
-      return sendJson(c, deps.config, text, relayedHeaders(res));
+      return sent;
     }
 
     const tap = createChatStreamTap({ includeUsage: clientWantsUsage });

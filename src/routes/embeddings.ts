@@ -48,6 +48,8 @@ export function embeddings(deps: AppDeps) {
       outcome({ status: 'upstream_error', httpStatus: 502, errorCode: error.body.error.code, upstreamHeadersMs });
       throw error;
     }
+    // The answer goes out first; the outcome (ledger, log) is recorded after it.
+    const sent = sendJson(c, deps.config, text, relayedHeaders(res));
     outcome({
       status: 'ok',
       httpStatus: 200,
@@ -56,6 +58,6 @@ export function embeddings(deps: AppDeps) {
       upstreamHeadersMs,
       firstByteMs: performance.now() - t0,
     });
-    return sendJson(c, deps.config, text, relayedHeaders(res));
+    return sent;
   };
 }
