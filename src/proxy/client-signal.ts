@@ -18,9 +18,10 @@ interface NodeResponseLike {
  * AbortController and a Request object per request.
  *
  * A class, not an object literal with a getter: a literal's getter is a new closure per request,
- * and V8 records it in a new hidden class, which lives in old space. Until the next full GC that
- * dead hidden class kept the closure, the response and everything the request touched alive
- * through every young-generation collection (all of a request's objects were being promoted).
+ * held in an accessor pair that V8 allocates in old space. Until the next full GC that dead pair
+ * kept the closure, the response and everything the request touched alive through every
+ * young-generation collection (all of a request's objects were being promoted). See
+ * test/hidden-classes.test.ts.
  */
 class ResponseSignal implements ClientSignal {
   private listeners: Map<() => void, () => void> | null = null;
