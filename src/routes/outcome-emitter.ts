@@ -10,6 +10,9 @@ export type OutcomePart = Partial<RequestOutcome> &
 
 type Content = Pick<RequestOutcome, 'text' | 'toolCalls'>;
 
+// The data fields are RequestOutcome's own (declaration merging), assigned in the constructor.
+interface Outcome extends Omit<RequestOutcome, 'text' | 'toolCalls'> {}
+
 /**
  * A request's outcome. A class, with the reply's content behind prototype getters: a getter
  * defined per object (a closure per request) lives in an old-space accessor pair, which kept the
@@ -17,27 +20,6 @@ type Content = Pick<RequestOutcome, 'text' | 'toolCalls'>;
  * object slow-mode). See test/hidden-classes.test.ts.
  */
 class Outcome implements RequestOutcome {
-  requestId: string;
-  route: RequestOutcome['route'];
-  workspaceId: string;
-  keyId: string;
-  requestedModel: string | null;
-  threadId: string | null | undefined;
-  servedModel: string | null;
-  stream: boolean;
-  status: RequestOutcome['status'];
-  httpStatus: number;
-  errorCode: string | null;
-  usage: RequestOutcome['usage'];
-  finishReason: string | null;
-  generationId: string | null;
-  provider: string | null;
-  startedAt: Date;
-  upstreamHeadersMs: number | null;
-  firstByteMs: number | null;
-  totalMs: number;
-  request: RequestOutcome['request'];
-  memory: RequestOutcome['memory'];
   private content: Content | null;
   private lazy: (() => Content) | null;
 

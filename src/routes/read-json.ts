@@ -5,9 +5,9 @@ import type { AppContext } from './context.js';
 
 /**
  * Reads a JSON object body: 415 for a non-JSON content type, 413 past the limit (also for chunked
- * bodies without a length), 400 for malformed JSON or a non-object.
+ * bodies without a length), 400 for malformed JSON or a non-object. `raw` is the body as received
+ * (Node's bytes when served by Node), for forwarding it unchanged without re-encoding.
  */
-/** `raw` is the body as received (Node's bytes when served by Node), for forwarding it unchanged without re-encoding. */
 export async function readJsonObject(c: AppContext, maxBytes: number): Promise<{ body: Record<string, any>; raw: string | Buffer }> {
   const type = c.req.header('content-type');
   if (type && !/^application\/([\w.+-]+\+)?json\s*(;|$)/i.test(type)) {
