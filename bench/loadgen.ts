@@ -46,8 +46,20 @@ class Conn {
   closed = false;
   private failed = false;
 
-  constructor(port: number, private req: Buffer, private expect: Buffer | null, private onClose: (c: Conn, err?: Error) => void) {
+  /** Settles once the TCP connection is up (or has failed). */
+  readonly ready: Promise<void>;
+
+  constructor(
+    port: number,
+    private req: Buffer,
+    private expect: Buffer | null,
+    private onClose: (c: Conn, err?: Error) => void,
+  ) {
     this.sock = connect({ port, host: '127.0.0.1', noDelay: true });
+    this.ready = new Promise((resolve) => {
+      this.sock.once('connect', resolve);
+      this.sock.once('close', resolve);
+    });
     this.sock.on('data', (d: Buffer) => this.onData(d));
     this.sock.on('error', (err) => this.fail(err));
     this.sock.on('close', () => this.fail(new Error('socket closed')));
@@ -134,6 +146,8 @@ interface Opts {
   rate?: number;
   /** closed loop: connections kept busy; open loop: cap on open connections */
   connections: number;
+  /** open loop: connections opened before the clock starts, so no measured request waits for a TCP handshake */
+  preconnect?: number;
   /** hard cap on requests issued */
   maxRequests?: number;
   record?: boolean;
@@ -152,8 +166,8 @@ export function runLoad(t: Target, o: Opts): Promise<RunResult> {
   let issued = 0;
   let inflight = 0;
   let stopped = false;
-  const t0 = performance.now();
   const bump = (m: Map<any, number>, k: any) => m.set(k, (m.get(k) ?? 0) + 1);
+  let t0 = 0;
 
   return new Promise((resolve) => {
     let finishTimer: NodeJS.Timeout | undefined;
@@ -212,28 +226,42 @@ export function runLoad(t: Target, o: Opts): Promise<RunResult> {
 
     let ticker: NodeJS.Timeout | undefined;
     let scheduled = 0;
-    if (o.rate === undefined) {
-      for (let i = 0; i < o.connections; i++) issue();
-    } else {
-      const rate = o.rate;
-      ticker = setInterval(() => {
-        while (waiting.length > 0 && all.size < o.connections) send(newConn(), waiting.shift());
-        const due = Math.min(Math.floor(((performance.now() - t0) * rate) / 1000), maxRequests) - scheduled;
-        for (let i = 0; i < due; i++, scheduled++) issue();
-      }, 1);
-    }
-    setTimeout(() => {
-      stopped = true;
-      clearInterval(ticker);
-      if (record && waiting.length > 0) r.errors.set('never sent (no free connection)', waiting.length);
-      waiting.length = 0;
-      r.elapsedMs = performance.now() - t0;
-      finishTimer = setTimeout(() => {
-        if (record) r.errors.set('still in flight at the end', inflight);
-        inflight = 0;
+    const start = () => {
+      t0 = performance.now();
+      if (o.rate === undefined) {
+        for (let i = 0; i < o.connections; i++) issue();
+      } else {
+        const rate = o.rate;
+        ticker = setInterval(() => {
+          while (waiting.length > 0 && all.size < o.connections) send(newConn(), waiting.shift());
+          const due = Math.min(Math.floor(((performance.now() - t0) * rate) / 1000), maxRequests) - scheduled;
+          for (let i = 0; i < due; i++, scheduled++) issue();
+        }, 1);
+      }
+      setTimeout(() => {
+        stopped = true;
+        clearInterval(ticker);
+        if (record && waiting.length > 0) r.errors.set('never sent (no free connection)', waiting.length);
+        waiting.length = 0;
+        r.elapsedMs = performance.now() - t0;
+        finishTimer = setTimeout(() => {
+          if (record) r.errors.set('still in flight at the end', inflight);
+          inflight = 0;
+          maybeEnd();
+        }, 10_000);
         maybeEnd();
-      }, 10_000);
-      maybeEnd();
-    }, o.durationMs);
+      }, o.durationMs);
+    };
+    if (o.rate === undefined || !o.preconnect) return start();
+    const pre = Array.from({ length: Math.min(o.preconnect, o.connections) }, newConn);
+    idle.push(...pre);
+    // Bounded: a connection that never comes up is dropped by onClose; the clock starts regardless.
+    const giveUp = setTimeout(start, 5_000);
+    void Promise.all(pre.map((c) => c.ready)).then(() => {
+      if (t0 === 0) {
+        clearTimeout(giveUp);
+        start();
+      }
+    });
   });
 }

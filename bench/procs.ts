@@ -25,11 +25,12 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-export async function startUpstream(apiKey: string, cpus?: string): Promise<{ child: ChildProcess; port: number }> {
-  const [cmd, args] = pinned(cpus, process.execPath, ['--import', TSX, `${ROOT}bench/upstream.ts`]);
-  const child = spawn(cmd, args, { env: { ...process.env, BENCH_UPSTREAM_KEY: apiKey }, stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+/** Spawns a bench script under tsx and waits (at most 20 s) for it to print `PORT <n>`. */
+async function startScript(script: string, env: Record<string, string>, cpus: string | undefined, nodeFlags: string[] = []): Promise<{ child: ChildProcess; port: number }> {
+  const [cmd, args] = pinned(cpus, process.execPath, [...nodeFlags, '--import', TSX, `${ROOT}bench/${script}`]);
+  const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('upstream did not start within 20 s')), 20_000);
+    const timer = setTimeout(() => reject(new Error(`${script} did not start within 20 s`)), 20_000);
     let out = '';
     child.stdout!.on('data', (d) => {
       out += d;
@@ -39,9 +40,18 @@ export async function startUpstream(apiKey: string, cpus?: string): Promise<{ ch
         resolve(Number(m[1]));
       }
     });
-    child.on('exit', (code) => reject(new Error(`upstream exited with ${code}`)));
+    child.on('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
   });
   return { child, port };
+}
+
+export function startUpstream(apiKey: string, cpus?: string): Promise<{ child: ChildProcess; port: number }> {
+  return startScript('upstream.ts', { BENCH_UPSTREAM_KEY: apiKey }, cpus);
+}
+
+/** The bare reference proxy (bench/reference-proxy.ts), on the gateway's core with the gateway's node flags. */
+export function startReferenceProxy(upstreamPort: number, apiKey: string, cpus?: string): Promise<{ child: ChildProcess; port: number }> {
+  return startScript('reference-proxy.ts', { UPSTREAM_URL: `http://127.0.0.1:${upstreamPort}/api/v1`, UPSTREAM_KEY: apiKey, PORT: '0' }, cpus, startNodeFlags());
 }
 
 export interface GatewayOpts {

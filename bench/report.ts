@@ -19,18 +19,21 @@ export interface Row {
   delta: string;
   target: string;
   pass: boolean | null;
+  /** The bare reference proxy in the same run (bench/reference-proxy.ts), where measured. */
+  reference?: string;
 }
 
 const ms = (v: number) => `${v.toFixed(2)} ms`;
 
 /** Rows for one latency measurement: p50 and p99, direct vs gateway, with the added ms. */
-export function latencyRows(label: string, d: number[], g: number[], targets: { p50?: number; p99?: number }): Row[] {
+export function latencyRows(label: string, d: number[], g: number[], targets: { p50?: number; p99?: number }, ref?: number[]): Row[] {
   return (['p50', 'p99'] as const).map((p) => {
     const dv = percentile(d, p === 'p50' ? 50 : 99);
     const gv = percentile(g, p === 'p50' ? 50 : 99);
     const added = gv - dv;
     const limit = targets[p];
     return {
+      ...(ref ? { reference: `+${(percentile(ref, p === 'p50' ? 50 : 99) - dv).toFixed(2)} ms` } : {}),
       metric: `${label} ${p}`,
       direct: ms(dv),
       gateway: ms(gv),
@@ -41,10 +44,13 @@ export function latencyRows(label: string, d: number[], g: number[], targets: { 
   });
 }
 
-export function throughputRow(label: string, d: RunResult, g: RunResult, minRps: number): Row {
-  const dr = (d.okInWindow * 1000) / d.elapsedMs;
-  const gr = (g.okInWindow * 1000) / g.elapsedMs;
+const rps = (r: RunResult) => (r.okInWindow * 1000) / r.elapsedMs;
+
+export function throughputRow(label: string, d: RunResult, g: RunResult, minRps: number, ref?: RunResult): Row {
+  const dr = rps(d);
+  const gr = rps(g);
   return {
+    ...(ref ? { reference: `${rps(ref).toFixed(0)} req/s` } : {}),
     metric: `${label} max throughput`,
     direct: `${dr.toFixed(0)} req/s`,
     gateway: `${gr.toFixed(0)} req/s`,
@@ -64,10 +70,13 @@ export function describeCounts(name: string, r: RunResult): { line: string; clea
 }
 
 export function markdownTable(rows: Row[]): string {
-  const lines = ['| Metric | Direct | Gateway | Added / ratio | Target | Result |', '| --- | ---: | ---: | ---: | --- | --- |'];
+  const withRef = rows.some((r) => r.reference !== undefined);
+  const lines = withRef
+    ? ['| Metric | Direct | Gateway | Added / ratio | Target | Result | Bare proxy, same run |', '| --- | ---: | ---: | ---: | --- | --- | ---: |']
+    : ['| Metric | Direct | Gateway | Added / ratio | Target | Result |', '| --- | ---: | ---: | ---: | --- | --- |'];
   for (const r of rows) {
     const result = r.pass === null ? '' : r.pass ? 'PASS' : '**FAIL**';
-    lines.push(`| ${r.metric} | ${r.direct} | ${r.gateway} | ${r.delta} | ${r.target} | ${result} |`);
+    lines.push(`| ${r.metric} | ${r.direct} | ${r.gateway} | ${r.delta} | ${r.target} | ${result} |${withRef ? ` ${r.reference ?? ''} |` : ''}`);
   }
   return lines.join('\n');
 }

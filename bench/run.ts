@@ -10,9 +10,10 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runLoad, type RunResult, type Target } from './loadgen.js';
-import { cpuSeconds, createKey, machineBusySeconds, createScratchDatabase, freePort, pinServices, startGateway, startUpstream, stopChild, waitHealthy, watchRss } from './procs.js';
+import { cpuSeconds, createKey, machineBusySeconds, createScratchDatabase, freePort, pinServices, startGateway, startReferenceProxy, startUpstream, stopChild, waitHealthy, watchRss } from './procs.js';
 import { formatHotSpots } from './profile-summary.js';
 import { describeCounts, latencyRows, machineInfo, markdownTable, percentile, saveResults, throughputRow, type Row } from './report.js';
+import { describeStalls, measureStalls } from './stalls.js';
 import { commandLine, createRunGuard, gitRevision, loadavg, redactUrl } from './bench-env.js';
 
 const env = process.env;
@@ -23,12 +24,15 @@ const secs = (s: number) => Math.round(s * 1000 * scale);
 const RATE = 500;
 const MAX_CONNECTIONS = 64;
 const TTFB_RATE = 200;
+/** Fixed-rate phases run in this many alternating slices per target (see phase()). */
+const SLICES = 10;
 const UPSTREAM_KEY = 'sk-or-v1-bench';
 
 const config = env.BENCH_DATABASE_URL ? (env.BENCH_REDIS_URL ? 'Postgres + Redis' : 'Postgres') : env.BENCH_REDIS_URL ? 'Embedded PGlite + Redis' : 'Embedded PGlite (default)';
 const command = commandLine('bench', ['BENCH_DATABASE_URL', 'BENCH_REDIS_URL', 'BENCH_CPU_PROF', 'BENCH_PIN', 'BENCH_QUICK']);
 
-// Cores: the gateway gets core 1 to itself; the generator (this process) and the upstream share core 0.
+// Cores: the gateway (and the bare reference proxy, idle while the gateway is measured) get core 1;
+// the generator (this process) and the upstream share core 0.
 const pin = env.BENCH_PIN !== '0' && (() => { try { execFileSync('taskset', ['-a', '-p', '-c', '0', String(process.pid)], { stdio: 'ignore' }); return true; } catch { return false; } })();
 const cores = pin ? { upstream: '0', gateway: '1' } : { upstream: undefined, gateway: undefined };
 
@@ -55,6 +59,19 @@ async function waitForQuiet(): Promise<string> {
   }
 }
 
+const STALL_MS = 2_000;
+
+/** Spins on each core for a moment (see bench/stalls.ts): how much of it the machine takes away. */
+function checkStalls(when: string): string[] {
+  if (!pin) return [];
+  const lines = ['0', '1'].flatMap((core) => {
+    const s = measureStalls(core, secs(STALL_MS / 1000));
+    return s ? [`${when} the phases, ${describeStalls(s, secs(STALL_MS / 1000))}`] : [];
+  });
+  for (const l of lines) console.log(`stalls: ${l}`);
+  return lines;
+}
+
 async function main() {
   const tmp = mkdtempSync(join(tmpdir(), 'cmg-bench-'));
   guard.push(async () => rmSync(tmp, { recursive: true, force: true }));
@@ -69,6 +86,7 @@ async function main() {
     services = pinnedServices.note;
   }
   console.log(`cores: ${services}`);
+  const stallsBefore = checkStalls('before');
 
   const upstream = await startUpstream(UPSTREAM_KEY, cores.upstream);
   guard.push(() => stopChild(upstream.child));
@@ -97,72 +115,108 @@ async function main() {
   const rss = watchRss(gateway.pid!);
   const gwKey = await createKey(gwPort, gwEnv.ADMIN_TOKEN);
 
-  const target = (via: 'direct' | 'gateway', body: string, stream: boolean): Target =>
-    via === 'direct'
-      ? { port: upstream.port, path: '/api/v1/chat/completions', headers: { authorization: `Bearer ${UPSTREAM_KEY}`, 'content-type': 'application/json' }, body, expect: stream ? '[DONE]' : '"choices"' }
-      : { port: gwPort, path: '/v1/chat/completions', headers: { authorization: `Bearer ${gwKey}`, 'content-type': 'application/json' }, body, expect: stream ? '[DONE]' : '"choices"' };
+  // The yardstick: a bare Hono + undici proxy on the gateway's core, measured in the same run.
+  const reference = await startReferenceProxy(upstream.port, UPSTREAM_KEY, cores.gateway);
+  guard.push(() => stopChild(reference.child));
+
+  type Via = 'direct' | 'reference' | 'gateway';
+  const target = (via: Via, body: string, stream: boolean): Target => {
+    const expect = stream ? '[DONE]' : '"choices"';
+    const json = { 'content-type': 'application/json' };
+    if (via === 'direct') return { port: upstream.port, path: '/api/v1/chat/completions', headers: { authorization: `Bearer ${UPSTREAM_KEY}`, ...json }, body, expect };
+    if (via === 'reference') return { port: reference.port, path: '/v1/chat/completions', headers: json, body, expect };
+    return { port: gwPort, path: '/v1/chat/completions', headers: { authorization: `Bearer ${gwKey}`, ...json }, body, expect };
+  };
+  const pidOf: Record<Via, number> = { direct: upstream.child.pid!, reference: reference.child.pid!, gateway: gateway.pid! };
 
   const checks: string[] = [];
   let allClean = true;
   const cpuNotes: string[] = [];
   let maxOthers = 0;
-  /** Warms up briefly, then measures one phase, recording counts and the CPU each process used. */
-  async function phase(name: string, t: Target, o: { rate?: number; connections: number; durationMs: number }): Promise<RunResult> {
-    await runLoad(t, { ...o, durationMs: secs(0.5), record: false });
-    const before = { gw: cpuSeconds(gateway.pid!), up: cpuSeconds(upstream.child.pid!), gen: process.cpuUsage(), all: machineBusySeconds() };
-    const r = await runLoad(t, o);
-    const wall = r.elapsedMs / 1000;
-    const gen = process.cpuUsage(before.gen);
-    const used = { gw: cpuSeconds(gateway.pid!) - before.gw, up: cpuSeconds(upstream.child.pid!) - before.up, gen: (gen.user + gen.system) / 1e6 };
-    const others = Math.max(0, machineBusySeconds() - before.all - used.gw - used.up - used.gen);
-    maxOthers = Math.max(maxOthers, others / wall);
-    const pct = (s: number) => `${((s / wall) * 100).toFixed(0)}%`;
-    const perReq = r.ok ? ` (gateway ${((used.gw / r.ok) * 1e6).toFixed(0)} µs CPU/req)` : '';
-    const cpuLine = `${name}: CPU of one core: generator ${pct(used.gen)}, upstream ${pct(used.up)}, gateway ${pct(used.gw)}, other processes ${pct(others)}${t.port === gwPort ? perReq : ''}`;
-    const { line, clean } = describeCounts(name, r);
-    allClean &&= clean;
-    checks.push(line);
-    cpuNotes.push(cpuLine);
-    console.log(`${line}\n  ${cpuLine}`);
-    return r;
+  const merge = (a: RunResult, b: RunResult): RunResult => {
+    for (const [k, n] of b.non2xx) a.non2xx.set(k, (a.non2xx.get(k) ?? 0) + n);
+    for (const [k, n] of b.errors) a.errors.set(k, (a.errors.get(k) ?? 0) + n);
+    for (const v of b.latency) a.latency.push(v);
+    for (const v of b.ttfb) a.ttfb.push(v);
+    return { ...a, ok: a.ok + b.ok, okInWindow: a.okInWindow + b.okInWindow, incomplete: a.incomplete + b.incomplete, elapsedMs: a.elapsedMs + b.elapsedMs };
+  };
+  /**
+   * Measures targets in turn, in `slices` rounds of durationMs / slices each (a short unrecorded
+   * lead-in before each), so slow spells of a shared machine fall on all of them alike; records
+   * counts and the CPU each process used.
+   */
+  async function phase(name: string, vias: Via[], body: string, stream: boolean, o: { rate?: number; connections: number; durationMs: number }, slices = 1): Promise<Record<Via, RunResult>> {
+    const out = {} as Record<Via, RunResult>;
+    const cpu = {} as Record<Via, { proxy: number; up: number; gen: number; others: number }>;
+    for (let i = 0; i < slices; i++) {
+      for (const via of vias) {
+        const t = target(via, body, stream);
+        const slice = { ...o, durationMs: Math.round(o.durationMs / slices), preconnect: 4 };
+        await runLoad(t, { ...slice, durationMs: slices > 1 ? secs(0.2) : secs(0.5), record: false });
+        const before = { proxy: cpuSeconds(pidOf[via]), up: cpuSeconds(upstream.child.pid!), gen: process.cpuUsage(), all: machineBusySeconds() };
+        const r = await runLoad(t, slice);
+        const gen = process.cpuUsage(before.gen);
+        const used = { proxy: via === 'direct' ? 0 : cpuSeconds(pidOf[via]) - before.proxy, up: cpuSeconds(upstream.child.pid!) - before.up, gen: (gen.user + gen.system) / 1e6 };
+        const others = Math.max(0, machineBusySeconds() - before.all - used.proxy - used.up - used.gen);
+        const c = (cpu[via] ??= { proxy: 0, up: 0, gen: 0, others: 0 });
+        c.proxy += used.proxy;
+        c.up += used.up;
+        c.gen += used.gen;
+        c.others += others;
+        out[via] = out[via] ? merge(out[via], r) : r;
+      }
+    }
+    for (const via of vias) {
+      const r = out[via];
+      const c = cpu[via];
+      const wall = r.elapsedMs / 1000;
+      maxOthers = Math.max(maxOthers, c.others / wall);
+      const pct = (v: number) => `${((v / wall) * 100).toFixed(0)}%`;
+      const label = `${name}, ${via === 'reference' ? 'bare proxy' : via}`;
+      const proxyCpu = via === 'direct' ? '' : `, ${via === 'reference' ? 'bare proxy' : 'gateway'} ${pct(c.proxy)}${r.ok ? ` (${((c.proxy / r.ok) * 1e6).toFixed(0)} µs CPU/req)` : ''}`;
+      const cpuLine = `${label}: CPU of one core: generator ${pct(c.gen)}, upstream ${pct(c.up)}${proxyCpu}, other processes ${pct(c.others)}`;
+      const { line, clean } = describeCounts(label, r);
+      allClean &&= clean;
+      checks.push(line);
+      cpuNotes.push(cpuLine);
+      console.log(`${line}\n  ${cpuLine}`);
+    }
+    return out;
   }
 
   // JIT warm-up of every path before anything is measured.
-  for (const via of ['direct', 'gateway'] as const) {
+  for (const via of ['direct', 'reference', 'gateway'] as const) {
     await runLoad(target(via, bodies.plain, false), { connections: 16, durationMs: secs(1), record: false });
     await runLoad(target(via, bodies.stream, true), { connections: 16, durationMs: secs(1), record: false });
   }
 
   const warmedAfterMs = performance.now() - spawnedAt;
   const rows: Row[] = [];
-  const both = async (name: string, body: string, stream: boolean, o: { rate?: number; connections: number; durationMs: number }) => {
-    const d = await phase(`${name}, direct`, target('direct', body, stream), o);
-    const g = await phase(`${name}, gateway`, target('gateway', body, stream), o);
-    return [d, g] as const;
-  };
+  const all: Via[] = ['direct', 'reference', 'gateway'];
 
   const fixed = { rate: RATE, connections: 256, durationMs: secs(10) };
-  const [pd, pg] = await both(`non-stream @ ${RATE} req/s`, bodies.plain, false, fixed);
-  rows.push(...latencyRows(`Non-stream @ ${RATE} req/s, latency`, pd.latency, pg.latency, { p50: 0.5, p99: 2 }));
-  const [sd, sg] = await both(`stream @ ${RATE} req/s`, bodies.stream, true, fixed);
-  rows.push(...latencyRows(`Stream @ ${RATE} req/s, full-stream latency`, sd.latency, sg.latency, { p50: 0.5, p99: 2 }));
+  const p = await phase(`non-stream @ ${RATE} req/s`, all, bodies.plain, false, fixed, SLICES);
+  rows.push(...latencyRows(`Non-stream @ ${RATE} req/s, latency`, p.direct.latency, p.gateway.latency, { p50: 0.5, p99: 2 }, p.reference.latency));
+  const s = await phase(`stream @ ${RATE} req/s`, all, bodies.stream, true, fixed, SLICES);
+  rows.push(...latencyRows(`Stream @ ${RATE} req/s, full-stream latency`, s.direct.latency, s.gateway.latency, { p50: 0.5, p99: 2 }, s.reference.latency));
 
   const closed = { connections: MAX_CONNECTIONS, durationMs: secs(8) };
-  const [md, mg] = await both(`non-stream max, ${MAX_CONNECTIONS} conns`, bodies.plain, false, closed);
-  rows.push(throughputRow('Non-stream', md, mg, 4000));
-  const [msd, msg] = await both(`stream max, ${MAX_CONNECTIONS} conns`, bodies.stream, true, closed);
-  rows.push(throughputRow('Stream', msd, msg, 3000));
+  const m = await phase(`non-stream max, ${MAX_CONNECTIONS} conns`, all, bodies.plain, false, closed);
+  rows.push(throughputRow('Non-stream', m.direct, m.gateway, 4000, m.reference));
+  const ms = await phase(`stream max, ${MAX_CONNECTIONS} conns`, all, bodies.stream, true, closed);
+  rows.push(throughputRow('Stream', ms.direct, ms.gateway, 3000, ms.reference));
 
-  const [td, tg] = await both(`stream TTFB @ ${TTFB_RATE} req/s`, bodies.ttfb, true, { rate: TTFB_RATE, connections: 256, durationMs: secs(5) });
-  rows.push(...latencyRows(`Stream @ ${TTFB_RATE} req/s, time to first byte`, td.ttfb, tg.ttfb, { p50: 1, p99: undefined }));
+  const t = await phase(`stream TTFB @ ${TTFB_RATE} req/s`, all, bodies.ttfb, true, { rate: TTFB_RATE, connections: 256, durationMs: secs(5) }, SLICES);
+  rows.push(...latencyRows(`Stream @ ${TTFB_RATE} req/s, time to first byte`, t.direct.ttfb, t.gateway.ttfb, { p50: 1, p99: undefined }, t.reference.ttfb));
 
+  const stallsAfter = checkStalls('after');
   const mem = rss.stop();
   rows.push({ metric: 'Gateway peak RSS', direct: '', gateway: `${mem.peakRssMb.toFixed(0)} MB`, delta: '', target: '≤ 150 MB', pass: mem.peakRssMb <= 150 });
 
   const table = markdownTable(rows);
   console.log(`\n${table}\n`);
   if (maxOthers > 0.1) console.log(`WARNING: other processes used up to ${(maxOthers * 100).toFixed(0)}% of a core during a phase; the numbers are pessimistic.`);
-  console.log(`max-throughput latency p50/p99: non-stream direct ${fmt(md)}, gateway ${fmt(mg)}; stream direct ${fmt(msd)}, gateway ${fmt(msg)}`);
+  console.log(`max-throughput latency p50/p99: non-stream direct ${fmt(m.direct)}, bare proxy ${fmt(m.reference)}, gateway ${fmt(m.gateway)}; stream direct ${fmt(ms.direct)}, bare proxy ${fmt(ms.reference)}, gateway ${fmt(ms.gateway)}`);
 
   await stopChild(gateway);
   let hot = '';
@@ -177,7 +231,7 @@ async function main() {
     `- Machine: ${machineInfo()}`,
     `- Gateway code: ${gitRevision()}`,
     `- Command: \`${command}\``,
-    `- Cores: ${pin ? `gateway pinned to core 1 alone; load generator (bench/run.ts) and fake upstream (bench/upstream.ts) share core 0 (taskset); ${services}` : 'no pinning: all three processes share both cores'}`,
+    `- Cores: ${pin ? `gateway pinned to core 1 (the bare proxy too, idle while the gateway is measured); load generator (bench/run.ts) and fake upstream (bench/upstream.ts) share core 0 (taskset); ${services}` : 'no pinning: all three processes share both cores'}`,
     `- All responses 200 with complete bodies: ${allClean ? 'yes' : '**NO** (see response check)'}`,
     `- Other processes on the machine used up to ${(maxOthers * 100).toFixed(0)}% of a core during a phase${maxOthers > 0.1 ? ' (**noisy run**: numbers are pessimistic)' : ''}.`,
     '',
@@ -185,9 +239,13 @@ async function main() {
     '',
     '### Notes',
     '',
-    `- Fixed rate: open loop at ${RATE} req/s for ${secs(10) / 1000} s per target; latency from writing the request to the last body byte. Max throughput: closed loop, ${MAX_CONNECTIONS} keep-alive connections, ${secs(8) / 1000} s per target. TTFB: ${TTFB_RATE} req/s, the upstream pauses 20 ms after its first event. Each phase has a 0.5 s unrecorded warm-up.`,
+    `- Fixed rate: open loop at ${RATE} req/s for ${secs(10) / 1000} s per target, in ${SLICES} slices of ${secs(1) / 1000} s taken in turn (direct, bare proxy, gateway, direct, …), each after a ${secs(0.2) / 1000} s unrecorded lead-in, so the machine's slow spells fall on all three alike; connections are open before a slice's clock starts. Latency from writing the request to the last body byte. Max throughput: closed loop, ${MAX_CONNECTIONS} keep-alive connections, ${secs(8) / 1000} s per target after a 0.5 s unrecorded warm-up. TTFB: ${TTFB_RATE} req/s in slices as above, the upstream pauses 20 ms after its first event.`,
     `- Upstream: bench/upstream.ts, canned JSON and a 13-event SSE stream (comment, 10 content chunks, finish, usage, [DONE]), one write per event. Same request body for direct and gateway.`,
-    `- Max-throughput latency p50/p99: non-stream direct ${fmt(md)}, gateway ${fmt(mg)}; stream direct ${fmt(msd)}, gateway ${fmt(msg)}.`,
+    `- Max-throughput latency p50/p99: non-stream direct ${fmt(m.direct)}, bare proxy ${fmt(m.reference)}, gateway ${fmt(m.gateway)}; stream direct ${fmt(ms.direct)}, bare proxy ${fmt(ms.reference)}, gateway ${fmt(ms.gateway)}.`,
+    `- Bare proxy, same run: bench/reference-proxy.ts, a bare Hono app that forwards with undici's \`request\` over a keep-alive Pool (no keys, ledger, metrics or memory), pinned to the gateway's core with the gateway's node flags. Its column is what the machine allows a proxy at all; the gateway's cost for its features is the difference.`,
+    ...(stallsBefore.length
+      ? [`- Machine stalls (a spin loop pinned to each core, ${secs(STALL_MS / 1000) / 1000} s; gaps over 0.1 ms are time the core was taken away): ${[...stallsBefore, ...stallsAfter].join('; ')}. A request through the gateway crosses both cores, so stalls on either add to its p99; a direct request only feels core 0's.`]
+      : []),
     `- Gateway peak RSS ${mem.peakRssMb.toFixed(1)} MB (VmHWM ${mem.hwmMb.toFixed(1)} MB, VmRSS polled every 100 ms: ${mem.polledPeakMb.toFixed(1)} MB).`,
     '',
     'CPU per phase (share of one core):',
