@@ -129,6 +129,18 @@ async function main() {
   };
   const pidOf: Record<Via, number> = { direct: upstream.child.pid!, reference: reference.child.pid!, gateway: gateway.pid! };
 
+  /** The gateway's own event-loop delay since its previous /metrics scrape (the scrape resets it). */
+  async function gatewayLoopDelay(): Promise<{ p99Ms: number; maxMs: number } | null> {
+    try {
+      const text = await fetch(`http://127.0.0.1:${gwPort}/metrics`, { signal: AbortSignal.timeout(5_000) }).then((r) => r.text());
+      const q = (quantile: string) => Number(new RegExp(`^cmg_event_loop_delay_seconds\\{[^}]*quantile="${quantile}"[^}]*\\} (\\S+)`, 'm').exec(text)?.[1]) * 1000;
+      const d = { p99Ms: q('0.99'), maxMs: q('1') };
+      return Number.isFinite(d.maxMs) ? d : null;
+    } catch {
+      return null;
+    }
+  }
+
   const checks: string[] = [];
   let allClean = true;
   const cpuNotes: string[] = [];
@@ -148,13 +160,19 @@ async function main() {
   async function phase(name: string, vias: Via[], body: string, stream: boolean, o: { rate?: number; connections: number; durationMs: number }, slices = 1): Promise<Record<Via, RunResult>> {
     const out = {} as Record<Via, RunResult>;
     const cpu = {} as Record<Via, { proxy: number; up: number; gen: number; others: number }>;
+    let loop = null as { p99Ms: number; maxMs: number } | null;
     for (let i = 0; i < slices; i++) {
       for (const via of vias) {
         const t = target(via, body, stream);
         const slice = { ...o, durationMs: Math.round(o.durationMs / slices), preconnect: 4 };
         await runLoad(t, { ...slice, durationMs: slices > 1 ? secs(0.2) : secs(0.5), record: false });
+        if (via === 'gateway') await gatewayLoopDelay();
         const before = { proxy: cpuSeconds(pidOf[via]), up: cpuSeconds(upstream.child.pid!), gen: process.cpuUsage(), all: machineBusySeconds() };
         const r = await runLoad(t, slice);
+        if (via === 'gateway') {
+          const d = await gatewayLoopDelay();
+          if (d) loop = { p99Ms: Math.max(loop?.p99Ms ?? 0, d.p99Ms), maxMs: Math.max(loop?.maxMs ?? 0, d.maxMs) };
+        }
         const gen = process.cpuUsage(before.gen);
         const used = { proxy: via === 'direct' ? 0 : cpuSeconds(pidOf[via]) - before.proxy, up: cpuSeconds(upstream.child.pid!) - before.up, gen: (gen.user + gen.system) / 1e6 };
         const others = Math.max(0, machineBusySeconds() - before.all - used.proxy - used.up - used.gen);
@@ -174,7 +192,8 @@ async function main() {
       const pct = (v: number) => `${((v / wall) * 100).toFixed(0)}%`;
       const label = `${name}, ${via === 'reference' ? 'bare proxy' : via}`;
       const proxyCpu = via === 'direct' ? '' : `, ${via === 'reference' ? 'bare proxy' : 'gateway'} ${pct(c.proxy)}${r.ok ? ` (${((c.proxy / r.ok) * 1e6).toFixed(0)} µs CPU/req)` : ''}`;
-      const cpuLine = `${label}: CPU of one core: generator ${pct(c.gen)}, upstream ${pct(c.up)}${proxyCpu}, other processes ${pct(c.others)}`;
+      const loopNote = via === 'gateway' && loop ? `; gateway event-loop delay (worst ${slices > 1 ? 'slice' : 'phase'}): p99 ${loop.p99Ms.toFixed(1)} ms, max ${loop.maxMs.toFixed(1)} ms` : '';
+      const cpuLine = `${label}: CPU of one core: generator ${pct(c.gen)}, upstream ${pct(c.up)}${proxyCpu}, other processes ${pct(c.others)}${loopNote}`;
       const { line, clean } = describeCounts(label, r);
       allClean &&= clean;
       checks.push(line);
