@@ -262,6 +262,7 @@ async function main() {
     `- Upstream: bench/upstream.ts, canned JSON and a 13-event SSE stream (comment, 10 content chunks, finish, usage, [DONE]), one write per event. Same request body for direct and gateway.`,
     `- Max-throughput latency p50/p99: non-stream direct ${fmt(m.direct)}, bare proxy ${fmt(m.reference)}, gateway ${fmt(m.gateway)}; stream direct ${fmt(ms.direct)}, bare proxy ${fmt(ms.reference)}, gateway ${fmt(ms.gateway)}.`,
     `- Bare proxy, same run: bench/reference-proxy.ts, a bare Hono app that forwards with undici's \`request\` over a keep-alive Pool (no keys, ledger, metrics or memory), pinned to the gateway's core with the gateway's node flags. Its column is what the machine allows a proxy at all; the gateway's cost for its features is the difference.`,
+    `- Gateway event-loop delay (in the CPU lines below): the gateway's own \`cmg_event_loop_delay_seconds\` from its /metrics, scraped before and after each slice (a scrape resets it); the worst slice of each phase. It includes the machine's stalls of core 1 as well as the gateway's own pauses (GC, synchronous work), so a tail far above it came from elsewhere.`,
     ...(stallsBefore.length
       ? [`- Machine stalls (a spin loop pinned to each core, ${secs(STALL_MS / 1000) / 1000} s; gaps over 0.1 ms are time the core was taken away): ${[...stallsBefore, ...stallsAfter].join('; ')}. A request through the gateway crosses both cores, so stalls on either add to its p99; a direct request only feels core 0's.`]
       : []),
