@@ -61,11 +61,10 @@ HEALTHCHECK --interval=15s --timeout=3s --start-period=30s --retries=3 \
 # node is PID 1 (not npm, not a shell), so SIGTERM reaches the gateway's graceful shutdown:
 # stop accepting, finish open streams within SHUTDOWN_GRACE_MS, flush usage, exit 0.
 STOPSIGNAL SIGTERM
-# The V8 flags are those of `npm start` (package.json; a test keeps the two the same): a small young
-# generation of fixed size (8 MB: V8 otherwise starts it small and grows it only as objects survive,
-# and collected twice as often at 500 req/s)
-# and an old-space limit keep the resident set well under 150 MB under load, one GC thread
-# suits a replica limited to about one CPU, and --liftoff-only skips the optimizing recompile of
-# WebAssembly (undici's HTTP parser, PGlite) that briefly took 20+ MB. --max-old-space-size is the
-# heap limit: raise it for many concurrent bodies near MAX_BODY_BYTES.
+# The V8 flags are those of `npm start` (package.json; a test keeps the two the same). A young
+# generation of a fixed 8 MB (V8 otherwise starts it small and grows it only as objects survive,
+# collecting twice as often at 500 req/s) and an old-space limit keep the resident set well under
+# 150 MB under load; one GC thread suits a replica limited to about one CPU; --liftoff-only skips
+# the optimizing recompile of WebAssembly (undici's HTTP parser, PGlite) that briefly took 20+ MB.
+# --max-old-space-size is the heap limit: raise it for many concurrent bodies near MAX_BODY_BYTES.
 CMD ["node", "--min-semi-space-size=8", "--max-semi-space-size=8", "--max-old-space-size=384", "--single-threaded-gc", "--liftoff-only", "dist/main.js"]

@@ -5,7 +5,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runLoad } from './loadgen.js';
-import { createKey, createScratchDatabase, freePort, startGateway, startUpstream, stopChild, waitHealthy } from './procs.js';
+import { createKey, createScratchDatabase, eventLoopDelay, freePort, startGateway, startUpstream, stopChild, waitHealthy } from './procs.js';
 
 const db = await createScratchDatabase('postgres://postgres@127.0.0.1:5432/postgres');
 const up = await startUpstream('sk-bench', '0');
@@ -16,13 +16,15 @@ const key = await createKey(port, 'admin-token-123456789');
 const body = JSON.stringify({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'hello' }] });
 const target = { port, path: '/v1/chat/completions', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body };
 await runLoad(target, { durationMs: 2000, rate: 500, connections: 64, record: false });
-await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text());
+await eventLoopDelay(port); // resets the gateway's event-loop histogram
 for (let i = 0; i < 4; i++) {
   const r = await runLoad(target, { durationMs: 3000, rate: 500, connections: 64 });
   const lat = r.latency.sort((a, b) => a - b);
+  const loop = await eventLoopDelay(port);
   const m = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text());
-  const eld = m.split("\n").filter((l) => l.startsWith("cmg_event_loop_delay_seconds{") || (l.startsWith("cmg_gc_pause_seconds_") && !l.includes("bucket")));
-  console.log(`p50 ${lat[Math.floor(lat.length * 0.5)].toFixed(2)} p99 ${lat[Math.floor(lat.length * 0.99)].toFixed(2)} max ${lat.at(-1)!.toFixed(2)} |`, eld.map((l) => l.replace('cmg_event_loop_delay_seconds', '')).join(' '));
+  const gc = m.split('\n').filter((l) => l.startsWith('cmg_gc_pause_seconds_') && !l.includes('bucket'));
+  const loopText = loop ? `event-loop delay p99 ${loop.p99Ms.toFixed(1)} ms, max ${loop.maxMs.toFixed(1)} ms` : 'event-loop delay unavailable';
+  console.log(`p50 ${lat[Math.floor(lat.length * 0.5)].toFixed(2)} p99 ${lat[Math.floor(lat.length * 0.99)].toFixed(2)} max ${lat.at(-1)!.toFixed(2)} | ${loopText} |`, gc.join(' '));
 }
 await stopChild(gw);
 await stopChild(up.child);

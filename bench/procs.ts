@@ -218,3 +218,18 @@ export function pinServices(names: string[], cpus: string): { restore: () => voi
   };
   return { restore, note: pinnedNames.length ? `${pinnedNames.join(' and ')} pinned to core ${cpus} for the run` : 'no local database or cache processes pinned' };
 }
+
+/**
+ * The gateway's own event-loop delay (p99 and max, ms) since its previous /metrics scrape, from
+ * `cmg_event_loop_delay_seconds` (a scrape resets it). Null when the scrape fails.
+ */
+export async function eventLoopDelay(port: number): Promise<{ p99Ms: number; maxMs: number } | null> {
+  try {
+    const text = await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(5_000) }).then((r) => r.text());
+    const q = (quantile: string) => Number(new RegExp(`^cmg_event_loop_delay_seconds\\{[^}]*quantile="${quantile}"[^}]*\\} (\\S+)`, 'm').exec(text)?.[1]) * 1000;
+    const d = { p99Ms: q('0.99'), maxMs: q('1') };
+    return Number.isFinite(d.maxMs) ? d : null;
+  } catch {
+    return null;
+  }
+}

@@ -10,7 +10,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runLoad, type RunResult, type Target } from './loadgen.js';
-import { cpuSeconds, createKey, machineBusySeconds, createScratchDatabase, freePort, pinServices, startGateway, startReferenceProxy, startUpstream, stopChild, waitHealthy, watchRss } from './procs.js';
+import { cpuSeconds, createKey, machineBusySeconds, createScratchDatabase, eventLoopDelay, freePort, pinServices, startGateway, startReferenceProxy, startUpstream, stopChild, waitHealthy, watchRss } from './procs.js';
 import { formatHotSpots } from './profile-summary.js';
 import { describeCounts, latencyRows, machineInfo, markdownTable, percentile, saveResults, throughputRow, type Row } from './report.js';
 import { describeStalls, measureStalls } from './stalls.js';
@@ -66,7 +66,7 @@ function checkStalls(when: string): string[] {
   if (!pin) return [];
   const lines = ['0', '1'].flatMap((core) => {
     const s = measureStalls(core, secs(STALL_MS / 1000));
-    return s ? [`${when} the phases, ${describeStalls(s, secs(STALL_MS / 1000))}`] : [];
+    return s ? [`${when} the phases, ${describeStalls(s)}`] : [];
   });
   for (const l of lines) console.log(`stalls: ${l}`);
   return lines;
@@ -129,18 +129,6 @@ async function main() {
   };
   const pidOf: Record<Via, number> = { direct: upstream.child.pid!, reference: reference.child.pid!, gateway: gateway.pid! };
 
-  /** The gateway's own event-loop delay since its previous /metrics scrape (the scrape resets it). */
-  async function gatewayLoopDelay(): Promise<{ p99Ms: number; maxMs: number } | null> {
-    try {
-      const text = await fetch(`http://127.0.0.1:${gwPort}/metrics`, { signal: AbortSignal.timeout(5_000) }).then((r) => r.text());
-      const q = (quantile: string) => Number(new RegExp(`^cmg_event_loop_delay_seconds\\{[^}]*quantile="${quantile}"[^}]*\\} (\\S+)`, 'm').exec(text)?.[1]) * 1000;
-      const d = { p99Ms: q('0.99'), maxMs: q('1') };
-      return Number.isFinite(d.maxMs) ? d : null;
-    } catch {
-      return null;
-    }
-  }
-
   const checks: string[] = [];
   let allClean = true;
   const cpuNotes: string[] = [];
@@ -166,11 +154,11 @@ async function main() {
         const t = target(via, body, stream);
         const slice = { ...o, durationMs: Math.round(o.durationMs / slices), preconnect: 4 };
         await runLoad(t, { ...slice, durationMs: slices > 1 ? secs(0.2) : secs(0.5), record: false });
-        if (via === 'gateway') await gatewayLoopDelay();
+        if (via === 'gateway') await eventLoopDelay(gwPort);
         const before = { proxy: cpuSeconds(pidOf[via]), up: cpuSeconds(upstream.child.pid!), gen: process.cpuUsage(), all: machineBusySeconds() };
         const r = await runLoad(t, slice);
         if (via === 'gateway') {
-          const d = await gatewayLoopDelay();
+          const d = await eventLoopDelay(gwPort);
           if (d) loop = { p99Ms: Math.max(loop?.p99Ms ?? 0, d.p99Ms), maxMs: Math.max(loop?.maxMs ?? 0, d.maxMs) };
         }
         const gen = process.cpuUsage(before.gen);

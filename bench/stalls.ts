@@ -7,6 +7,8 @@ import { execFileSync } from 'node:child_process';
 
 export interface Stalls {
   core: string;
+  /** how long the loop spun */
+  ms: number;
   /** share of the spin time lost in gaps over 0.1 ms */
   lostPct: number;
   count: number;
@@ -37,9 +39,9 @@ export function measureStalls(core: string, ms: number): Stalls | null {
   }
   const gaps: number[] = JSON.parse(out);
   const lost = gaps.reduce((a, b) => a + b, 0);
-  return { core, lostPct: (lost / ms) * 100, count: gaps.length, maxMs: gaps.length ? Math.max(...gaps) : 0, over1ms: gaps.filter((g) => g >= 1).length };
+  return { core, ms, lostPct: (lost / ms) * 100, count: gaps.length, maxMs: gaps.length ? Math.max(...gaps) : 0, over1ms: gaps.filter((g) => g >= 1).length };
 }
 
-export function describeStalls(s: Stalls, ms: number): string {
-  return `core ${s.core}: ${s.lostPct.toFixed(1)}% of ${ms / 1000} s lost in ${s.count} gaps over 0.1 ms, ${s.over1ms} of them ≥ 1 ms, longest ${s.maxMs.toFixed(1)} ms`;
+export function describeStalls(s: Stalls): string {
+  return `core ${s.core}: ${s.lostPct.toFixed(1)}% of ${s.ms / 1000} s lost in ${s.count} gaps over 0.1 ms, ${s.over1ms} of them ≥ 1 ms, longest ${s.maxMs.toFixed(1)} ms`;
 }
