@@ -47,6 +47,23 @@ describe('createRequestLog', () => {
     expect(log.pending).toBe(0);
   });
 
+  it('a finished request leaves nothing reachable from its handle (no outcome, no end, no chain)', () => {
+    const { lines, log } = setup();
+    const first = log.begin('req_1');
+    const second = log.begin('req_1'); // a reused id chains behind the first
+    log.outcome(outcome());
+    log.end(first, end());
+    log.end(second, end({ awaitOutcome: true }));
+    log.outcome(outcome({ stream: true }));
+    expect(lines).toHaveLength(2);
+    for (const h of [first, second]) {
+      expect(h.outcome).toBeNull();
+      expect(h.end).toBeNull();
+      expect(h.next).toBeNull();
+    }
+    expect(log.pending).toBe(0);
+  });
+
   it('a non-stream outcome (before the handler returns) is merged into the one line, with overhead', () => {
     const { lines, log } = setup();
     const h = log.begin('req_1');
