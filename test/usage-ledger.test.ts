@@ -95,6 +95,55 @@ describe.each(dbKinds())('usage ledger on %s', (kind) => {
     ]);
   });
 
+  if (kind === 'postgres') {
+    it('a finished insert leaves postgres.js no parameters to hold (they would be promoted to old space)', async () => {
+      const { workspace } = await env.gw.createKey();
+      const ws = await env.gw.deps.keys.findWorkspace(workspace);
+      const client = (env.database.db as unknown as { $client: { unsafe: (...args: unknown[]) => unknown } }).$client;
+      const original = client.unsafe;
+      const queries: { args?: unknown; parameters?: unknown }[] = [];
+      client.unsafe = (...args: unknown[]) => {
+        const query = original.apply(client, args) as { args?: unknown; parameters?: unknown };
+        queries.push(query);
+        return query;
+      };
+      const record: UsageRecord = {
+        requestId: `req_release_${Date.now()}`,
+        createdAt: new Date().toISOString(),
+        workspaceId: ws!.id,
+        keyId: 'key_release',
+        route: 'chat.completions',
+        modelRequested: 'm',
+        modelServed: 'm',
+        model: 'm/release',
+        threadId: null,
+        stream: false,
+        status: 'ok',
+        httpStatus: 200,
+        errorCode: null,
+        promptTokens: 1,
+        completionTokens: 1,
+        cachedTokens: 0,
+        reasoningTokens: 0,
+        costUsd: '0',
+        costSource: 'none',
+        estimated: false,
+        latencyMs: 1,
+        ttfbMs: null,
+        generationId: null,
+        provider: null,
+      };
+      try {
+        expect(await insertUsageBatch(env.database.db, [record])).toBe(1);
+      } finally {
+        client.unsafe = original;
+      }
+      expect(queries).toHaveLength(1);
+      expect(queries[0].args).toBeNull();
+      expect(queries[0].parameters).toBeNull();
+    });
+  }
+
   it('stores awkward values exactly, whatever the batch size (one array parameter per column)', async () => {
     const { workspace } = await env.gw.createKey();
     const ws = await env.gw.deps.keys.findWorkspace(workspace);

@@ -100,9 +100,30 @@ interface RawClient {
  */
 async function runRaw(db: Db, text: string, values: unknown[]): Promise<Record<string, unknown>[]> {
   const client = (db as unknown as { $client: RawClient }).$client;
-  if (typeof client.unsafe === 'function') return client.unsafe(text, values as never[], { prepare: true });
+  if (typeof client.unsafe === 'function') {
+    const query = client.unsafe(text, values as never[], { prepare: true });
+    const rows = await query;
+    releaseParameters(query);
+    return rows;
+  }
   if (typeof client.query === 'function') return (await client.query(text, values)).rows;
   throw new Error('unsupported database client');
+}
+
+/**
+ * Drops the parameters a finished postgres.js query still points at. The query object ends up
+ * in old space, and a dead old object keeps what it references alive through young-generation
+ * collections until a full GC: every batch's column arrays were promoted that way (measured at
+ * 500 req/s: ~55 KB of the ~110 KB promoted per scavenge; a standalone 30 KB parameter every 50 ms
+ * promoted ~300 KB per scavenge, ~8 KB once cleared). Only after success: a failed prepared
+ * statement is retried by postgres.js with these same parameters.
+ */
+export function releaseParameters(query: unknown): void {
+  const q = query as { args?: unknown; parameters?: unknown };
+  if (q && typeof q === 'object' && 'args' in q) {
+    q.args = null;
+    q.parameters = null;
+  }
 }
 
 const MAX_ROWS = 1_000;
