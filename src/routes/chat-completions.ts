@@ -124,7 +124,7 @@ export function chatCompletions(deps: AppDeps) {
         throw error;
       }
       // The answer goes out first; the outcome (ledger, log, memory) is recorded after it.
-      const sent = sendJson(c, deps.config, text, relayedHeaders(res));
+      const sent = sendJson(c, text, relayedHeaders(res));
       const message = json.choices.find((ch: any) => (ch?.index ?? 0) === 0)?.message ?? {};
       outcome({
         status: 'ok',

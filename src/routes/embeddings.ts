@@ -49,7 +49,7 @@ export function embeddings(deps: AppDeps) {
       throw error;
     }
     // The answer goes out first; the outcome (ledger, log) is recorded after it.
-    const sent = sendJson(c, deps.config, text, relayedHeaders(res));
+    const sent = sendJson(c, text, relayedHeaders(res));
     outcome({
       status: 'ok',
       httpStatus: 200,

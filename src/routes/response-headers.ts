@@ -7,8 +7,8 @@ import { nodeResponse } from './read-json.js';
  * Response headers the gateway adds (request id, thread, memory status, rate limits) are kept in a
  * plain object per request instead of Hono's `c.header()`, which builds a WHATWG `Headers` (and
  * later a whole `Response`) for every request. They are applied once, when the response is known:
- * onto Hono's response (`applyResponseHeaders`), or written with it straight to Node (`sendJson`,
- * and the stream relay).
+ * onto Hono's response (`applyResponseHeaders`; `sendJson` answers go that way), or written with
+ * it straight to Node by the stream relay.
  */
 export function setResponseHeader(c: AppContext, name: string, value: string): void {
   c.get('resHeaders')[name] = value;
@@ -30,13 +30,15 @@ export function directResponse(c: AppContext, config: { corsOrigins?: string[] }
   return config.corsOrigins ? undefined : nodeResponse(c);
 }
 
-/** A 200 JSON answer: straight to Node's socket when possible (see directResponse), else through Hono. */
-export function sendJson(c: AppContext, config: { corsOrigins?: string[] }, text: string, headers: Record<string, string>): Response {
-  const outgoing = directResponse(c, config);
-  if (!outgoing) return c.body(text, 200, { 'content-type': 'application/json', ...headers });
-  outgoing.writeHead(200, { ...c.get('resHeaders'), 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
-  outgoing.end(text);
-  return markSent(c);
+/**
+ * A 200 JSON answer, through Hono (node-server writes a string body without building a WHATWG
+ * Response). Writing it straight to Node's response instead saved ~8 µs per request at saturation,
+ * but each request's objects then survived young-generation collections into old space (measured
+ * at 500 req/s: 56–95 KB promoted per scavenge against 25 KB this way), so full GCs came about three
+ * times as often.
+ */
+export function sendJson(c: AppContext, text: string, headers: Record<string, string>): Response {
+  return c.body(text, 200, { 'content-type': 'application/json', ...headers });
 }
 
 /**
