@@ -111,14 +111,14 @@ async function runRaw(db: Db, text: string, values: unknown[]): Promise<Record<s
 }
 
 /**
- * Drops the parameters a finished postgres.js query still points at. The query object ends up
- * in old space, and a dead old object keeps what it references alive through young-generation
- * collections until a full GC: every batch's column arrays were promoted that way (measured at
- * 500 req/s: ~55 KB of the ~110 KB promoted per scavenge; a standalone 30 KB parameter every 50 ms
- * promoted ~300 KB per scavenge, ~8 KB once cleared). Only after success: a failed prepared
- * statement is retried by postgres.js with these same parameters.
+ * Drops the parameters a finished postgres.js query still points at. Something in old space keeps
+ * finished query objects reachable through young-generation collections (until a full GC finds
+ * them dead), and with them what they reference: every batch's column arrays were promoted that
+ * way. Measured at 500 req/s: ~55 KB of the ~110 KB promoted per scavenge; a standalone 30 KB
+ * parameter every 50 ms promoted ~300 KB per scavenge, ~8 KB once cleared. Only after success: a
+ * failed prepared statement is retried by postgres.js with these same parameters.
  */
-export function releaseParameters(query: unknown): void {
+function releaseParameters(query: unknown): void {
   const q = query as { args?: unknown; parameters?: unknown };
   if (q && typeof q === 'object' && 'args' in q) {
     q.args = null;
