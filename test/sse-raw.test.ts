@@ -27,6 +27,20 @@ describe('raw SSE through the gateway', () => {
     }
   });
 
+  it('forwards every field of a stream request, with include_usage added beside the client\'s own stream options', async () => {
+    // Raw JSON: `__proto__` here is a plain field, as JSON.parse reads it, and must travel as one.
+    const raw = `{"model":"${MODEL}","stream":true,"messages":[{"role":"user","content":"x"}],"stream_options":{"extra":1},"__proto__":{"polluted":true},"seed":7}`;
+    const res = await env.post('/v1/chat/completions', raw);
+    expect(res.status).toBe(200);
+    await readSse(res);
+    const sent = env.fake.requests.at(-1)!.body as Record<string, unknown>;
+    expect(sent.stream_options).toEqual({ extra: 1, include_usage: true });
+    expect(sent.seed).toBe(7);
+    expect(Object.keys(sent)).toContain('__proto__');
+    expect(Object.getOwnPropertyDescriptor(sent, '__proto__')?.value).toEqual({ polluted: true });
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
   it('keeps the usage chunk, with empty choices, only when asked', async () => {
     const asked = await readSse(
       await env.post('/v1/chat/completions', { model: MODEL, stream: true, stream_options: { include_usage: true }, messages: [user('x')] }),

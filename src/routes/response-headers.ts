@@ -31,11 +31,26 @@ export function directResponse(c: AppContext, config: { corsOrigins?: string[] }
 }
 
 /**
+ * The headers collected so far plus `extra`, as one new object for Node's `writeHead`. Built by
+ * assignment: the same object written as a spread literal (`{ ...collected, ...extra }`) had each
+ * request's objects promoted to old space (measured at 500 req/s with a handler that only answers:
+ * ~63 KB promoted per scavenge with the spread, ~11 KB with assignment or without those headers).
+ */
+export function nodeHeaders(c: AppContext, ...extra: Record<string, string>[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  const collected = c.get('resHeaders');
+  for (const name in collected) out[name] = collected[name];
+  for (const more of extra) for (const name in more) out[name] = more[name];
+  return out;
+}
+
+/**
  * A 200 JSON answer, through Hono (node-server writes a string body without building a WHATWG
- * Response). Writing it straight to Node's response instead saved ~8 µs per request at saturation,
- * but each request's objects then survived young-generation collections into old space (measured
- * at 500 req/s: 56–95 KB promoted per scavenge against 25 KB this way), and full GCs came two to
- * four times as often.
+ * Response). Writing it straight to Node's response saves ~8 µs per request at saturation, but as
+ * it was written (headers as a spread literal, see nodeHeaders) each request's objects survived
+ * young-generation collections into old space: 56–95 KB promoted per scavenge at 500 req/s against
+ * ~25 KB this way. With its headers built by assignment it promotes the same ~25 KB as this path,
+ * which is the simpler one.
  */
 export function sendJson(c: AppContext, text: string, headers: Record<string, string>): Response {
   return c.body(text, 200, { 'content-type': 'application/json', ...headers });
