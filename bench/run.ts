@@ -193,22 +193,20 @@ async function main() {
     return out;
   }
 
-  // JIT warm-up of every path before anything is measured.
-  for (const via of ['direct', 'reference', 'gateway'] as const) {
-    await runLoad(target(via, bodies.plain, false), { connections: 16, durationMs: secs(1), record: false });
-    await runLoad(target(via, bodies.stream, true), { connections: 16, durationMs: secs(1), record: false });
-  }
-
   const all: Via[] = ['direct', 'reference', 'gateway'];
-  // Settling: the fixed-rate pattern itself, unrecorded, alternated as the phases are. After the
-  // saturating warm-up every process (the generator and the bare proxy too) spent its first
-  // seconds at a fixed rate compiling and collecting: the first measured slices ran inside that.
-  for (let i = 0; i < SETTLE_ROUNDS; i++) {
+  /** Unrecorded load on every target, 1 s non-stream then 1 s stream each. */
+  const warm = async (o: { rate?: number; connections: number; preconnect?: number }) => {
     for (const via of all) {
-      await runLoad(target(via, bodies.plain, false), { rate: RATE, connections: 256, durationMs: secs(1), preconnect: 4, record: false });
-      await runLoad(target(via, bodies.stream, true), { rate: RATE, connections: 256, durationMs: secs(1), preconnect: 4, record: false });
+      await runLoad(target(via, bodies.plain, false), { ...o, durationMs: secs(1), record: false });
+      await runLoad(target(via, bodies.stream, true), { ...o, durationMs: secs(1), record: false });
     }
-  }
+  };
+  // JIT warm-up of every path before anything is measured.
+  await warm({ connections: 16 });
+  // Settling: the fixed-rate pattern itself, alternated as the phases are. After the saturating
+  // warm-up every process (the generator and the bare proxy too) spent its first seconds at a
+  // fixed rate compiling and collecting: the first measured slices ran inside that.
+  for (let i = 0; i < SETTLE_ROUNDS; i++) await warm({ rate: RATE, connections: 256, preconnect: 4 });
 
   const warmedAfterMs = performance.now() - spawnedAt;
   const rows: Row[] = [];
