@@ -25,7 +25,10 @@ export type OutcomeStatus = 'ok' | 'upstream_error' | 'client_aborted' | 'timeou
  * thread memory consume it after the response.
  */
 export interface RequestOutcome {
+  /** The gateway's id for the request: the ledger key. */
   requestId: string;
+  /** The client's own `x-request-id`, kept for correlation only. */
+  clientRequestId?: string | null;
   route: 'chat.completions' | 'embeddings';
   workspaceId: string;
   keyId: string;

@@ -51,7 +51,10 @@ export interface AppDeps {
 
 export interface AppEnv {
   Variables: {
+    /** The gateway's own id for this request (record key, item ids, logs). */
     requestId: string;
+    /** The client's `x-request-id`, when sane: correlation only. */
+    clientRequestId: string | undefined;
     caller: Caller;
     startedAt: number;
     logFields: Record<string, unknown>;

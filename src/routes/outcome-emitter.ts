@@ -24,8 +24,9 @@ class Outcome implements RequestOutcome {
   private lazy: (() => Content) | null;
 
   // Every field written out (no spreads): this runs once per request on the hot path.
-  constructor(requestId: string, base: OutcomeBase, caller: { workspaceId: string; keyId: string }, part: OutcomePart, startedAt: Date, totalMs: number) {
+  constructor(requestId: string, clientRequestId: string | null, base: OutcomeBase, caller: { workspaceId: string; keyId: string }, part: OutcomePart, startedAt: Date, totalMs: number) {
     this.requestId = requestId;
+    this.clientRequestId = clientRequestId;
     this.route = base.route;
     this.workspaceId = caller.workspaceId;
     this.keyId = caller.keyId;
@@ -79,7 +80,7 @@ export function outcomeEmitter(c: AppContext, deps: AppDeps, base: OutcomeBase) 
   return (part: OutcomePart) => {
     if (emitted) return;
     emitted = true;
-    const outcome = new Outcome(c.get('requestId'), base, caller, part, startedAt, part.totalMs ?? performance.now() - t0);
+    const outcome = new Outcome(c.get('requestId'), c.get('clientRequestId') ?? null, base, caller, part, startedAt, part.totalMs ?? performance.now() - t0);
     // Tokens per minute count the actual usage, once the upstream reported it.
     if (caller.tpm && outcome.usage?.totalTokens) deps.limiter.addTokens(caller.keyId, outcome.usage.totalTokens).catch(() => {});
     try {

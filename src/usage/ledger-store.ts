@@ -6,6 +6,7 @@ type Value = string | number | boolean | null;
 /** The ledger's columns in insert order: name, Postgres type, and the value in a record. */
 const COLUMNS: readonly [string, string, (r: UsageRecord) => Value][] = [
   ['request_id', 'text', (r) => r.requestId],
+  ['client_request_id', 'text', (r) => r.clientRequestId ?? null],
   ['created_at', 'timestamptz', (r) => r.createdAt],
   ['workspace_id', 'text', (r) => r.workspaceId],
   ['key_id', 'text', (r) => r.keyId],
@@ -36,9 +37,11 @@ export const USAGE_COLUMNS: readonly string[] = COLUMNS.map(([name]) => name);
 
 const ROLLUP = `
     rolled as (
-      insert into usage_daily as d (day, workspace_id, key_id, model, requests, errors, prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, cost_usd)
+      insert into usage_daily as d (day, workspace_id, key_id, model, requests, errors, prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, cost_usd,
+                                    unpriced_requests, unpriced_prompt_tokens, unpriced_completion_tokens)
       select (created_at at time zone 'UTC')::date, workspace_id, key_id, model, count(*), count(*) filter (where status <> 'ok'),
-             sum(prompt_tokens), sum(completion_tokens), sum(cached_tokens), sum(reasoning_tokens), sum(cost_usd)
+             sum(prompt_tokens), sum(completion_tokens), sum(cached_tokens), sum(reasoning_tokens), sum(cost_usd),
+             count(*) filter (where unpriced), coalesce(sum(prompt_tokens) filter (where unpriced), 0), coalesce(sum(completion_tokens) filter (where unpriced), 0)
       from inserted
       group by 1, 2, 3, 4
       order by 1, 2, 3, 4
@@ -49,7 +52,10 @@ const ROLLUP = `
         completion_tokens = d.completion_tokens + excluded.completion_tokens,
         cached_tokens = d.cached_tokens + excluded.cached_tokens,
         reasoning_tokens = d.reasoning_tokens + excluded.reasoning_tokens,
-        cost_usd = d.cost_usd + excluded.cost_usd
+        cost_usd = d.cost_usd + excluded.cost_usd,
+        unpriced_requests = d.unpriced_requests + excluded.unpriced_requests,
+        unpriced_prompt_tokens = d.unpriced_prompt_tokens + excluded.unpriced_prompt_tokens,
+        unpriced_completion_tokens = d.unpriced_completion_tokens + excluded.unpriced_completion_tokens
       returning 1
     )
     select (select count(*) from inserted)::int as inserted`;
@@ -66,7 +72,8 @@ const INSERT_BATCH = `
       insert into usage_records (${USAGE_COLUMNS.join(', ')})
       select * from unnest(${COLUMNS.map(([, type], c) => `$${c + 1}::text::${type}[]`).join(', ')})
       on conflict (request_id) do nothing
-      returning created_at, workspace_id, key_id, model, status, prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, cost_usd
+      returning created_at, workspace_id, key_id, model, status, prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, cost_usd,
+        cost_source = 'none' and prompt_tokens + completion_tokens > 0 as unpriced
     ),${ROLLUP}`;
 
 /** The batch as one Postgres array literal per column, in column order. */

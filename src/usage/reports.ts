@@ -128,7 +128,7 @@ export async function usageRecordsPage(db: Db, q: RecordsQuery) {
   if (q.cursor) parts.push(sql`(created_at, request_id) < (${q.cursor.createdAt}::timestamptz, ${q.cursor.requestId})`);
   const raw = rowsOf(
     await db.execute(sql`
-      select request_id, to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as created_at, workspace_id, key_id, route,
+      select request_id, client_request_id, to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as created_at, workspace_id, key_id, route,
         model_requested, model_served, model, thread_id, stream, status, http_status, error_code, prompt_tokens, completion_tokens,
         cached_tokens, reasoning_tokens, cost_usd::text as cost_usd, cost_source, estimated, latency_ms, ttfb_ms, generation_id, provider
       from usage_records

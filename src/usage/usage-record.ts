@@ -6,6 +6,8 @@ import { formatDecimal, parseDecimal, priceTimes } from './decimal.js';
 /** One ledger row, as the writer queues, spills and inserts it. */
 export interface UsageRecord {
   requestId: string;
+  /** The client's `x-request-id` (correlation only); absent in records spilled by older versions. */
+  clientRequestId?: string | null;
   createdAt: string; // ISO-8601, UTC
   workspaceId: string;
   keyId: string;
@@ -71,6 +73,7 @@ export function toUsageRecord(outcome: RequestOutcome, lookupModel: (id: string)
   }
   return {
     requestId: outcome.requestId,
+    clientRequestId: outcome.clientRequestId ?? null,
     createdAt: outcome.startedAt.toISOString(),
     workspaceId: outcome.workspaceId,
     keyId: outcome.keyId,

@@ -7,7 +7,10 @@ import { bigint, boolean, date, index, integer, numeric, pgTable, primaryKey, re
 export const usageRecords = pgTable(
   'usage_records',
   {
+    /** The gateway's own id for the request (never the client's: see client_request_id). */
     requestId: text('request_id').primaryKey(),
+    /** The client's `x-request-id`, when it sent a sane one: kept for correlation only, never a key. */
+    clientRequestId: text('client_request_id'),
     createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull(),
     workspaceId: text('workspace_id').notNull(),
     keyId: text('key_id').notNull(),
@@ -57,6 +60,10 @@ export const usageDaily = pgTable(
     cachedTokens: bigint('cached_tokens', { mode: 'number' }).notNull(),
     reasoningTokens: bigint('reasoning_tokens', { mode: 'number' }).notNull(),
     costUsd: numeric('cost_usd', { precision: 24, scale: 10 }).notNull(),
+    /** Requests with tokens but no price (no upstream cost, no catalog price): recorded at $0. */
+    unpricedRequests: bigint('unpriced_requests', { mode: 'number' }).notNull().default(0),
+    unpricedPromptTokens: bigint('unpriced_prompt_tokens', { mode: 'number' }).notNull().default(0),
+    unpricedCompletionTokens: bigint('unpriced_completion_tokens', { mode: 'number' }).notNull().default(0),
   },
   (t) => [
     primaryKey({ columns: [t.day, t.workspaceId, t.keyId, t.model] }),
