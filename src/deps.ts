@@ -16,7 +16,8 @@ import { createFallbackLimiter } from './limits/fallback-limiter.js';
 import { createMemoryLimiter } from './limits/memory-limiter.js';
 import { createRedisLimiter } from './limits/redis-limiter.js';
 import { connectRedis, type RedisConnection } from './redis/connect.js';
-import type { SharedCatalogStore } from './catalog/catalog.js';
+import type { CatalogSnapshot, SharedCatalogStore } from './catalog/catalog.js';
+import { unpricedModels } from './usage/reports.js';
 import { createMemoryService } from './memory/memory-service.js';
 import { createThreadStore } from './memory/thread-store.js';
 import { createSummarizer } from './memory/summarizer.js';
@@ -54,7 +55,12 @@ export async function openDeps(config: Config, opts: OpenDepsOptions): Promise<A
   const redis = config.redisUrl
     ? await connectRedis({ url: config.redisUrl, prefix: config.redisKeyPrefix, logger: opts.logger, commandTimeoutMs: config.redisCommandTimeoutMs })
     : undefined;
-  const catalog = createCatalog({ upstream, now, shared: redis ? sharedCatalogStore(redis) : undefined });
+  const catalog = createCatalog({
+    upstream,
+    now,
+    shared: redis ? sharedCatalogStore(redis) : undefined,
+    onLoaded: (snapshot) => warnUnpricedModels(database, snapshot, now, opts.logger),
+  });
   const verifier = createKeyVerifier({ store: keys, now, ttlMs: config.keyCacheTtlMs });
   const keyEvents = await createKeyEvents({ verifier, redis, logger: opts.logger });
   const limiter = redis
@@ -65,7 +71,15 @@ export async function openDeps(config: Config, opts: OpenDepsOptions): Promise<A
         onFallback: (reason) => metrics.limiterFallback(reason),
       })
     : createMemoryLimiter(now);
-  const usage = createUsageLedger({ db: database.db, catalog, logger: opts.logger, dataDir: config.dataDir, enabled: config.usageEnabled, now });
+  const usage = createUsageLedger({
+    db: database.db,
+    catalog,
+    logger: opts.logger,
+    dataDir: config.dataDir,
+    enabled: config.usageEnabled,
+    now,
+    onUnpriced: (model, tokens) => metrics.recordUnpriced(model, tokens),
+  });
   const threads = createThreadStore(database.db);
   const summarizer = config.memorySummaryModel
     ? createSummarizer({
@@ -85,7 +99,12 @@ export async function openDeps(config: Config, opts: OpenDepsOptions): Promise<A
     redactEmails: config.memoryRedactEmails,
   });
   const streams = createStreamRegistry();
-  metrics.observeGauges({ openStreams: () => streams.size, usageBacklog: () => usage.stats().pending, memoryBacklog: () => memory.stats().pending });
+  metrics.observeGauges({
+    openStreams: () => streams.size,
+    usageBacklog: () => usage.stats().pending,
+    memoryBacklog: () => memory.stats().pending,
+    writers: () => ({ usage: usage.stats(), memory: memory.stats() }),
+  });
   const extraSink = opts.onOutcome;
   return {
     config,
@@ -122,6 +141,30 @@ export async function openDeps(config: Config, opts: OpenDepsOptions): Promise<A
       await metrics.shutdown().catch(() => {});
     },
   };
+}
+
+/**
+ * At start and at each catalog refresh: names the models that had usage without a price in the
+ * last 30 days and still have no catalog price, so finance is not surprised by $0 rows.
+ */
+function warnUnpricedModels(database: Database, snapshot: CatalogSnapshot, now: () => number, logger: Logger) {
+  const since = new Date(now() - 30 * 86_400_000).toISOString().slice(0, 10);
+  unpricedModels(database.db, since)
+    .then((rows) => {
+      const missing = rows.filter((r) => {
+        const info = snapshot.byId.get(r.model);
+        return !info || info.promptPrice === null || info.completionPrice === null;
+      });
+      if (missing.length) {
+        logger.warn(
+          { models: missing.map((r) => r.model.slice(0, 200)), unpriced_requests: missing.reduce((n, r) => n + r.requests, 0), since },
+          'models in use without a price: their usage is recorded at $0 (see unpriced_* in /admin/usage)',
+        );
+      }
+    })
+    .catch(() => {
+      // the database may be away at start; the next refresh tries again
+    });
 }
 
 /** The model catalog shared through Redis, so several instances fetch it once. */

@@ -28,7 +28,15 @@ export interface SharedCatalogStore {
   claim(): Promise<boolean>;
 }
 
-export function createCatalog(opts: { upstream: UpstreamClient; now: () => number; ttlMs?: number; timeoutMs?: number; shared?: SharedCatalogStore }) {
+export function createCatalog(opts: {
+  upstream: UpstreamClient;
+  now: () => number;
+  ttlMs?: number;
+  timeoutMs?: number;
+  shared?: SharedCatalogStore;
+  /** Called after each successful load or refresh (e.g. to warn about models without a price). */
+  onLoaded?: (snapshot: CatalogSnapshot) => void;
+}) {
   const ttl = opts.ttlMs ?? 3_600_000;
   let snapshot: CatalogSnapshot | null = null;
   let inflight: Promise<CatalogSnapshot> | null = null;
@@ -88,7 +96,15 @@ export function createCatalog(opts: { upstream: UpstreamClient; now: () => numbe
 
   function refresh(): Promise<CatalogSnapshot> {
     inflight ??= fetchCatalog()
-      .then((s) => (snapshot = s))
+      .then((s) => {
+        snapshot = s;
+        try {
+          opts.onLoaded?.(s);
+        } catch {
+          // a listener's failure is its own; the catalog is loaded
+        }
+        return s;
+      })
       .finally(() => {
         inflight = null;
       });

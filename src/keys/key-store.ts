@@ -1,5 +1,6 @@
 import { asc, eq, or } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
+import { storableText } from '../db/storable.js';
 import { apiKeys, workspaces } from '../db/schema/index.js';
 import { GatewayError } from '../errors.js';
 import { displayPrefix, generateKey, hashKey, newId } from './key-material.js';
@@ -30,7 +31,10 @@ export type KeyPatch = Partial<Omit<NewKeyInput, 'workspace'>>;
 
 /** Workspaces and keys in the database. Every query is parameterized by Drizzle. */
 export function createKeyStore(db: Db) {
+  // Names and ids from callers go through storableText: stored the way Postgres takes them, and
+  // looked up the same way (a name given with a NUL finds the workspace created with it).
   async function findWorkspace(nameOrId: string): Promise<Workspace | undefined> {
+    nameOrId = storableText(nameOrId);
     const rows = await db
       .select()
       .from(workspaces)
@@ -45,7 +49,7 @@ export function createKeyStore(db: Db) {
     async createWorkspace(name: string): Promise<Workspace> {
       const existing = await findWorkspace(name);
       if (existing && existing.name === name) throw new GatewayError('conflict', `Workspace "${name}" already exists`, { param: 'name' });
-      const [row] = await db.insert(workspaces).values({ id: newId('ws'), name }).returning();
+      const [row] = await db.insert(workspaces).values({ id: newId('ws'), name: storableText(name) }).returning();
       return row;
     },
 
@@ -63,7 +67,7 @@ export function createKeyStore(db: Db) {
         .values({
           id: newId('key'),
           workspaceId: workspace.id,
-          name: input.name,
+          name: storableText(input.name),
           keyHash: hashKey(key),
           prefix: displayPrefix(key),
           scopes: input.scopes ?? ['proxy'],
@@ -88,7 +92,7 @@ export function createKeyStore(db: Db) {
     },
 
     async getKey(id: string): Promise<KeyRow | undefined> {
-      const rows = await db.select().from(apiKeys).where(eq(apiKeys.id, id)).limit(1);
+      const rows = await db.select().from(apiKeys).where(eq(apiKeys.id, storableText(id))).limit(1);
       return rows[0];
     },
 
@@ -99,7 +103,7 @@ export function createKeyStore(db: Db) {
 
     async updateKey(id: string, patch: KeyPatch): Promise<KeyRow | undefined> {
       const values: Partial<typeof apiKeys.$inferInsert> = {};
-      if (patch.name !== undefined) values.name = patch.name;
+      if (patch.name !== undefined) values.name = storableText(patch.name);
       if (patch.scopes !== undefined) values.scopes = patch.scopes;
       if (patch.rpm !== undefined) values.rpm = patch.rpm;
       if (patch.tpm !== undefined) values.tpm = patch.tpm;
@@ -107,7 +111,7 @@ export function createKeyStore(db: Db) {
       if (patch.budgetPeriod !== undefined) values.budgetPeriod = patch.budgetPeriod;
       if (patch.expiresAt !== undefined) values.expiresAt = patch.expiresAt;
       if (Object.keys(values).length === 0) return this.getKey(id);
-      const rows = await db.update(apiKeys).set(values).where(eq(apiKeys.id, id)).returning();
+      const rows = await db.update(apiKeys).set(values).where(eq(apiKeys.id, storableText(id))).returning();
       return rows[0];
     },
 
@@ -115,7 +119,7 @@ export function createKeyStore(db: Db) {
       const rows = await db
         .update(apiKeys)
         .set({ revokedAt: at })
-        .where(eq(apiKeys.id, id))
+        .where(eq(apiKeys.id, storableText(id)))
         .returning();
       return rows[0];
     },

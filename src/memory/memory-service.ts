@@ -2,6 +2,7 @@ import type { Catalog } from '../catalog/catalog.js';
 import type { RequestOutcome } from '../proxy/outcome.js';
 import type { Logger } from '../telemetry/logger.js';
 import { createBatchWriter } from '../usage/ledger-writer.js';
+import { describeDbError } from '../db/db-errors.js';
 import { messageTokens, planContext, type ContextPlan } from './context-plan.js';
 import { messageHash, type ChatMessage } from './message-hash.js';
 import { redactDeep } from './redact.js';
@@ -19,6 +20,8 @@ export interface MemoryContext {
 }
 
 interface Exchange {
+  /** The gateway's id of the request that produced it (for logs; absent in older spill files). */
+  requestId?: string;
   workspaceId: string;
   threadId: string;
   items: NewItem[];
@@ -48,6 +51,7 @@ export function createMemoryService(opts: MemoryServiceOptions) {
     spillName: 'memory-spill',
     logger: opts.logger,
     batchSize: 50,
+    describe: (ex) => ({ workspace_id: ex.workspaceId, thread: ex.threadId, request_id: ex.requestId }),
     async persist(batch) {
       for (const ex of batch) {
         await opts.store.appendItems(ex.workspaceId, ex.threadId, ex.items, ex.supersedeSeqs);
@@ -85,7 +89,7 @@ export function createMemoryService(opts: MemoryServiceOptions) {
         ctx.status = 'ok';
         return { body: { ...args.body, messages: plan.messages }, ctx };
       } catch (err) {
-        opts.logger.warn({ err: (err as Error).message, thread: args.threadId }, 'memory unavailable; forwarding without it');
+        opts.logger.warn({ ...describeDbError(err), thread: args.threadId }, 'memory unavailable; forwarding without it');
         ctx.status = 'unavailable';
         return { body: args.body, ctx };
       }
@@ -107,7 +111,7 @@ export function createMemoryService(opts: MemoryServiceOptions) {
         const reply = redactDeep(replyMessage, redact).value;
         items.push(toItem(reply, `itm_${outcome.requestId}_r`, complete ? 'complete' : 'incomplete', outcome, true));
       }
-      writer.enqueue({ workspaceId: ctx.workspaceId, threadId: ctx.threadId, items, supersedeSeqs: plan?.supersedeSeqs ?? [] });
+      writer.enqueue({ requestId: outcome.requestId, workspaceId: ctx.workspaceId, threadId: ctx.threadId, items, supersedeSeqs: plan?.supersedeSeqs ?? [] });
     },
 
     flush: (timeoutMs?: number) => writer.flush(timeoutMs),

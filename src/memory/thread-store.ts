@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { and, asc, eq, gt, inArray, ne, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
+import { storableDeep, storableOrNull } from '../db/storable.js';
 import { threadItems, threads } from '../db/schema/index.js';
 
 export type ThreadRow = typeof threads.$inferSelect;
@@ -150,6 +151,12 @@ export function createThreadStore(db: Db) {
           .values(
             items.map((item, i) => ({
               ...item,
+              // Raw text columns made storable (JSON columns are escaped text already).
+              role: storableOrNull(item.role),
+              name: storableOrNull(item.name),
+              toolCallId: storableOrNull(item.toolCallId),
+              model: storableOrNull(item.model),
+              generationId: storableOrNull(item.generationId),
               content: encode(item.content),
               toolCalls: encode(item.toolCalls),
               usage: encode(item.usage),
@@ -181,7 +188,7 @@ export function createThreadStore(db: Db) {
     async ensureThread(workspaceId: string, threadId: string, fields: { title?: string | null; metadata?: Record<string, unknown> | null } = {}) {
       const [row] = await db
         .insert(threads)
-        .values({ workspaceId, id: threadId, title: fields.title ?? null, metadata: fields.metadata ?? null })
+        .values({ workspaceId, id: threadId, title: storableOrNull(fields.title), metadata: storableDeep(fields.metadata ?? null) })
         .onConflictDoNothing()
         .returning();
       return row ?? (await this.getThread(workspaceId, threadId));
@@ -199,7 +206,11 @@ export function createThreadStore(db: Db) {
     async updateThread(workspaceId: string, threadId: string, set: { title?: string | null; metadata?: Record<string, unknown> | null }) {
       const [row] = await db
         .update(threads)
-        .set({ ...set, updatedAt: sql`now()` })
+        .set({
+          ...(set.title !== undefined ? { title: storableOrNull(set.title) } : {}),
+          ...(set.metadata !== undefined ? { metadata: storableDeep(set.metadata) } : {}),
+          updatedAt: sql`now()`,
+        })
         .where(and(eq(threads.workspaceId, workspaceId), eq(threads.id, threadId)))
         .returning();
       return row;

@@ -60,6 +60,8 @@ export interface AppEnv {
     logFields: Record<string, unknown>;
     /** Headers the gateway adds to the response (see routes/response-headers.ts). */
     resHeaders: Record<string, string>;
+    /** Set once the request's outcome went to the ledger (see middleware/record-rejections.ts). */
+    outcomeEmitted?: boolean;
     /** Set when the response is an SSE stream (possibly written to Node directly). */
     streamed?: boolean;
   };

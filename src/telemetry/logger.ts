@@ -1,4 +1,5 @@
 import { pino } from 'pino';
+import { safeError } from './safe-error.js';
 
 export type Logger = pino.Logger;
 
@@ -15,6 +16,8 @@ export function createLogger(level: string, destination?: pino.DestinationStream
     {
       level,
       base: undefined,
+      // Errors never bring SQL parameters (message text) or key material into a line.
+      serializers: { err: safeError, cause: safeError },
       redact: {
         paths: ['authorization', 'headers.authorization', 'req.headers.authorization', '*.apiKey', 'key', 'messages', 'body'],
         censor: '[redacted]',

@@ -35,6 +35,16 @@ export interface GaugeSources {
   openStreams?: () => number;
   usageBacklog?: () => number;
   memoryBacklog?: () => number;
+  /** The durable writers' counts (`usage`, `memory`), read at each scrape. */
+  writers?: () => Record<string, WriterCounts>;
+}
+
+/** What the metrics read of a durable batch writer (see usage/ledger-writer.ts). */
+export interface WriterCounts {
+  spilled: number;
+  quarantined: number;
+  lost: number;
+  diskFailing: boolean;
 }
 
 export interface MetricsOptions {
@@ -48,6 +58,8 @@ export interface MetricsOptions {
 export interface Metrics {
   recordRequest(s: RequestSample): void;
   recordUsage(u: UsageSample): void;
+  /** A request with tokens but no price (no upstream cost, no catalog price): recorded at $0. */
+  recordUnpriced(model: string | null, tokens: number): void;
   /** The rate limiter fell back (e.g. Redis away → in-process); `kind` is a code-defined word. */
   limiterFallback(kind: string): void;
   /** Registers (or replaces) the functions read at each scrape. */
@@ -112,6 +124,29 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
   gauge('cmg_open_streams', 'Streams this process is serving now.', () => gauges.openStreams);
   gauge('cmg_usage_writer_backlog', 'Usage records waiting to be written.', () => gauges.usageBacklog);
   gauge('cmg_memory_writer_backlog', 'Thread memory writes waiting to be written.', () => gauges.memoryBacklog);
+  const writerAttrs = new Map<string, Attributes>();
+  const writerMetric = (name: string, description: string, read: (w: WriterCounts) => number, counter: boolean) => {
+    const instrument = counter ? meter.createObservableCounter(name, { description }) : meter.createObservableGauge(name, { description });
+    instrument.addCallback((result) => {
+      let all: Record<string, WriterCounts> | undefined;
+      try {
+        all = gauges.writers?.();
+      } catch {
+        return;
+      }
+      for (const [writer, counts] of Object.entries(all ?? {})) {
+        let a = writerAttrs.get(writer);
+        if (!a) writerAttrs.set(writer, (a = { writer }));
+        result.observe(read(counts), a);
+      }
+    });
+  };
+  writerMetric('cmg_records_spilled_total', 'Records moved to the spill file because the database was slow or away.', (w) => w.spilled, true);
+  writerMetric('cmg_records_quarantined_total', 'Records the database refused as data, kept in the dead-letter file instead.', (w) => w.quarantined, true);
+  writerMetric('cmg_records_lost_total', 'Records kept neither in the database nor on disk (spill directory unwritable or full).', (w) => w.lost, true);
+  writerMetric('cmg_spill_disk_failing', '1 while the spill directory cannot be written.', (w) => (w.diskFailing ? 1 : 0), false);
+  const unpricedRequests = plainCounter('cmg_unpriced_requests_total', 'Requests with tokens but no price (no upstream cost, no catalog price), by model.');
+  const unpricedTokens = plainCounter('cmg_unpriced_tokens_total', 'Tokens of requests that had no price, by model.');
 
   // Event-loop delay: what every request waits behind (GC pauses, long synchronous work). Reset at
   // each scrape, so each sample covers the interval since the previous one.
@@ -190,6 +225,13 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
       if (u.completionTokens > 0) tokens.add(u.completionTokens, a.completion);
       const usd = u.costUsd ? Number(u.costUsd) : 0;
       if (usd > 0 && Number.isFinite(usd)) cost.add(usd, a.model);
+    },
+    recordUnpriced(model, n) {
+      const label = modelLabel(model);
+      let a = usageAttrs.get(label);
+      if (!a) usageAttrs.set(label, (a = { prompt: { type: 'prompt', model: label }, completion: { type: 'completion', model: label }, model: { model: label } }));
+      unpricedRequests.add(1, a.model);
+      if (n > 0) unpricedTokens.add(n, a.model);
     },
     limiterFallback(kind) {
       let a = kindLabels.get(kind);

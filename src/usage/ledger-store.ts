@@ -1,4 +1,5 @@
 import type { Db } from '../db/client.js';
+import { storableText } from '../db/storable.js';
 import type { UsageRecord } from './usage-record.js';
 
 type Value = string | number | boolean | null;
@@ -87,11 +88,15 @@ function columnArrays(records: UsageRecord[]): string[] {
 
 const NEEDS_ESCAPE = /[\\"]/;
 
-/** One element of an array literal: NULL, a number or boolean as is, text double-quoted with `\\` and `"` escaped. */
+/**
+ * One element of an array literal: NULL, a number or boolean as is, text double-quoted with `\\`
+ * and `"` escaped and made storable (no NUL, no unpaired surrogate: see db/storable.ts). Every
+ * ledger value, spilled and replayed ones included, passes through here.
+ */
 export function arrayElement(value: unknown): string {
   if (value === null || value === undefined) return 'NULL';
   if (typeof value === 'number' || typeof value === 'boolean') return String(value);
-  const text = String(value);
+  const text = storableText(String(value));
   return NEEDS_ESCAPE.test(text) ? `"${text.replace(/[\\"]/g, '\\$&')}"` : `"${text}"`;
 }
 

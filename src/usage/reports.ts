@@ -21,6 +21,9 @@ export interface Totals {
   prompt_tokens: number;
   completion_tokens: number;
   cost_usd: string;
+  /** Requests with tokens but no price (recorded at $0), and their tokens. */
+  unpriced_requests: number;
+  unpriced_tokens: number;
 }
 
 export type ReportRow = Record<string, string | number | null> & Totals;
@@ -40,7 +43,7 @@ const GROUP_SQL: Record<Group, { inner: SQL; outer: SQL; columns: string[] }> = 
 
 /** The columns a report with these groups has, in order (also the CSV header). */
 export function reportColumns(groups: Group[]): string[] {
-  return [...groups.flatMap((g) => GROUP_SQL[g].columns), 'requests', 'errors', 'prompt_tokens', 'completion_tokens', 'cost_usd'];
+  return [...groups.flatMap((g) => GROUP_SQL[g].columns), 'requests', 'errors', 'prompt_tokens', 'completion_tokens', 'cost_usd', 'unpriced_requests', 'unpriced_tokens'];
 }
 
 function whereClause(f: ReportFilter): SQL {
@@ -71,12 +74,13 @@ export async function usageReport(db: Db, groups: Group[], filter: ReportFilter)
   const orderBy = groups.map((g) => sql.raw(`g.g_${g}`));
   const query = sql`
     select ${outer.length ? sql`${sql.join(outer, sql`, `)},` : sql``}
-      g.requests, g.errors, g.prompt_tokens, g.completion_tokens, g.cost_usd
+      g.requests, g.errors, g.prompt_tokens, g.completion_tokens, g.cost_usd, g.unpriced_requests, g.unpriced_tokens
     from (
       select ${inner.length ? sql`${sql.join(inner, sql`, `)},` : sql``}
         sum(d.requests)::bigint as requests, sum(d.errors)::bigint as errors,
         sum(d.prompt_tokens)::bigint as prompt_tokens, sum(d.completion_tokens)::bigint as completion_tokens,
-        sum(d.cost_usd)::text as cost_usd
+        sum(d.cost_usd)::text as cost_usd,
+        sum(d.unpriced_requests)::bigint as unpriced_requests, sum(d.unpriced_prompt_tokens + d.unpriced_completion_tokens)::bigint as unpriced_tokens
       from usage_daily d
       where ${whereClause(filter)}
       ${positions.length ? sql`group by ${sql.join(positions, sql`, `)}` : sql``}
@@ -86,7 +90,7 @@ export async function usageReport(db: Db, groups: Group[], filter: ReportFilter)
     ${orderBy.length ? sql`order by ${sql.join(orderBy, sql`, `)}` : sql``}
   `;
   const raw = rowsOf(await db.execute(query));
-  const totals = { requests: 0, errors: 0, prompt_tokens: 0, completion_tokens: 0, cost: 0n };
+  const totals = { requests: 0, errors: 0, prompt_tokens: 0, completion_tokens: 0, cost: 0n, unpriced_requests: 0, unpriced_tokens: 0 };
   const data: ReportRow[] = [];
   for (const r of raw) {
     if (r.requests === null) continue; // no groups and no rows: sum() gives one all-null row
@@ -100,16 +104,20 @@ export async function usageReport(db: Db, groups: Group[], filter: ReportFilter)
       prompt_tokens: Number(r.prompt_tokens),
       completion_tokens: Number(r.completion_tokens),
       cost_usd: cost,
+      unpriced_requests: Number(r.unpriced_requests),
+      unpriced_tokens: Number(r.unpriced_tokens),
     } as ReportRow;
     totals.requests += out.requests;
     totals.errors += out.errors;
     totals.prompt_tokens += out.prompt_tokens;
     totals.completion_tokens += out.completion_tokens;
     totals.cost += parseDecimal(cost);
+    totals.unpriced_requests += out.unpriced_requests;
+    totals.unpriced_tokens += out.unpriced_tokens;
     data.push(out);
   }
   const { cost, ...counts } = totals;
-  return { data, totals: { ...counts, cost_usd: formatDecimal(cost) } };
+  return { data, totals: { requests: counts.requests, errors: counts.errors, prompt_tokens: counts.prompt_tokens, completion_tokens: counts.completion_tokens, cost_usd: formatDecimal(cost), unpriced_requests: counts.unpriced_requests, unpriced_tokens: counts.unpriced_tokens } };
 }
 
 export interface RecordsQuery extends ReportFilter {
@@ -151,4 +159,22 @@ export async function usageRecordsPage(db: Db, q: RecordsQuery) {
   }));
   const last = data.at(-1);
   return { data, next: more && last ? { createdAt: last.created_at as string, requestId: last.request_id as string } : null };
+}
+
+/**
+ * Models with usage recorded without a price (no upstream cost, no catalog price) since `fromDay`,
+ * with their unpriced request counts, from the rollups.
+ */
+export async function unpricedModels(db: Db, fromDay: string): Promise<{ model: string; requests: number }[]> {
+  const rows = rowsOf(
+    await db.execute(sql`
+      select model, sum(unpriced_requests)::bigint as requests
+      from usage_daily
+      where day >= ${fromDay}::date and unpriced_requests > 0
+      group by model
+      order by model
+      limit 100
+    `),
+  );
+  return rows.map((r) => ({ model: String(r.model), requests: Number(r.requests) }));
 }

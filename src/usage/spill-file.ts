@@ -8,12 +8,19 @@ import { join } from 'node:path';
  */
 export function createSpillFiles<T>(dir: string, name: string) {
   const live = join(dir, `${name}.jsonl`);
+  const deadLetters = join(dir, `${name}.deadletter.jsonl`);
 
   return {
     append(records: T[]): void {
       if (records.length === 0) return;
       mkdirSync(dir, { recursive: true });
       appendFileSync(live, records.map((r) => JSON.stringify(r)).join('\n') + '\n', { mode: 0o600 });
+    },
+
+    /** Keeps a record the database refused, with why, for an operator to inspect (never replayed). */
+    deadLetter(entry: unknown): void {
+      mkdirSync(dir, { recursive: true });
+      appendFileSync(deadLetters, JSON.stringify(entry) + '\n', { mode: 0o600 });
     },
 
     /** Takes every spilled file (the live one and earlier unfinished replays) for replay. */

@@ -33,6 +33,18 @@ export interface UsageRecord {
   provider: string | null;
 }
 
+const MAX_INT = 2_147_483_647;
+
+/** An upstream's token figure as the int column takes it: whole, non-negative, within int4. */
+function tokenCount(n: number): number {
+  return Number.isFinite(n) ? Math.min(MAX_INT, Math.max(0, Math.round(n))) : 0;
+}
+
+/** A duration for the real column: finite and non-negative (a clock oddity must not poison a row). */
+function millis(n: number): number {
+  return Number.isFinite(n) && n > 0 ? Math.round(n * 1000) / 1000 : 0;
+}
+
 /**
  * Turns a request's outcome into its ledger record. Billing figures come from the upstream's usage
  * (cost: `usage.cost`, else catalog price × tokens). A stream cut short has no upstream usage: its
@@ -47,10 +59,10 @@ export function toUsageRecord(outcome: RequestOutcome, lookupModel: (id: string)
   let estimated = false;
   let cost: string | null = null;
   if (outcome.usage) {
-    prompt = outcome.usage.promptTokens;
-    completion = outcome.usage.completionTokens;
-    cached = outcome.usage.cachedTokens;
-    reasoning = outcome.usage.reasoningTokens;
+    prompt = tokenCount(outcome.usage.promptTokens);
+    completion = tokenCount(outcome.usage.completionTokens);
+    cached = tokenCount(outcome.usage.cachedTokens);
+    reasoning = tokenCount(outcome.usage.reasoningTokens);
     cost = outcome.usage.cost;
   } else if (outcome.stream && outcome.upstreamHeadersMs !== null && outcome.route === 'chat.completions') {
     // The upstream started answering (and billing) but never sent usage: estimate.
@@ -66,7 +78,9 @@ export function toUsageRecord(outcome: RequestOutcome, lookupModel: (id: string)
     costUsd = formatDecimal(parseDecimal(cost));
   } else if (prompt > 0 || completion > 0) {
     const info = lookupModel(model) ?? (outcome.requestedModel ? lookupModel(outcome.requestedModel) : undefined);
-    if (info) {
+    // A catalog entry without the prices these tokens need (OpenRouter lists variable-priced
+    // models with "-1") is no price at all: the record stays unpriced, never a silent $0 "catalog".
+    if (info && (prompt === 0 || info.promptPrice !== null) && (completion === 0 || info.completionPrice !== null)) {
       costSource = 'catalog';
       costUsd = formatDecimal(priceTimes(info.promptPrice, prompt) + priceTimes(info.completionPrice, completion));
     }
@@ -93,8 +107,8 @@ export function toUsageRecord(outcome: RequestOutcome, lookupModel: (id: string)
     costUsd,
     costSource,
     estimated,
-    latencyMs: Math.round(outcome.totalMs * 1000) / 1000,
-    ttfbMs: outcome.firstByteMs === null ? null : Math.round(outcome.firstByteMs * 1000) / 1000,
+    latencyMs: millis(outcome.totalMs),
+    ttfbMs: outcome.firstByteMs === null ? null : millis(outcome.firstByteMs),
     generationId: outcome.generationId,
     provider: outcome.provider,
   };

@@ -16,6 +16,8 @@ export interface FakeControl {
   errorCode?: string | number;
   toolArgs?: string | Record<string, unknown>;
   usageShape?: 'empty_delta' | 'empty_choices' | 'no_choices';
+  /** Report usage without `cost` (as upstreams other than OpenRouter do). */
+  noCost?: boolean;
 }
 
 export const UTF8_DEFAULT_REPLY = 'héllo wörld 你好 🎉';
@@ -130,7 +132,7 @@ export function costOf(promptTokens: number, completionTokens: number): number {
 export function expectedUsage(body: any): FakeUsage {
   const prompt = promptTokensOf(body);
   const completion = completionTokensOf(body);
-  return {
+  const usage: FakeUsage = {
     prompt_tokens: prompt,
     completion_tokens: completion,
     total_tokens: prompt + completion,
@@ -140,6 +142,8 @@ export function expectedUsage(body: any): FakeUsage {
     cost_details: { upstream_inference_cost: null },
     completion_tokens_details: { reasoning_tokens: 0 },
   };
+  if (controlOf(body).noCost) delete (usage as Partial<FakeUsage>).cost;
+  return usage;
 }
 
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';

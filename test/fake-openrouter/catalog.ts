@@ -81,6 +81,8 @@ export const FAKE_MODELS: FakeModel[] = [
   model('anthropic/claude-3.5-haiku', 'Anthropic: Claude 3.5 Haiku', 200_000, 8_192, '0.0000008', '0.000004'),
   // A tiny context window so gateway tests can exercise context trimming cheaply.
   model('fake/small-600', 'Fake: Small 600', 600, 200, '0.0000001', '0.0000004'),
+  // OpenRouter lists variable-priced models (its auto router, for one) with "-1" prices: no price.
+  model('fake/unpriced', 'Fake: Unpriced', 32_000, 4_096, '-1', '-1'),
   model('openai/text-embedding-3-small', 'OpenAI: Text Embedding 3 Small', 8_192, null, '0.00000002', '0', 'embedding'),
 ];
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
-import { pino } from 'pino';
+import { createLogger } from '../../src/telemetry/logger.js';
 import { createApp } from '../../src/app.js';
 import { configWith, type Config } from '../../src/config.js';
 import type { Database } from '../../src/db/client.js';
@@ -39,15 +39,13 @@ export async function startTestGateway(opts: { database: Database; upstreamUrl: 
   });
   const logs: Record<string, unknown>[] = [];
   const lines: string[] = [];
-  const logger = pino(
-    { level: 'info', base: undefined },
-    {
-      write(line: string) {
-        lines.push(line);
-        logs.push(JSON.parse(line));
-      },
+  // The gateway's own logger (its serializers and redaction), writing into the test's arrays.
+  const logger = createLogger('info', {
+    write(line: string) {
+      lines.push(line);
+      logs.push(JSON.parse(line));
     },
-  );
+  });
   const outcomes: RequestOutcome[] = [];
   const deps = await openDeps(config, { logger, database: opts.database, onOutcome: (o) => outcomes.push(o), backoffMs: () => 10 });
   const app = createApp(deps);

@@ -78,6 +78,7 @@ function renderTotals(t) {
     ['totals-errors', 'errors'],
     ['totals-prompt', 'prompt_tokens'],
     ['totals-completion', 'completion_tokens'],
+    ['totals-unpriced', 'unpriced_requests'],
   ]) {
     $(id).textContent = formatInt(t[field] ?? 0);
     $(id).dataset.value = String(t[field] ?? 0);
@@ -167,6 +168,9 @@ function renderChart(from, to, byDay, series) {
   );
 }
 
+/** The figure columns every report table has (see numberCells and pages.ts). */
+const FIGURES = 6;
+
 function numberCells(r) {
   return [
     el('td', { class: 'num' }, formatInt(r.requests ?? 0)),
@@ -174,11 +178,12 @@ function numberCells(r) {
     el('td', { class: 'num' }, formatInt(r.prompt_tokens ?? 0)),
     el('td', { class: 'num' }, formatInt(r.completion_tokens ?? 0)),
     el('td', { class: 'num', 'data-value': r.cost_usd ?? '0' }, formatMoney(r.cost_usd)),
+    el('td', { class: 'num', 'data-value': String(r.unpriced_requests ?? 0), title: `${formatInt(r.unpriced_tokens ?? 0)} tokens without a price` }, formatInt(r.unpriced_requests ?? 0)),
   ];
 }
 
 function renderTable(table, rows, totals, labelCells) {
-  const width = labelCells({}).length + 5;
+  const width = labelCells({}).length + FIGURES;
   const body = rows.length
     ? [...rows]
         .sort((a, b) => Number(b.cost_usd) - Number(a.cost_usd))
@@ -198,7 +203,7 @@ function renderTable(table, rows, totals, labelCells) {
   table.tFoot?.remove();
   const foot = table.createTFoot();
   const tr = foot.insertRow();
-  tr.append(el('td', { colspan: width - 5 }, 'Total'), ...numberCells(totals));
+  tr.append(el('td', { colspan: width - FIGURES }, 'Total'), ...numberCells(totals));
 }
 
 async function load() {

@@ -11,7 +11,7 @@ export interface Assets {
 
 /** A report table that app.js fills: the grouping columns, then the same figures for every report. */
 function reportTable(name: string, title: string, groupColumns: string[]) {
-  const figures = ['Requests', 'Errors', 'Prompt tokens', 'Completion tokens', 'Cost (USD)'];
+  const figures = ['Requests', 'Errors', 'Prompt tokens', 'Completion tokens', 'Cost (USD)', 'Unpriced requests'];
   return html`<section aria-labelledby="${name}-title">
     <h2 id="${name}-title">${title}</h2>
     <table id="table-${name}" data-testid="table-${name}">
@@ -109,6 +109,10 @@ export function dashboardPage(assets: Assets, view: DashboardView) {
           <div>
             <span class="label">Completion tokens</span
             ><span class="value" id="totals-completion" data-testid="totals-completion-tokens">–</span>
+          </div>
+          <div title="Requests with tokens but no price (no upstream cost, no catalog price): recorded at $0">
+            <span class="label">Unpriced requests</span
+            ><span class="value" id="totals-unpriced" data-testid="totals-unpriced-requests">–</span>
           </div>
         </section>
         <section aria-labelledby="chart-title">
