@@ -1,15 +1,20 @@
 import type { Logger } from '../telemetry/logger.js';
 import type { LimitResult, Limiter } from './limiter.js';
+import type { MemoryLimiter } from './memory-limiter.js';
 
 /**
  * Redis first; when a Redis call fails (timeout, disconnected) the in-process limiter answers
  * instead, for a short while before Redis is tried again. Requests never hang or fail on a Redis
  * outage. Each fallback is counted and logged: while it lasts, every instance enforces limits on
  * its own traffic only, so a key's effective limit is multiplied by the number of instances.
+ *
+ * A hold is settled where it was made: the in-process limiter settles the holds it made (while
+ * Redis was away); every other settle goes to Redis (and, if Redis fails then, its hold there
+ * expires by itself while the actual tokens are counted in-process).
  */
 export function createFallbackLimiter(opts: {
   primary: Limiter;
-  fallback: Limiter;
+  fallback: MemoryLimiter;
   logger: Logger;
   onFallback: (reason: string) => void;
   retryAfterMs?: number;
@@ -39,8 +44,12 @@ export function createFallbackLimiter(opts: {
   return {
     kind: 'redis',
     hitRequest: (keyId, rpm): Promise<LimitResult> => attempt((l) => l.hitRequest(keyId, rpm)),
-    checkTokens: (keyId, tpm): Promise<LimitResult> => attempt((l) => l.checkTokens(keyId, tpm)),
-    addTokens: (keyId, tokens) => attempt((l) => l.addTokens(keyId, tokens)),
+    reserveTokens: (hold): Promise<LimitResult> => attempt((l) => l.reserveTokens(hold)),
+    settleTokens: (keyId, id, actual) =>
+      opts.fallback.holdsTokens(keyId, id) ? opts.fallback.settleTokens(keyId, id, actual) : attempt((l) => l.settleTokens(keyId, id, actual)),
+    reserveSpend: (hold) => attempt((l) => l.reserveSpend(hold)),
+    settleSpend: (keyId, scope, id, actual, ttl) =>
+      opts.fallback.holdsSpend(keyId, scope, id) ? opts.fallback.settleSpend(keyId, scope, id, actual, ttl) : attempt((l) => l.settleSpend(keyId, scope, id, actual, ttl)),
     usingFallback: () => now() < downUntil,
     async close() {
       await Promise.all([opts.primary.close(), opts.fallback.close()]);

@@ -21,17 +21,20 @@ describe('in-process limiter', () => {
     expect((await l.hitRequest('other', 3)).remaining).toBe(2);
   });
 
-  it('counts tokens over the window', async () => {
+  it('counts actual tokens over the window once requests settle', async () => {
     let t = 5_000_000;
     const l = createMemoryLimiter(() => t);
-    expect((await l.checkTokens('k', 100)).allowed).toBe(true);
-    await l.addTokens('k', 60);
+    const hold = (id: string, estimate: number) => l.reserveTokens({ keyId: 'k', id, tpm: 100, estimate, ttlMs: 600_000 });
+    expect((await hold('a', 10)).allowed).toBe(true);
+    await l.settleTokens('k', 'a', 60);
     t += 20_000;
-    await l.addTokens('k', 50);
-    const over = await l.checkTokens('k', 100);
+    expect((await hold('b', 10)).allowed).toBe(true);
+    await l.settleTokens('k', 'b', 50);
+    const over = await hold('c', 10);
     expect(over).toMatchObject({ allowed: false, remaining: 0 });
-    t += 41_000; // the first 60 left the window
-    expect(await l.checkTokens('k', 100)).toMatchObject({ allowed: true, remaining: 50 });
+    expect(over.resetMs).toBe(41_000); // the first 60 leave the window then
+    t += 41_000;
+    expect(await hold('d', 10)).toMatchObject({ allowed: true, remaining: 40 });
   });
 
   it('formats resets like OpenAI', () => {
@@ -53,10 +56,14 @@ describe('fallback limiter', () => {
         if (broken) throw new Error('timeout');
         return { allowed: true, limit: rpm, remaining: 99, resetMs: 0 };
       },
-      checkTokens: async () => {
+      reserveTokens: async () => {
         throw new Error('timeout');
       },
-      addTokens: async () => {},
+      settleTokens: async () => {},
+      reserveSpend: async () => {
+        throw new Error('timeout');
+      },
+      settleSpend: async () => {},
       close: async () => {},
     };
     const fallbacks: string[] = [];

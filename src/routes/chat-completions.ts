@@ -99,7 +99,7 @@ export function chatCompletions(deps: AppDeps) {
       threadId,
       memory,
     });
-    await admitRequest(c, deps, outcome);
+    await admitRequest(c, deps, outcome, forwarded);
     const handle = startForward(clientSignal, deps.config.upstreamTimeoutMs);
 
     let res;

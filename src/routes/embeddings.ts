@@ -21,7 +21,7 @@ export function embeddings(deps: AppDeps) {
     const t0 = c.get('startedAt');
     const clientSignal = clientSignalOf(c);
     const outcome = outcomeEmitter(c, deps, { route: 'embeddings', requestedModel: body.model, stream: false, request: null });
-    await admitRequest(c, deps, outcome);
+    await admitRequest(c, deps, outcome, body);
     const handle = startForward(clientSignal, deps.config.upstreamTimeoutMs);
     let text: string;
     let upstreamHeadersMs: number;

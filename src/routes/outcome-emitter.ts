@@ -81,8 +81,8 @@ export function outcomeEmitter(c: AppContext, deps: AppDeps, base: OutcomeBase) 
     if (emitted) return;
     emitted = true;
     const outcome = new Outcome(c.get('requestId'), c.get('clientRequestId') ?? null, base, caller, part, startedAt, part.totalMs ?? performance.now() - t0);
-    // Tokens per minute count the actual usage, once the upstream reported it.
-    if (caller.tpm && outcome.usage?.totalTokens) deps.limiter.addTokens(caller.keyId, outcome.usage.totalTokens).catch(() => {});
+    // Tokens per minute: the request's reservation (made at admission) gives way to its actual usage.
+    if (caller.tpm) deps.limiter.settleTokens(caller.keyId, outcome.requestId, outcome.usage?.totalTokens ?? 0).catch(() => {});
     try {
       deps.onOutcome(outcome);
     } catch (err) {
