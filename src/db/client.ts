@@ -34,7 +34,9 @@ export async function openDatabase(target: DatabaseTarget, opts: { migrate?: boo
 async function openPostgres(url: string, max: number): Promise<Database> {
   const { default: postgres } = await import('postgres');
   const { drizzle } = await import('drizzle-orm/postgres-js');
-  const client = postgres(url, { max, onnotice: () => {}, connect_timeout: 10, idle_timeout: 60 });
+  // serialize() holds one connection while the work it guards (migrations) runs on another: a
+  // pool of one would wait on itself forever.
+  const client = postgres(url, { max: Math.max(2, max), onnotice: () => {}, connect_timeout: 10, idle_timeout: 60 });
   const db = drizzle(client, { schema }) as unknown as Db;
   const serialize = async <T>(fn: () => Promise<T>): Promise<T> => {
     const conn = await client.reserve();

@@ -1,4 +1,5 @@
 import { Hono } from 'hono';
+import type { WriterStats } from '../usage/ledger-writer.js';
 import type { AppDeps, AppEnv } from './context.js';
 
 async function timed(check: () => Promise<unknown>) {
@@ -22,11 +23,12 @@ export function healthRoutes(deps: AppDeps, state: { draining: () => boolean }) 
       deps.redis ? timed(() => withTimeout(deps.redis!.ping(), 1_000)) : Promise.resolve(undefined),
     ]);
     const draining = state.draining();
-    const checks = { database, upstream_catalog: catalog, ...(redis ? { redis } : {}) };
+    const writers = { usage_writer: writerCheck(deps.usage.stats()), memory_writer: writerCheck(deps.memory.stats()) };
+    const checks = { database, upstream_catalog: catalog, ...(redis ? { redis } : {}), ...writers };
     // A database or Redis outage degrades this instance (cached keys, spilled records, local limits)
     // but it still serves; failing readiness would pull every replica at once. Not ready: draining,
     // or no model catalog at all (nothing can be routed).
-    const degraded = database.status !== 'ok' || redis?.status === 'error';
+    const degraded = database.status !== 'ok' || redis?.status === 'error' || writers.usage_writer.status !== 'ok' || writers.memory_writer.status !== 'ok';
     const ready = !draining && catalog.status === 'ok';
     const status = draining ? 'draining' : !ready ? 'not_ready' : degraded ? 'degraded' : 'ready';
     return c.json({ status, checks }, ready ? 200 : 503);
@@ -34,6 +36,15 @@ export function healthRoutes(deps: AppDeps, state: { draining: () => boolean }) 
   health.get('/ready', ready);
   health.get('/detailed', ready);
   return health;
+}
+
+/**
+ * A durable writer's state: `degraded` while its spill directory cannot be written (records then
+ * live in memory only) or once any record was lost; the counts say how many.
+ */
+function writerCheck(s: WriterStats) {
+  const status = s.diskFailing || s.lost > 0 ? ('degraded' as const) : ('ok' as const);
+  return { status, pending: s.pending, spilled: s.spilled, quarantined: s.quarantined, lost: s.lost, spill_writable: !s.diskFailing };
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {

@@ -1,4 +1,4 @@
-import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 /**
@@ -35,6 +35,8 @@ export function createSpillFiles<T>(dir: string, name: string) {
 
     read(path: string): T[] {
       const out: T[] = [];
+      // Only a regular file is ours to replay (a link to a device would never end).
+      if (!statSync(path).isFile()) return out;
       for (const line of readFileSync(path, 'utf8').split('\n')) {
         if (!line.trim()) continue;
         try {

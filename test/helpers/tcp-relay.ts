@@ -4,6 +4,11 @@ export interface TcpRelay {
   port: number;
   /** Drops every connection and refuses new ones (accepted, then destroyed at once). */
   cut(): void;
+  /**
+   * A hung dependency, not a refused one: connections stay open and new ones are accepted, but no
+   * byte passes either way until `restore()` (then what was held back flows on).
+   */
+  freeze(): void;
   restore(): void;
   close(): Promise<void>;
 }
@@ -12,6 +17,8 @@ export interface TcpRelay {
 export async function startTcpRelay(targetPort: number, targetHost = '127.0.0.1'): Promise<TcpRelay> {
   const sockets = new Set<Socket>();
   let down = false;
+  let frozen = false;
+  const pairs = new Set<[Socket, Socket]>();
   const server: Server = createServer((client) => {
     if (down) return client.destroy();
     const upstream = createConnection({ port: targetPort, host: targetHost });
@@ -25,8 +32,15 @@ export async function startTcpRelay(targetPort: number, targetHost = '127.0.0.1'
     };
     client.on('error', drop).on('close', drop);
     upstream.on('error', drop).on('close', drop);
+    const pair: [Socket, Socket] = [client, upstream];
+    pairs.add(pair);
+    client.on('close', () => pairs.delete(pair));
     client.pipe(upstream);
     upstream.pipe(client);
+    if (frozen) {
+      client.pause();
+      upstream.pause();
+    }
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
@@ -36,8 +50,20 @@ export async function startTcpRelay(targetPort: number, targetHost = '127.0.0.1'
       for (const s of sockets) s.destroy();
       sockets.clear();
     },
+    freeze() {
+      frozen = true;
+      for (const [a, b] of pairs) {
+        a.pause();
+        b.pause();
+      }
+    },
     restore() {
       down = false;
+      frozen = false;
+      for (const [a, b] of pairs) {
+        a.resume();
+        b.resume();
+      }
     },
     async close() {
       down = true;
