@@ -80,6 +80,7 @@ export function outcomeEmitter(c: AppContext, deps: AppDeps, base: OutcomeBase) 
   return (part: OutcomePart) => {
     if (emitted) return;
     emitted = true;
+    c.set('outcomeEmitted', true);
     const outcome = new Outcome(c.get('requestId'), c.get('clientRequestId') ?? null, base, caller, part, startedAt, part.totalMs ?? performance.now() - t0);
     // Tokens per minute: the request's reservation (made at admission) gives way to its actual usage.
     if (caller.tpm) deps.limiter.settleTokens(caller.keyId, outcome.requestId, outcome.usage?.totalTokens ?? 0).catch(() => {});
