@@ -3,6 +3,7 @@ import { cors } from 'hono/cors';
 import { GatewayError, UpstreamHttpError, renderError } from './errors.js';
 import { accessLog } from './middleware/access-log.js';
 import { requireKey } from './middleware/auth.js';
+import { inputGuard } from './middleware/input-guard.js';
 import { requestId } from './middleware/request-id.js';
 import { adminRoutes } from './routes/admin.js';
 import { adminUsageRoutes } from './routes/admin-usage.js';
@@ -26,6 +27,7 @@ export function createApp(deps: AppDeps, state: AppState = { draining: () => fal
 
   app.use('*', requestId());
   app.use('*', accessLog(deps.requestLog));
+  app.use('*', inputGuard());
   if (deps.config.corsOrigins?.length) {
     const origins = deps.config.corsOrigins;
     app.use('/v1/*', cors({ origin: origins.includes('*') ? '*' : origins, exposeHeaders: ['x-request-id', 'x-thread-id', 'retry-after'] }));

@@ -4,6 +4,13 @@ import { GatewayError } from '../errors.js';
 import type { AppContext } from './context.js';
 
 /**
+ * The deepest JSON a request body may nest (the body object itself is level 1). Parsing is
+ * iterative, but much of what reads a body afterwards (token counting, copies, redaction,
+ * JSON.stringify) recurses: past this depth the request is refused before any of it runs.
+ */
+export const MAX_JSON_DEPTH = 64;
+
+/**
  * Reads a JSON object body: 415 for a non-JSON content type, 413 past the limit (also for chunked
  * bodies without a length), 400 for malformed JSON or a non-object. `raw` is the body as received
  * (Node's bytes when served by Node), for forwarding it unchanged without re-encoding.
@@ -19,6 +26,7 @@ export async function readJsonObject(c: AppContext, maxBytes: number): Promise<{
   const raw = incoming ? await readNodeBody(incoming, maxBytes) : c.req.raw.body ? await readLimited(c.req.raw.body, maxBytes) : '';
   const text = typeof raw === 'string' ? raw : raw.toString('utf8');
   if (!text.trim()) throw new GatewayError('invalid_json', 'The request body is empty; send a JSON object.');
+  checkJsonDepth(text, MAX_JSON_DEPTH);
   let body: unknown;
   try {
     body = JSON.parse(text);
@@ -29,6 +37,44 @@ export async function readJsonObject(c: AppContext, maxBytes: number): Promise<{
     throw new GatewayError('invalid_json', 'The request body must be a JSON object.');
   }
   return { body: body as Record<string, any>, raw };
+}
+
+/**
+ * Refuses JSON text nested deeper than `max` arrays/objects, in one pass and without recursion.
+ * Strings are skipped with indexOf (brackets in them are text); invalid JSON is left for
+ * JSON.parse to refuse. Each backslash run is walked once, so it stays O(n).
+ */
+export function checkJsonDepth(text: string, max: number): void {
+  if (!hasMoreOpeners(text, max)) return; // most bodies: a few indexOf calls, no char-by-char pass
+  let depth = 0;
+  for (let i = 0, n = text.length; i < n; i++) {
+    const ch = text.charCodeAt(i);
+    if (ch === 0x22) {
+      let end = i;
+      for (;;) {
+        end = text.indexOf('"', end + 1);
+        if (end === -1) return;
+        let slash = end - 1;
+        while (text.charCodeAt(slash) === 0x5c) slash--;
+        if ((end - 1 - slash) % 2 === 0) break; // an even run of backslashes: the quote is not escaped
+      }
+      i = end;
+    } else if (ch === 0x5b || ch === 0x7b) {
+      if (++depth > max) {
+        throw new GatewayError('invalid_value', `The JSON body is nested deeper than ${max} levels.`);
+      }
+    } else if (ch === 0x5d || ch === 0x7d) {
+      depth--;
+    }
+  }
+}
+
+/** Whether the text holds more than `max` of `[` and `{` together, in or out of strings. */
+function hasMoreOpeners(text: string, max: number): boolean {
+  let count = 0;
+  for (let at = text.indexOf('{'); at !== -1; at = text.indexOf('{', at + 1)) if (++count > max) return true;
+  for (let at = text.indexOf('['); at !== -1; at = text.indexOf('[', at + 1)) if (++count > max) return true;
+  return false;
 }
 
 interface NodeEnv {

@@ -2,11 +2,15 @@ import { GatewayError } from '../errors.js';
 import type { MemoryMode } from '../memory/memory-service.js';
 import type { AppContext } from './context.js';
 
-export const THREAD_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+/**
+ * 1-128 of `A-Z a-z 0-9 . _ : -`, but not `.` or `..`: URL parsers resolve those as dot segments, so
+ * such a thread could be created through a header or body and never reached at `/v1/threads/{id}`.
+ */
+export const THREAD_ID = /^(?!\.\.?$)[A-Za-z0-9._:-]{1,128}$/;
 
 export function checkThreadId(id: string, param: string): string {
   if (!THREAD_ID.test(id)) {
-    throw new GatewayError('invalid_value', `Invalid thread id: use 1-128 characters of A-Z a-z 0-9 . _ : -`, { param });
+    throw new GatewayError('invalid_value', `Invalid thread id: use 1-128 characters of A-Z a-z 0-9 . _ : - (not "." or "..")`, { param });
   }
   return id;
 }
