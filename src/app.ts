@@ -2,7 +2,9 @@ import { Hono } from 'hono';
 import { cors } from 'hono/cors';
 import { GatewayError, UpstreamHttpError, renderError } from './errors.js';
 import { accessLog } from './middleware/access-log.js';
+import { safeError } from './telemetry/safe-error.js';
 import { requireKey } from './middleware/auth.js';
+import { recordRejections } from './middleware/record-rejections.js';
 import { inputGuard } from './middleware/input-guard.js';
 import { requestId } from './middleware/request-id.js';
 import { adminRoutes } from './routes/admin.js';
@@ -41,8 +43,8 @@ export function createApp(deps: AppDeps, state: AppState = { draining: () => fal
 
   const v1 = new Hono<AppEnv>();
   v1.use('*', requireKey(deps.verifier, 'proxy'));
-  v1.post('/chat/completions', chatCompletions(deps));
-  v1.post('/embeddings', embeddings(deps));
+  v1.post('/chat/completions', recordRejections(deps, 'chat.completions'), chatCompletions(deps));
+  v1.post('/embeddings', recordRejections(deps, 'embeddings'), embeddings(deps));
   v1.get('/models', listModels(deps));
   v1.get('/models/:id{.+}', getModel(deps));
   v1.route('/threads', threadRoutes(deps));
@@ -74,8 +76,7 @@ export function createApp(deps: AppDeps, state: AppState = { draining: () => fal
   return app;
 }
 
-function describe(cause: unknown): string | undefined {
-  if (!cause) return undefined;
-  const e = cause as { code?: string; message?: string };
-  return [e.code, e.message].filter(Boolean).join(': ').slice(0, 200);
+/** The cause of a 5xx, for the log: codes and a scrubbed message (never SQL, parameters or values). */
+function describe(cause: unknown): unknown {
+  return cause ? safeError(cause) : undefined;
 }
