@@ -59,13 +59,15 @@ describe.runIf(inject('postgresUrl'))('usage ledger across a 20 s Postgres outag
     })();
     await new Promise((r) => setTimeout(r, 3_000));
     relay.cut();
-    const cutAt = Date.now();
+    const answeredBeforeCut = sent.length;
     await new Promise((r) => setTimeout(r, OUTAGE_MS));
     expect(gw.deps.usage.stats().failures).toBeGreaterThan(0); // the writer really saw the outage
     const pendingDuringOutage = gw.deps.usage.stats().pending;
+    const answeredDuringOutage = sent.length - answeredBeforeCut;
     relay.restore();
     await traffic;
-    expect(Date.now() - cutAt).toBeGreaterThanOrEqual(OUTAGE_MS);
+    // The gateway kept answering while Postgres was away (~25 req/s offered; every answer a 200, checked below).
+    expect(answeredDuringOutage).toBeGreaterThan(100);
     expect(pendingDuringOutage).toBeGreaterThan(100);
     await gw.deps.usage.flush(30_000);
 
