@@ -18,7 +18,7 @@ import { startTcpRelay } from '../test/helpers/tcp-relay.js';
 import { commandLine, gitRevision } from './bench-env.js';
 import { createScratchDatabase } from './procs.js';
 
-const DELAYS_MS = [0, 100, 250, 500, 750, 1_000];
+const DELAYS_MS = (process.env.BENCH_KILL_DELAYS ?? '0,100,250,500,750,1000').split(',').map(Number);
 const DURING = 500;
 const BEFORE = 20;
 const rowsOf = (r: unknown) => (Array.isArray(r) ? r : (r as { rows: any[] }).rows) as any[];

@@ -91,7 +91,7 @@ describe.each(dbKinds())('usage ledger on %s', (kind) => {
     expect(await insertUsageBatch(env.database.db, [record])).toBe(0);
     const { body } = await report(`from=${today()}&to=${tomorrow()}&group_by=model&model=m/idem&workspace=${workspace}`);
     expect(body.data).toEqual([
-      { model: 'm/idem', requests: 1, errors: 0, prompt_tokens: 10, completion_tokens: 5, cost_usd: '0.0000001234' },
+      { model: 'm/idem', requests: 1, errors: 0, prompt_tokens: 10, completion_tokens: 5, cost_usd: '0.0000001234', unpriced_requests: 0, unpriced_tokens: 0 },
     ]);
   });
 
@@ -281,7 +281,7 @@ describe.each(dbKinds())('usage ledger on %s', (kind) => {
     const csv = await report(`${q}&format=csv`);
     expect(csv.res.headers.get('content-type')).toMatch(/text\/csv/);
     const lines = (csv.body as string).trimEnd().split('\r\n');
-    expect(lines[0]).toBe('day,key,key_name,model,requests,errors,prompt_tokens,completion_tokens,cost_usd');
+    expect(lines[0]).toBe('day,key,key_name,model,requests,errors,prompt_tokens,completion_tokens,cost_usd,unpriced_requests,unpriced_tokens');
     expect(lines).toHaveLength(json.data.length + 1);
     const requests = lines.slice(1).reduce((s, l) => s + Number(l.split(',')[4]), 0);
     expect(requests).toBe(json.totals.requests);

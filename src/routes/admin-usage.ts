@@ -1,5 +1,6 @@
 import { Hono } from 'hono';
 import { GatewayError } from '../errors.js';
+import { storableText } from '../db/storable.js';
 import { resolveReportsAccess, type ReportsAccess } from '../middleware/reports-access.js';
 import { toCsv } from '../usage/csv.js';
 import { USAGE_COLUMNS } from '../usage/ledger-store.js';
@@ -63,7 +64,7 @@ export function adminUsageRoutes(deps: AppDeps) {
       ...filter,
       from: `${filter.from}T00:00:00Z`,
       to: `${filter.to}T00:00:00Z`,
-      status: c.req.query('status'),
+      status: c.req.query('status') === undefined ? undefined : storableText(c.req.query('status')!),
       limit,
       cursor,
     });

@@ -1,4 +1,5 @@
 import { GatewayError } from '../errors.js';
+import { storableText } from '../db/storable.js';
 import type { KeyStore } from '../keys/key-store.js';
 import { GROUPS, type Group, type ReportFilter } from './reports.js';
 
@@ -43,10 +44,12 @@ export async function buildReportFilter(keys: KeyStore, params: ReportParams, no
     filter.workspaceIds = [ws.id];
   }
   if (params.key) {
-    const matches = (await keys.listKeys(filter.workspaceIds?.[0])).filter((k) => k.id === params.key || k.name === params.key);
+    const wanted = storableText(params.key);
+    const matches = (await keys.listKeys(filter.workspaceIds?.[0])).filter((k) => k.id === wanted || k.name === wanted);
     filter.keyIds = matches.map((k) => k.id);
   }
-  if (params.model) filter.model = params.model;
+  // Stored models were made storable; a filter is compared the same way (and never poisons a query).
+  if (params.model) filter.model = storableText(params.model);
   return filter;
 }
 

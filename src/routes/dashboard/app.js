@@ -178,7 +178,7 @@ function numberCells(r) {
     el('td', { class: 'num' }, formatInt(r.prompt_tokens ?? 0)),
     el('td', { class: 'num' }, formatInt(r.completion_tokens ?? 0)),
     el('td', { class: 'num', 'data-value': r.cost_usd ?? '0' }, formatMoney(r.cost_usd)),
-    el('td', { class: 'num', 'data-value': String(r.unpriced_requests ?? 0), title: `${formatInt(r.unpriced_tokens ?? 0)} tokens without a price` }, formatInt(r.unpriced_requests ?? 0)),
+    el('td', { class: 'num', 'data-unpriced': String(r.unpriced_requests ?? 0), title: `${formatInt(r.unpriced_tokens ?? 0)} tokens without a price` }, formatInt(r.unpriced_requests ?? 0)),
   ];
 }
 
