@@ -8,6 +8,8 @@ import { formatDecimal, parseDecimal } from '../src/usage/decimal.js';
 import { expectedUsage, FAKE_MODELS, startFakeOpenRouter, type FakeOpenRouter } from './fake-openrouter/server.js';
 import { eventually, startTestGateway, type TestGateway } from './helpers/gateway.js';
 import { MODEL, useProxyEnv, user } from './helpers/proxy-env.js';
+import { startTestRedis } from './helpers/redis-server.js';
+import { openTestDatabase } from './helpers/databases.js';
 
 // Budgets and tokens per minute are reserved at admission and settled when each request ends, so
 // a burst cannot spend what it has not reserved. Each request here costs exactly C (the fake's
@@ -221,5 +223,40 @@ describe.runIf(inject('postgresUrl') && inject('redisUrl'))('budgets and tokens 
     const state = (await redis.command(['HGETALL', redis.key(`bud:${id}:day:${day}`)])) as string[] | Record<string, string>;
     const fields = Array.isArray(state) ? Object.fromEntries(state.flatMap((v, i, a) => (i % 2 ? [] : [[v, a[i + 1]]]))) : state;
     expect(fields).toEqual({ spent: String(COST), reserved: '0' });
+  });
+});
+
+describe('budgets while Redis is away', () => {
+  it('falls back to in-process holds: the burst stays bounded and no request hangs', async () => {
+    const fake = await startFakeOpenRouter();
+    const database = await openTestDatabase('pglite');
+    const redis = await startTestRedis();
+    const gw = await startTestGateway({
+      database,
+      upstreamUrl: fake.baseUrl,
+      config: { redisUrl: redis.url, redisKeyPrefix: `bo${randomBytes(4).toString('hex')}:`, redisCommandTimeoutMs: 200 },
+    });
+    let stopped = false;
+    try {
+      const { key, id } = await gw.createKey({ budget_usd: formatDecimal(BUDGET), budget_period: 'day', tpm: 1_000_000 });
+      await redis.stop();
+      stopped = true; // stop() only once: a second one waits for an exit that already happened
+      const t0 = performance.now();
+      const { admitted, refused } = await burst([gw], key);
+      expect(performance.now() - t0).toBeLessThan(5_000);
+      expect(admitted).toBeGreaterThanOrEqual(1);
+      expect(admitted).toBeLessThanOrEqual(N + 1);
+      expect(new Set(refused.map((r) => `${r.status} ${r.code}`))).toEqual(new Set(['429 insufficient_quota']));
+      await settledAll([gw], id, BURST);
+      const { more } = await oneByOne([gw], key, id, BURST);
+      expect(admitted + more).toBe(ALL_THAT_FITS);
+      const metrics = await (await fetch(`${gw.url}/metrics`)).text();
+      expect(metrics).toMatch(/cmg_limiter_fallbacks_total\{[^}]*\} [1-9]/);
+    } finally {
+      await gw.close();
+      if (!stopped) await redis.stop();
+      await database.close();
+      await fake.close();
+    }
   });
 });

@@ -10,7 +10,9 @@ import type { MemoryLimiter } from './memory-limiter.js';
  *
  * A hold is settled where it was made: the in-process limiter settles the holds it made (while
  * Redis was away); every other settle goes to Redis (and, if Redis fails then, its hold there
- * expires by itself while the actual tokens are counted in-process).
+ * expires by itself while the actual tokens are counted in-process). A reservation that timed out
+ * on its way to Redis may still have been made there: settling its in-process twin also releases
+ * that id in Redis (best effort, nothing counted twice).
  */
 export function createFallbackLimiter(opts: {
   primary: Limiter;
@@ -45,11 +47,17 @@ export function createFallbackLimiter(opts: {
     kind: 'redis',
     hitRequest: (keyId, rpm): Promise<LimitResult> => attempt((l) => l.hitRequest(keyId, rpm)),
     reserveTokens: (hold): Promise<LimitResult> => attempt((l) => l.reserveTokens(hold)),
-    settleTokens: (keyId, id, actual) =>
-      opts.fallback.holdsTokens(keyId, id) ? opts.fallback.settleTokens(keyId, id, actual) : attempt((l) => l.settleTokens(keyId, id, actual)),
+    async settleTokens(keyId, id, actual) {
+      if (!opts.fallback.holdsTokens(keyId, id)) return attempt((l) => l.settleTokens(keyId, id, actual));
+      await opts.fallback.settleTokens(keyId, id, actual);
+      opts.primary.settleTokens(keyId, id, 0).catch(() => {});
+    },
     reserveSpend: (hold) => attempt((l) => l.reserveSpend(hold)),
-    settleSpend: (keyId, scope, id, actual, ttl) =>
-      opts.fallback.holdsSpend(keyId, scope, id) ? opts.fallback.settleSpend(keyId, scope, id, actual, ttl) : attempt((l) => l.settleSpend(keyId, scope, id, actual, ttl)),
+    async settleSpend(keyId, scope, id, actual, ttl) {
+      if (!opts.fallback.holdsSpend(keyId, scope, id)) return attempt((l) => l.settleSpend(keyId, scope, id, actual, ttl));
+      await opts.fallback.settleSpend(keyId, scope, id, actual, ttl);
+      opts.primary.settleSpend(keyId, scope, id, 0n, ttl).catch(() => {});
+    },
     usingFallback: () => now() < downUntil,
     async close() {
       await Promise.all([opts.primary.close(), opts.fallback.close()]);

@@ -115,7 +115,7 @@ describe('fallback limiter settles each hold where it was made', () => {
   it('a hold made in-process while Redis was away is settled in-process', async () => {
     let t = 0;
     let broken = true;
-    const settledOnPrimary: string[] = [];
+    const settledOnPrimary: [string, number][] = [];
     const fallback = createMemoryLimiter(() => t);
     const primary: Limiter = {
       kind: 'redis',
@@ -126,8 +126,8 @@ describe('fallback limiter settles each hold where it was made', () => {
         if (broken) throw new Error('timeout');
         return { allowed: true, limit: h.tpm, remaining: 0, resetMs: 0 };
       },
-      async settleTokens(_k, id) {
-        settledOnPrimary.push(id);
+      async settleTokens(_k, id, actual) {
+        settledOnPrimary.push([id, actual]);
       },
       reserveSpend: async () => {
         throw new Error('unused');
@@ -142,7 +142,12 @@ describe('fallback limiter settles each hold where it was made', () => {
     expect((await l.reserveTokens({ keyId: 'k', id: 'after', tpm: 10, estimate: 10, ttlMs: 60_000 })).allowed).toBe(true);
     await l.settleTokens('k', 'during', 3);
     await l.settleTokens('k', 'after', 3);
-    expect(settledOnPrimary).toEqual(['after']);
+    // The in-process hold is settled in-process; Redis only hears "release it if you have it".
+    expect(settledOnPrimary).toEqual([
+      ['during', 0],
+      ['after', 3],
+    ]);
     expect(fallback.holdsTokens('k', 'during')).toBe(false);
+    expect(await fallback.reserveTokens({ keyId: 'k', id: 'x', tpm: 10, estimate: 1, ttlMs: 60_000 })).toMatchObject({ allowed: true, remaining: 6 }); // its 3 tokens counted in-process
   });
 });
