@@ -262,6 +262,25 @@ describe('finance dashboard in headless Chromium', () => {
     await jar.close();
   });
 
+  it('shows unpriced usage: the totals card and the model row count requests that had no price', async () => {
+    const { key } = await env.gw.createKey({ name: 'unpriced-app' });
+    const res = await fetch(`${env.gw.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'fake/unpriced', messages: [{ role: 'user', content: 'no price for me' }], fake: { noCost: true } }),
+    });
+    expect(res.status).toBe(200);
+    await res.text();
+    await env.gw.deps.usage.flush();
+    expect((await signIn(ADMIN_TOKEN)).status()).toBe(303);
+    await applyRange(day(-6), day(0));
+    const api = await apiReport(day(-6), day(0));
+    expect(api.totals.unpriced_requests).toBe(1);
+    expect(await text('totals-unpriced-requests')).toBe('1');
+    const row = page.getByTestId('table-by-model').locator('tbody tr', { hasText: 'fake/unpriced' });
+    expect(await row.locator('[data-unpriced]').getAttribute('data-unpriced')).toBe('1');
+  });
+
   it('loaded nothing from elsewhere and broke no CSP rule', () => {
     expect(foreignRequests).toEqual([]);
     expect(consoleErrors.filter((e) => !/status of 401/.test(e))).toEqual([]);
