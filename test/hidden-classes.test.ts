@@ -20,10 +20,10 @@ const s2 = signalFromResponse(response());
 s1.addEventListener('abort', () => {});
 
 const outcomes = [];
-const deps = { now: Date.now, onOutcome: (o) => outcomes.push(o), limiter: { addTokens: async () => {} }, logger: { error() {} } };
+const deps = { now: Date.now, onOutcome: (o) => outcomes.push(o), limiter: { settleTokens: async () => {} }, logger: { error() {} } };
 const emit = (id, part) => {
   const values = { caller: { workspaceId: 'w', keyId: 'k' }, startedAt: 0, requestId: id };
-  outcomeEmitter({ get: (k) => values[k] }, deps, { route: 'chat.completions', requestedModel: 'm', stream: true, request: null })(part);
+  outcomeEmitter({ get: (k) => values[k], set: (k, v) => (values[k] = v) }, deps, { route: 'chat.completions', requestedModel: 'm', stream: true, request: null })(part);
 };
 emit('a', { status: 'ok', httpStatus: 200, lazyContent: () => ({ text: 'one', toolCalls: [] }) });
 emit('b', { status: 'ok', httpStatus: 200, lazyContent: () => ({ text: 'two', toolCalls: [] }) });
