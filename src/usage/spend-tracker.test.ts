@@ -3,16 +3,18 @@ import type { Db } from '../db/client.js';
 import { parseDecimal } from './decimal.js';
 import { createSpendTracker, msUntilNextPeriod, periodStart } from './spend-tracker.js';
 
-/** A database that answers the rollup sum with `total`, counting reads (each waits a tick). */
-function fakeDb(total: () => string) {
+/** A database whose rollup sum is whatever the test says (or an error), counting reads. */
+function rollups(initial: string | null) {
   const db = {
+    total: initial as string | null,
+    fail: false,
     reads: 0,
     select: () => ({
       from: () => ({
         where: async () => {
           db.reads++;
-          await new Promise((r) => setTimeout(r, 5));
-          return [{ total: total() }];
+          if (db.fail) throw new Error('connection refused');
+          return db.total === null ? [] : [{ total: db.total }];
         },
       }),
     }),
@@ -20,48 +22,138 @@ function fakeDb(total: () => string) {
   return db;
 }
 
-const NOW = Date.UTC(2026, 4, 17, 12, 0, 0);
+const T0 = Date.parse('2026-11-26T12:00:00Z');
+const usd = (s: string) => parseDecimal(s);
+
+describe('budget periods', () => {
+  it('start on the UTC day or the first of the UTC month', () => {
+    expect(periodStart('day', T0)).toBe('2026-11-26');
+    expect(periodStart('month', T0)).toBe('2026-11-01');
+    expect(periodStart('day', Date.parse('2026-11-26T23:59:59.999Z'))).toBe('2026-11-26');
+  });
+
+  it('end at the next UTC midnight or first of the month, never in 0 ms', () => {
+    expect(msUntilNextPeriod('day', T0)).toBe(12 * 3_600_000);
+    expect(msUntilNextPeriod('month', Date.parse('2026-12-31T00:00:00Z'))).toBe(86_400_000);
+    expect(msUntilNextPeriod('day', Date.parse('2026-11-26T23:59:59.999Z'))).toBe(1);
+  });
+});
 
 describe('spend tracker', () => {
-  it('periods: day and month starts, and the time left in them', () => {
-    expect(periodStart('day', NOW)).toBe('2026-05-17');
-    expect(periodStart('month', NOW)).toBe('2026-05-01');
-    expect(msUntilNextPeriod('day', NOW)).toBe(12 * 3_600_000);
-    expect(msUntilNextPeriod('month', NOW)).toBe(Date.UTC(2026, 5, 1) - NOW);
-  });
-
-  it('a burst shares one rollup read; queued records count at once', async () => {
-    const db = fakeDb(() => '0.5');
-    const spend = createSpendTracker({ db: db as unknown as Db, now: () => NOW });
-    const figures = await Promise.all(Array.from({ length: 20 }, () => spend.spent('k', 'day')));
+  it('reads the rollups, then trusts them for refreshMs, then reads again', async () => {
+    const db = rollups('1.25');
+    let now = T0;
+    const t = createSpendTracker({ db: db as unknown as Db, now: () => now, refreshMs: 1_000 });
+    expect(t.known('key_1', 'day')).toBeUndefined();
+    expect(await t.spent('key_1', 'day')).toBe(usd('1.25'));
+    expect(t.known('key_1', 'day')).toBe(usd('1.25'));
+    db.total = '2';
+    now += 1_000;
+    expect(await t.spent('key_1', 'day')).toBe(usd('1.25'));
     expect(db.reads).toBe(1);
-    expect(new Set(figures)).toEqual(new Set([parseDecimal('0.5')]));
-    spend.queued('k', '2026-05-17', '0.25');
-    expect(spend.known('k', 'day')).toBe(parseDecimal('0.75'));
-    expect(spend.known('other', 'day')).toBeUndefined();
+    now += 1;
+    expect(await t.spent('key_1', 'day')).toBe(usd('2'));
+    expect(db.reads).toBe(2);
   });
 
-  it("settles a request's reservation with its record's cost, once", async () => {
-    let t = NOW;
-    const spend = createSpendTracker({ db: fakeDb(() => '0') as unknown as Db, now: () => t });
-    await spend.spent('k', 'day');
-    const settled: [string, bigint, bigint | undefined][] = [];
-    spend.hold('req-1', async (cost) => void settled.push(['req-1', cost, spend.known('k', 'day')]), 60_000);
-    spend.hold('req-2', async (cost) => void settled.push(['req-2', cost, undefined]), 60_000);
-    expect(spend.holding()).toBe(2);
-    spend.queued('k', '2026-05-17', '0.001', 'req-1');
-    spend.queued('k', '2026-05-17', '0.001', 'req-1'); // a duplicate record settles nothing twice
-    await spend.settled();
-    // The cost was counted before the reservation was released.
-    expect(settled).toEqual([['req-1', parseDecimal('0.001'), parseDecimal('0.001')]]);
-    // A hold whose record never comes is dropped after its TTL.
-    t += 61_000;
-    spend.hold('req-3', async () => {}, 60_000);
-    expect(spend.holding()).toBe(1);
+  it('refreshes every 5 s unless told otherwise; no rollup row is zero', async () => {
+    const db = rollups(null);
+    let now = T0;
+    const t = createSpendTracker({ db: db as unknown as Db, now: () => now });
+    expect(await t.spent('key_1', 'day')).toBe(0n);
+    now += 5_000;
+    await t.spent('key_1', 'day');
+    expect(db.reads).toBe(1);
+    now += 1;
+    await t.spent('key_1', 'day');
+    expect(db.reads).toBe(2);
   });
 
-  it('costs nothing for keys without a budget (no entry, no hold): the record is ignored', () => {
-    const spend = createSpendTracker({ db: fakeDb(() => '0') as unknown as Db, now: () => NOW });
-    expect(() => spend.queued('plain', '2026-05-17', 'not a number')).not.toThrow();
+  it('a burst of first reads shares one query', async () => {
+    const db = rollups('1');
+    const t = createSpendTracker({ db: db as unknown as Db, now: () => T0 });
+    const all = await Promise.all(Array.from({ length: 5 }, () => t.spent('key_1', 'day')));
+    expect(all).toEqual(Array(5).fill(usd('1')));
+    expect(db.reads).toBe(1);
+  });
+
+  it('keeps the last known figure through a database failure, and fails only with none', async () => {
+    const db = rollups('3');
+    let now = T0;
+    const t = createSpendTracker({ db: db as unknown as Db, now: () => now, refreshMs: 10 });
+    db.fail = true;
+    await expect(t.spent('key_1', 'day')).rejects.toThrow('connection refused');
+    db.fail = false;
+    await t.spent('key_1', 'day');
+    db.fail = true;
+    now += 100;
+    expect(await t.spent('key_1', 'day')).toBe(usd('3'));
+  });
+
+  it('counts queued cost at once, and keeps the sum when the writer moves it to the rollups', async () => {
+    const db = rollups('1');
+    let now = T0;
+    const t = createSpendTracker({ db: db as unknown as Db, now: () => now, refreshMs: 1_000 });
+    t.queued('key_1', '2026-11-26', '0.5'); // no budget read yet for this key: not tracked
+    expect(await t.spent('key_1', 'day')).toBe(usd('1'));
+    t.queued('key_1', '2026-11-26', '0.25');
+    t.queued('key_1', '2026-11-25', '9'); // an earlier period does not count
+    t.queued('key_2', '2026-11-26', '9'); // another key neither
+    expect(await t.spent('key_1', 'day')).toBe(usd('1.25'));
+    t.written('key_1', '2026-11-26', '0.25');
+    t.written('key_1', '2026-11-25', '9');
+    t.written('key_2', '2026-11-26', '9');
+    expect(await t.spent('key_1', 'day')).toBe(usd('1.25'));
+    // The next read of the rollups (which now include it) keeps what is still pending only.
+    t.queued('key_1', '2026-11-26', '0.1');
+    db.total = '1.25';
+    now += 1_001;
+    expect(await t.spent('key_1', 'day')).toBe(usd('1.35'));
+  });
+
+  it("a new period starts from that period's rollups", async () => {
+    const db = rollups('4');
+    let now = T0;
+    const t = createSpendTracker({ db: db as unknown as Db, now: () => now, refreshMs: 60_000 });
+    await t.spent('key_1', 'day');
+    t.queued('key_1', '2026-11-26', '1');
+    expect(t.known('key_1', 'day')).toBe(usd('5'));
+    now = Date.parse('2026-11-27T00:00:01Z');
+    expect(t.known('key_1', 'day')).toBeUndefined();
+    db.total = '0';
+    expect(await t.spent('key_1', 'day')).toBe(0n);
+    expect(db.reads).toBe(2);
+  });
+
+  it('settles a held reservation with the cost of its record, once', async () => {
+    const db = rollups('0');
+    const settled: bigint[] = [];
+    const t = createSpendTracker({ db: db as unknown as Db, now: () => T0 });
+    t.hold('req_1', async (units) => void settled.push(units), 60_000);
+    t.hold('req_2', async (units) => void settled.push(units), 60_000);
+    expect(t.holding()).toBe(2);
+    t.queued('key_1', '2026-11-26', '0.75', 'req_1'); // settles even for a key not otherwise tracked
+    t.queued('key_1', '2026-11-26', '0.75', 'req_1');
+    t.queued('key_1', '2026-11-26', '0.5'); // no request id: nothing settled
+    await t.settled();
+    expect(settled).toEqual([usd('0.75')]);
+    expect(t.holding()).toBe(1);
+  });
+
+  it('drops expired reservations when new ones are made; settled() waits for slow settles, errors included', async () => {
+    let now = T0;
+    const t = createSpendTracker({ db: rollups('0') as unknown as Db, now: () => now });
+    t.hold('old', async () => {}, 100);
+    now += 100;
+    t.hold('new', async () => {}, 100);
+    expect(t.holding()).toBe(1);
+    let done = false;
+    t.hold('slow', () => new Promise<void>((r) => setTimeout(() => ((done = true), r()), 20)), 1_000);
+    t.hold('bad', async () => { throw new Error('settle failed'); }, 1_000);
+    t.queued('key_1', '2026-11-26', '1', 'slow');
+    t.queued('key_1', '2026-11-26', '1', 'bad');
+    await t.settled();
+    expect(done).toBe(true);
+    expect(t.format(usd('1.5'))).toBe('1.5');
   });
 });

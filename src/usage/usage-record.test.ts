@@ -89,6 +89,31 @@ describe('toUsageRecord: cost', () => {
   });
 });
 
+describe('toUsageRecord: models without a price', () => {
+  const noCompletionPrice: ModelInfo = { ...MINI, id: 'x/variable', completionPrice: null };
+  const noPromptPrice: ModelInfo = { ...MINI, id: 'x/variable', promptPrice: null };
+
+  it('leaves usage unpriced (never a silent $0 "catalog") when a price these tokens need is missing', () => {
+    for (const info of [noCompletionPrice, noPromptPrice]) {
+      const r = toUsageRecord(outcome({ servedModel: 'x/variable', usage: usage(100, 50) }), catalog(info));
+      expect(r, JSON.stringify(info)).toMatchObject({ costSource: 'none', costUsd: '0' });
+    }
+  });
+
+  it('prices tokens whose price is known when the missing price is for tokens not used', () => {
+    expect(toUsageRecord(outcome({ servedModel: 'x/variable', usage: usage(100, 0) }), catalog(noCompletionPrice))).toMatchObject({ costSource: 'catalog', costUsd: '0.000015' });
+    expect(toUsageRecord(outcome({ servedModel: 'x/variable', usage: usage(0, 100) }), catalog(noPromptPrice))).toMatchObject({ costSource: 'catalog', costUsd: '0.00006' });
+  });
+});
+
+describe('toUsageRecord: figures a database column can take', () => {
+  it('timings are finite and never negative', () => {
+    expect(toUsageRecord(outcome({ totalMs: -3, firstByteMs: Number.NaN }), catalog(MINI))).toMatchObject({ latencyMs: 0, ttfbMs: 0 });
+    expect(toUsageRecord(outcome({ totalMs: Number.POSITIVE_INFINITY, firstByteMs: 0.0004 }), catalog(MINI))).toMatchObject({ latencyMs: 0, ttfbMs: 0 });
+    expect(toUsageRecord(outcome({ totalMs: 0.0006 }), catalog(MINI)).latencyMs).toBe(0.001);
+  });
+});
+
 describe('toUsageRecord: tokens', () => {
   it("takes the upstream's token figures", () => {
     const r = toUsageRecord(outcome({ usage: usage(100, 20, { cachedTokens: 30, reasoningTokens: 5 }) }), catalog(MINI));
