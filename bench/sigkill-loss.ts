@@ -15,6 +15,7 @@ import { openDatabase } from '../src/db/client.js';
 import { startFakeOpenRouter } from '../test/fake-openrouter/server.js';
 import { ROOT, runScript, startGatewayProcess, type GatewayProcess } from '../test/helpers/processes.js';
 import { startTcpRelay } from '../test/helpers/tcp-relay.js';
+import { sendChatBurst } from '../test/helpers/chat-burst.js';
 import { commandLine, gitRevision } from './bench-env.js';
 import { createScratchDatabase } from './procs.js';
 
@@ -23,21 +24,7 @@ const DURING = 500;
 const BEFORE = 20;
 const rowsOf = (r: unknown) => (Array.isArray(r) ? r : (r as { rows: any[] }).rows) as any[];
 
-async function sendMany(gw: GatewayProcess, key: string, n: number) {
-  for (let i = 0; i < n; i += 25) {
-    await Promise.all(
-      Array.from({ length: Math.min(25, n - i) }, async (_, j) => {
-        const res = await fetch(`${gw.url}/v1/chat/completions`, {
-          method: 'POST',
-          headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-          body: JSON.stringify({ model: 'openai/gpt-4o-mini', stream: (i + j) % 2 === 0, messages: [{ role: 'user', content: `r ${i + j}` }] }),
-        });
-        await res.text();
-        if (res.status !== 200) throw new Error(`request answered ${res.status}`);
-      }),
-    );
-  }
-}
+const sendMany = (gw: GatewayProcess, key: string, n: number) => sendChatBurst(gw.url, key, n);
 
 async function main() {
   const base = process.env.BENCH_DATABASE_URL;

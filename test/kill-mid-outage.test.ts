@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { openDatabase, type Database } from '../src/db/client.js';
 import { startFakeOpenRouter, type FakeOpenRouter } from './fake-openrouter/server.js';
 import { runScript, startGatewayProcess, type GatewayProcess } from './helpers/processes.js';
-import { MODEL, user } from './helpers/proxy-env.js';
+import { sendChatBurst } from './helpers/chat-burst.js';
+import { MODEL } from './helpers/proxy-env.js';
 import { startTcpRelay, type TcpRelay } from './helpers/tcp-relay.js';
 
 const rowsOf = (r: unknown) => (Array.isArray(r) ? r : (r as { rows: any[] }).rows) as any[];
@@ -45,21 +46,7 @@ describe.runIf(inject('postgresUrl'))('a gateway killed or stopped in the middle
     return { env, key, count };
   }
 
-  async function sendMany(gw: GatewayProcess, key: string, n: number): Promise<void> {
-    for (let i = 0; i < n; i += 25) {
-      await Promise.all(
-        Array.from({ length: Math.min(25, n - i) }, async (_, j) => {
-          const res = await fetch(`${gw.url}/v1/chat/completions`, {
-            method: 'POST',
-            headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-            body: JSON.stringify({ model: MODEL, stream: (i + j) % 2 === 0, messages: [user(`request ${i + j}`)] }),
-          });
-          expect(res.status).toBe(200);
-          await res.text();
-        }),
-      );
-    }
-  }
+  const sendMany = (gw: GatewayProcess, key: string, n: number) => sendChatBurst(gw.url, key, n, MODEL);
 
   it('SIGKILL 1 s after the last answer, with Postgres hung: nothing lost, all replayed by the next start', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'cmg-kill-'));

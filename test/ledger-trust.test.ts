@@ -7,6 +7,7 @@ import type { UsageRecord } from '../src/usage/usage-record.js';
 import { expectedUsage } from './fake-openrouter/server.js';
 import { dbKinds } from './helpers/databases.js';
 import { ADMIN_TOKEN, startTestGateway } from './helpers/gateway.js';
+import { usageRecord } from './helpers/usage-fixtures.js';
 import { MODEL, useProxyEnv, user } from './helpers/proxy-env.js';
 
 const today = () => new Date().toISOString().slice(0, 10);
@@ -178,33 +179,8 @@ describe.each(dbKinds())('a ledger hostile input cannot break, on %s', (kind) =>
     const { id } = await env.gw.createKey();
     const ws = (await env.gw.deps.keys.getKey(id))!.workspaceId;
     const dataDir = mkdtempSync(join(tmpdir(), 'cmg-replay-'));
-    const record = (n: number, over: Partial<UsageRecord> = {}): UsageRecord => ({
-      requestId: `req_replay_${kind}_${n}_${Date.now()}`,
-      createdAt: new Date().toISOString(),
-      workspaceId: ws,
-      keyId: id,
-      route: 'chat.completions',
-      modelRequested: MODEL,
-      modelServed: MODEL,
-      model: MODEL,
-      threadId: null,
-      stream: false,
-      status: 'ok',
-      httpStatus: 200,
-      errorCode: null,
-      promptTokens: 10,
-      completionTokens: 5,
-      cachedTokens: 0,
-      reasoningTokens: 0,
-      costUsd: '0.0001',
-      costSource: 'upstream',
-      estimated: false,
-      latencyMs: 1,
-      ttfbMs: 1,
-      generationId: null,
-      provider: null,
-      ...over,
-    });
+    const record = (n: number, over: Partial<UsageRecord> = {}) =>
+      usageRecord({ requestId: `req_replay_${kind}_${n}_${Date.now()}`, workspaceId: ws, keyId: id, model: MODEL, costUsd: '0.0001', ...over });
     // Written by an older version: a NUL in the model (made storable on replay) and a token count
     // no int column takes (refused by the database: quarantined).
     const spilled = [record(1), record(2, { model: 'bad\u0000model' }), record(3, { promptTokens: 1e12 }), record(4)];

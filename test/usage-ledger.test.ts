@@ -5,6 +5,7 @@ import { expectedUsage } from './fake-openrouter/server.js';
 import { dbKinds } from './helpers/databases.js';
 import { useProxyEnv } from './helpers/proxy-env.js';
 import { ADMIN_TOKEN, eventually } from './helpers/gateway.js';
+import { usageRecord } from './helpers/usage-fixtures.js';
 import { MODEL, user } from './helpers/proxy-env.js';
 
 const today = () => new Date().toISOString().slice(0, 10);
@@ -61,32 +62,13 @@ describe.each(dbKinds())('usage ledger on %s', (kind) => {
   it('is idempotent on request_id, rollups included', async () => {
     const { workspace } = await env.gw.createKey();
     const ws = await env.gw.deps.keys.findWorkspace(workspace);
-    const record: UsageRecord = {
+    const record = usageRecord({
       requestId: `req_idem_${kind}_${Date.now()}`,
-      createdAt: new Date().toISOString(),
       workspaceId: ws!.id,
       keyId: 'key_idem',
-      route: 'chat.completions',
-      modelRequested: 'm',
-      modelServed: 'm',
       model: 'm/idem',
-      threadId: null,
-      stream: false,
-      status: 'ok',
-      httpStatus: 200,
-      errorCode: null,
-      promptTokens: 10,
-      completionTokens: 5,
-      cachedTokens: 0,
-      reasoningTokens: 0,
       costUsd: '0.0000001234',
-      costSource: 'upstream',
-      estimated: false,
-      latencyMs: 1,
-      ttfbMs: 1,
-      generationId: null,
-      provider: null,
-    };
+    });
     expect(await insertUsageBatch(env.database.db, [record, record])).toBe(1);
     expect(await insertUsageBatch(env.database.db, [record])).toBe(0);
     const { body } = await report(`from=${today()}&to=${tomorrow()}&group_by=model&model=m/idem&workspace=${workspace}`);
@@ -107,32 +89,16 @@ describe.each(dbKinds())('usage ledger on %s', (kind) => {
         queries.push(query);
         return query;
       };
-      const record: UsageRecord = {
+      const record = usageRecord({
         requestId: `req_release_${Date.now()}`,
-        createdAt: new Date().toISOString(),
         workspaceId: ws!.id,
         keyId: 'key_release',
-        route: 'chat.completions',
-        modelRequested: 'm',
-        modelServed: 'm',
         model: 'm/release',
-        threadId: null,
-        stream: false,
-        status: 'ok',
-        httpStatus: 200,
-        errorCode: null,
         promptTokens: 1,
         completionTokens: 1,
-        cachedTokens: 0,
-        reasoningTokens: 0,
-        costUsd: '0',
         costSource: 'none',
-        estimated: false,
-        latencyMs: 1,
         ttfbMs: null,
-        generationId: null,
-        provider: null,
-      };
+      });
       try {
         expect(await insertUsageBatch(env.database.db, [record])).toBe(1);
       } finally {
