@@ -51,6 +51,20 @@ describe.each(dbKinds())('a ledger hostile input cannot break, on %s', (kind) =>
     expect(items.find((i) => i.role === 'assistant')).toBeTruthy();
   });
 
+  it('stores thread titles, metadata, summaries and key names holding NUL or lone surrogates', async () => {
+    const { id } = await env.gw.createKey();
+    const ws = (await env.gw.deps.keys.getKey(id))!.workspaceId;
+    const threads = env.gw.deps.threads;
+    const row = await threads.ensureThread(ws, 'nul-meta', { title: 't\u0000itle', metadata: { 'k\u0000': 'v\ud800', nested: ['\u0000'] } });
+    expect(row).toMatchObject({ title: 't\uFFFDitle', metadata: { 'k\uFFFD': 'v\uFFFD', nested: ['\uFFFD'] } });
+    expect(await threads.updateThread(ws, 'nul-meta', { title: '\udfff' })).toMatchObject({ title: '\uFFFD' });
+    expect(await threads.saveSummary(ws, 'nul-meta', 'Ada\u0000 is 42', 3, 0)).toBe(true);
+    expect((await threads.getThread(ws, 'nul-meta'))!.summary).toBe('Ada\uFFFD is 42');
+    const created = await env.gw.admin('/admin/keys', { body: { workspace: ws, name: 'n\u0000ame' } });
+    expect(created.status).toBe(201);
+    expect((await created.json()).name).toBe('n\uFFFDame');
+  });
+
   it('a client x-request-id is correlation only: 20 requests sharing one id are 20 records, in each workspace', async () => {
     const a = await env.gw.createKey();
     const b = await env.gw.createKey();

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { and, asc, eq, gt, inArray, ne, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
-import { storableDeep, storableOrNull } from '../db/storable.js';
+import { storableDeep, storableOrNull, storableText } from '../db/storable.js';
 import { threadItems, threads } from '../db/schema/index.js';
 
 export type ThreadRow = typeof threads.$inferSelect;
@@ -282,7 +282,7 @@ export function createThreadStore(db: Db) {
     async saveSummary(workspaceId: string, threadId: string, summary: string, uptoSeq: number, previousUpto: number): Promise<boolean> {
       const rows = await db
         .update(threads)
-        .set({ summary, summaryUptoSeq: uptoSeq, version: sql`${threads.version} + 1`, updatedAt: sql`now()` })
+        .set({ summary: storableText(summary), summaryUptoSeq: uptoSeq, version: sql`${threads.version} + 1`, updatedAt: sql`now()` })
         .where(and(eq(threads.workspaceId, workspaceId), eq(threads.id, threadId), eq(threads.summaryUptoSeq, previousUpto)))
         .returning({ id: threads.id });
       return rows.length > 0;
