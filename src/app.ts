@@ -19,6 +19,22 @@ import { setResponseHeader } from './routes/response-headers.js';
 import { threadRoutes } from './routes/threads.js';
 import { getModel, listModels } from './routes/models.js';
 
+/** The gateway's response headers a browser app may read (rate limits, ids, retry advice). */
+const CORS_EXPOSED_HEADERS = [
+  'x-request-id',
+  'x-thread-id',
+  'retry-after',
+  'x-ratelimit-limit-requests',
+  'x-ratelimit-remaining-requests',
+  'x-ratelimit-reset-requests',
+  'x-ratelimit-limit-tokens',
+  'x-ratelimit-remaining-tokens',
+  'x-ratelimit-reset-tokens',
+  'x-generation-id',
+  'x-memory-status',
+  'x-should-retry',
+];
+
 export interface AppState {
   draining: () => boolean;
 }
@@ -32,7 +48,10 @@ export function createApp(deps: AppDeps, state: AppState = { draining: () => fal
   app.use('*', inputGuard());
   if (deps.config.corsOrigins?.length) {
     const origins = deps.config.corsOrigins;
-    app.use('/v1/*', cors({ origin: origins.includes('*') ? '*' : origins, exposeHeaders: ['x-request-id', 'x-thread-id', 'retry-after'] }));
+    // Also on the thread-in-path API, and before its auth: a browser's preflight carries no key.
+    const corsMiddleware = cors({ origin: origins.includes('*') ? '*' : origins, exposeHeaders: CORS_EXPOSED_HEADERS });
+    app.use('/v1/*', corsMiddleware);
+    app.use('/t/:thread/v1/*', corsMiddleware);
   }
 
   app.route('/health', healthRoutes(deps, state));

@@ -73,7 +73,7 @@ export function createMemoryService(opts: MemoryServiceOptions) {
       try {
         const [view, model] = await Promise.all([
           opts.store.loadView(args.workspaceId, args.threadId),
-          modelInfo(String(args.body.model)),
+          modelInfo(String(args.body.model ?? args.body.models?.[0])),
         ]);
         const plan = planContext({
           body: args.body,

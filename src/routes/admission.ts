@@ -27,7 +27,9 @@ export async function admitRequest(c: AppContext, deps: AppDeps, emit: (part: Ou
   if (caller.tpm || budgeted) {
     // Prices come from the catalog: wait for its first load rather than reserve nothing.
     if (budgeted && !deps.catalog.isLoaded()) await deps.catalog.get().catch(() => undefined);
-    estimate = estimateRequest(body, typeof body.model === 'string' ? deps.catalog.peek(body.model) : undefined);
+    // With only OpenRouter's fallback list `models`, price the first of them (its primary).
+    const model = body.model ?? (Array.isArray(body.models) ? body.models[0] : undefined);
+    estimate = estimateRequest(body, typeof model === 'string' ? deps.catalog.peek(model) : undefined);
   }
   await checkRateLimits(c, deps, emit, estimate);
   if (budgeted) await reserveBudget(c, deps, emit, estimate!);

@@ -17,12 +17,22 @@ const SSE_HEADERS = {
   'x-accel-buffering': 'no',
 };
 
-/** Validates the fields the gateway itself reads; everything else passes through untouched. */
+/**
+ * Validates the fields the gateway itself reads; everything else passes through untouched.
+ * `model` may be left out when OpenRouter's fallback list `models` is given (it then serves the
+ * first of them that is available).
+ */
 function validateChatBody(body: Record<string, any>) {
-  if (body.model === undefined || body.model === null) {
+  if (body.models !== undefined && body.models !== null) {
+    const models = body.models;
+    if (!Array.isArray(models) || models.length === 0 || !models.every((m) => typeof m === 'string' && m.trim())) {
+      throw new GatewayError('invalid_value', "Invalid value for 'models': expected a non-empty array of non-empty strings.", { param: 'models' });
+    }
+  }
+  if ((body.model === undefined || body.model === null) && !Array.isArray(body.models)) {
     throw new GatewayError('missing_required_parameter', "Missing required parameter: 'model'.", { param: 'model' });
   }
-  if (typeof body.model !== 'string' || !body.model.trim()) {
+  if (body.model !== undefined && body.model !== null && (typeof body.model !== 'string' || !body.model.trim())) {
     throw new GatewayError('invalid_value', "Invalid value for 'model': expected a non-empty string.", { param: 'model' });
   }
   if (body.messages === undefined || body.messages === null) {
@@ -57,8 +67,13 @@ export function chatCompletions(deps: AppDeps) {
     const { body, raw } = await readJsonObject(c, deps.config.maxBodyBytes);
     validateChatBody(body);
     const stream = body.stream === true;
-    const clientWantsUsage = stream && body.stream_options?.include_usage === true;
-    c.get('logFields').model = body.model;
+    // The client asks for the usage chunk OpenAI's way or OpenRouter's (`usage: {include: true}`).
+    const askedIncludeUsage = body.stream_options?.include_usage === true;
+    const clientWantsUsage = stream && (askedIncludeUsage || body.usage?.include === true);
+    // With only `models`, the request is recorded as asking for the first of them (OpenRouter's
+    // primary); the ledger's `model` is the one actually served, read from the response.
+    const requestedModel: string = body.model ?? body.models[0];
+    c.get('logFields').model = requestedModel;
 
     // Thread memory: the gateway's own fields never go upstream; stored context comes in.
     const threadId = resolveThread(c, body);
@@ -81,7 +96,7 @@ export function chatCompletions(deps: AppDeps) {
     }
 
     // The gateway always asks for usage on streams; the raw body is forwarded when unchanged.
-    if (stream && !clientWantsUsage) {
+    if (stream && !askedIncludeUsage) {
       const options = forwarded.stream_options;
       forwarded = copyFields(forwarded);
       forwarded.stream_options = options && typeof options === 'object' && !Array.isArray(options) ? copyFields(options) : {};
@@ -93,7 +108,7 @@ export function chatCompletions(deps: AppDeps) {
     const clientSignal = clientSignalOf(c);
     const outcome = outcomeEmitter(c, deps, {
       route: 'chat.completions',
-      requestedModel: body.model,
+      requestedModel,
       stream,
       request: forwarded,
       threadId,

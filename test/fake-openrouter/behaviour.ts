@@ -18,6 +18,8 @@ export interface FakeControl {
   usageShape?: 'empty_delta' | 'empty_choices' | 'no_choices';
   /** Report usage without `cost` (as upstreams other than OpenRouter do). */
   noCost?: boolean;
+  /** Models treated as down: with a `models` fallback list the next one is served, as OpenRouter does. */
+  unavailable?: string[];
 }
 
 export const UTF8_DEFAULT_REPLY = 'héllo wörld 你好 🎉';

@@ -87,8 +87,12 @@ function error200(x: Exchange, g: Gen): void {
 export async function handleChat(x: Exchange, failCounts: Map<string, number>): Promise<void> {
   const body = x.body;
   if (!body || typeof body !== 'object') return sendError(x.res, 400, 'Request body must be a JSON object');
-  const modelId = body.model ?? (Array.isArray(body.models) ? body.models[0] : undefined);
+  // `model` first, then the `models` fallback list, skipping the ones the test marked as down.
+  const candidates = [body.model, ...(Array.isArray(body.models) ? body.models : [])].filter((m): m is string => typeof m === 'string');
+  const down = controlOf(body).unavailable ?? [];
+  const modelId = candidates.find((m) => !down.includes(m)) ?? candidates[0];
   if (typeof modelId !== 'string') return sendError(x.res, 400, 'No model provided');
+  if (down.includes(modelId)) return upstreamError(x, 503);
   if (!findModel(modelId)) return sendError(x.res, 400, `${modelId} is not a valid model ID`);
   if (!Array.isArray(body.messages) || body.messages.length === 0) {
     return sendError(x.res, 400, 'Input required: specify "prompt" or "messages"');
