@@ -97,7 +97,7 @@ describe.each(dbKinds())('the official openai SDK through a real gateway on %s',
     expect(rate.headers.get('retry-after')).toBe('7');
     const server = await env.openai.chat.completions.create({ model: MODEL, messages: [user('x')], fake: { mode: 'error', status: 502 } } as any).catch((e) => e);
     expect(server).toBeInstanceOf(OpenAI.InternalServerError);
-    expect(server.code).toBe('502');
+    expect(server.code).toBe('server_error');
     const midStream = await (async () => {
       const stream = await env.openai.chat.completions.create({ model: MODEL, stream: true, messages: [user('a b c d')], fake: { mode: 'midstream_error' } } as any);
       for await (const _ of stream as any) {

@@ -8,7 +8,7 @@ async function expectError(res: Response, status: number, code: string, param?: 
   expect(res.status).toBe(status);
   expect(res.headers.get('content-type')).toMatch(/application\/json/);
   const body = await res.json();
-  expect(Object.keys(body.error).sort()).toEqual(['code', 'message', 'param', 'type']);
+  expect(Object.keys(body.error).filter((k) => k !== 'upstream').sort()).toEqual(['code', 'message', 'param', 'type']);
   expect(typeof body.error.type).toBe('string');
   expect(body.error.code).toBe(code);
   if (param !== undefined) expect(body.error.param).toBe(param);
@@ -81,24 +81,24 @@ describe('bad requests', () => {
 });
 
 describe('upstream failures before the stream', () => {
-  it('passes a 4xx on with its numeric code as a string', async () => {
+  it('maps a 4xx to a string code, keeping the upstream message under upstream', async () => {
     const res = await env.post('/v1/chat/completions', { model: MODEL, messages: [user('hi')], fake: { mode: 'error', status: 402 } });
-    const error = await expectError(res, 402, '402');
-    expect(error.message).toBe('Fake upstream error 402');
+    const error = await expectError(res, 503, 'upstream_insufficient_credits');
+    expect(error.upstream.message).toBe('Fake upstream error 402');
     const unknown = await env.post('/v1/chat/completions', { model: 'no/such-model', messages: [user('hi')] });
-    expect((await expectError(unknown, 400, '400')).message).toMatch(/not a valid model/);
+    expect((await expectError(unknown, 404, 'model_not_found', 'model')).message).toMatch(/not a valid model/);
   });
 
   it('passes a 429 on with its Retry-After', async () => {
     const res = await env.post('/v1/chat/completions', { model: MODEL, messages: [user('hi')], fake: { mode: 'error', status: 429, retryAfter: '13' } });
     expect(res.headers.get('retry-after')).toBe('13');
-    await expectError(res, 429, '429');
+    await expectError(res, 429, 'rate_limit_exceeded');
     expect(env.fake.requests).toHaveLength(1); // 429 is the client's to retry
   });
 
   it('retries a 5xx twice, then answers 502', async () => {
     const res = await env.post('/v1/chat/completions', { model: MODEL, messages: [user('hi')], fake: { mode: 'error', status: 500 } });
-    await expectError(res, 502, '500');
+    await expectError(res, 502, 'server_error');
     expect(env.fake.requests).toHaveLength(3);
     expect(env.gw.outcomes).toHaveLength(1);
     expect(env.gw.outcomes[0]).toMatchObject({ status: 'upstream_error', httpStatus: 502 });
@@ -130,7 +130,7 @@ describe('failures after the stream started: one error event, then the end', () 
     const last = JSON.parse(data.at(-1)!);
     expect(data.filter((d) => d.includes('"error"'))).toHaveLength(1);
     expect(data).not.toContain('[DONE]');
-    expect(Object.keys(last.error).sort()).toEqual(['code', 'message', 'param', 'type']);
+    expect(Object.keys(last.error).filter((k) => k !== 'upstream').sort()).toEqual(['code', 'message', 'param', 'type']);
     expect(typeof last.error.code).toBe('string');
     return { data, error: last.error };
   };
@@ -152,13 +152,13 @@ describe('failures after the stream started: one error event, then the end', () 
 
   it("OpenRouter's in-band error chunk, numeric or string code", async () => {
     const { error } = await streamed({ mode: 'midstream_error', chunks: 2 });
-    expect(error).toMatchObject({ code: '502', message: 'Provider returned error', type: 'server_error' });
+    expect(error).toMatchObject({ code: 'server_error', message: 'Provider returned error', type: 'server_error' });
     const second = await streamed({ mode: 'midstream_error', chunks: 1, errorCode: 'server_error' });
     expect(second.error.code).toBe('server_error');
   });
 
   it('a non-stream 200 that carries an error is a 502', async () => {
     const res = await env.post('/v1/chat/completions', { model: MODEL, messages: [user('hi')], fake: { mode: 'nonstream_error_200' } });
-    await expectError(res, 502, '502');
+    await expectError(res, 502, 'server_error');
   });
 });

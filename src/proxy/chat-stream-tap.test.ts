@@ -81,7 +81,7 @@ describe('chat stream tap', () => {
     const out = tap.push(enc.encode(`data: ${chunk({ content: 'a' })}\n\ndata: ${err}\n\ndata: ${chunk({ content: 'b' })}\n\ndata: [DONE]\n\n`));
     const events = out.split('\n\n').filter(Boolean);
     expect(events).toHaveLength(2);
-    expect(JSON.parse(events[1].slice(6))).toEqual({ error: { message: 'Rate limited upstream', type: 'server_error', param: null, code: '429' } });
+    expect(JSON.parse(events[1].slice(6))).toEqual({ error: { message: 'Rate limited upstream', type: 'requests', param: null, code: 'rate_limit_exceeded', upstream: { status: 200, code: 429, message: 'Rate limited upstream' } } });
     expect(tap.state.error).not.toBeNull();
     expect(tap.complete(true).text).toBe('a');
     expect(tap.state.sawDone).toBe(false);

@@ -72,7 +72,7 @@ export function createChatStreamTap(opts: { includeUsage: boolean }) {
       }
       if (!chunk || typeof chunk !== 'object') return;
       if (chunk.error) {
-        state.error = normalizeUpstreamError(502, chunk);
+        state.error = normalizeUpstreamError(200, chunk); // the code inside decides: the status is 200
         state.finishReason = 'error';
         out += `data: ${JSON.stringify(state.error)}\n\n`;
         return;

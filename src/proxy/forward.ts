@@ -1,6 +1,6 @@
 import { Aborter, type AbortLike } from './aborter.js';
 import type { ClientSignal } from './client-signal.js';
-import { GatewayError, UpstreamHttpError, normalizeUpstreamError } from '../errors.js';
+import { GatewayError, UpstreamHttpError, normalizeUpstreamError, readableText } from '../errors.js';
 import type { UpstreamClient, UpstreamResponse } from './upstream-client.js';
 
 /** Client headers worth passing on to OpenRouter (attribution); nothing else crosses. */
@@ -66,7 +66,9 @@ export function classifyFailure(err: unknown, handle: ForwardHandle, clientSigna
   if (err instanceof GatewayError) {
     return { status: err.code === 'upstream_timeout' ? ('timeout' as const) : ('upstream_error' as const), httpStatus: err.status, error: err };
   }
-  if (err instanceof UpstreamHttpError) return { status: 'upstream_error' as const, httpStatus: err.status, error: err };
+  if (err instanceof UpstreamHttpError) {
+    return { status: err.body.error.code === 'upstream_timeout' ? ('timeout' as const) : ('upstream_error' as const), httpStatus: err.status, error: err };
+  }
   const error = new GatewayError('upstream_unavailable', 'The upstream could not be reached.', { cause: err });
   return { status: 'upstream_error' as const, httpStatus: 503, error };
 }
@@ -84,5 +86,11 @@ export function upstreamJson(text: string, list: 'choices' | 'data'): { json: an
     // unreadable: answered as an upstream error below
   }
   if (json && !json.error && Array.isArray(json[list])) return { json };
-  return { error: new UpstreamHttpError(502, normalizeUpstreamError(502, json?.error ? json : 'The upstream sent an unreadable response.'), {}) };
+  // Always a 502 (the routes record it so): the generation ran and failed late, whatever code is inside.
+  const upstream = json?.error
+    ? normalizeUpstreamError(200, json).error.upstream!
+    : { status: 200, code: null, message: readableText(text, 200) };
+  const message = json?.error ? upstream.message : 'The upstream sent an unreadable response.';
+  const code = json?.error ? 'server_error' : 'upstream_error';
+  return { error: new UpstreamHttpError(502, { error: { message, type: 'server_error', param: null, code, upstream } }, {}) };
 }

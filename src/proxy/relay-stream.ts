@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import { errors as undiciErrors } from 'undici';
-import { GatewayError, renderError, type ErrorCode } from '../errors.js';
+import { GatewayError, normalizeUpstreamError, renderError, type ErrorCode } from '../errors.js';
 import type { ChatStreamTap } from './chat-stream-tap.js';
 import type { ClientSignal } from './client-signal.js';
 import type { OutcomeStatus } from './outcome.js';
@@ -88,8 +88,31 @@ function startRelay(opts: RelayOptions, sink: Sink) {
     failWith('service_unavailable', reason, 'aborted');
     opts.abortUpstream(new Error(reason));
   });
+  // A stream request answered with a JSON body (OpenRouter's 200 carrying an `error`): collected
+  // and sent as the one error event, so the upstream's message reaches the client.
+  const jsonParts: Buffer[] | null = /application\/json/i.test(String(opts.upstream.headers['content-type'] ?? '')) ? [] : null;
+  let jsonBytes = 0;
+  const endJson = (parts: Buffer[]) => {
+    let json: any = null;
+    try {
+      json = JSON.parse(Buffer.concat(parts).toString('utf8'));
+    } catch {
+      // not an error body we can read: answered below
+    }
+    if (!json?.error) return failWith('upstream_error', 'The upstream answered a stream request without a stream.', 'upstream_error');
+    const error = normalizeUpstreamError(200, json);
+    tap.state.error = error;
+    tap.state.finishReason = 'error';
+    emit(`data: ${JSON.stringify(error)}\n\n`);
+    finish('upstream_error', error.error.code);
+    sink.end();
+  };
   body.on('data', (chunk: Buffer) => {
     if (finished) return;
+    if (jsonParts) {
+      if ((jsonBytes += chunk.length) <= 65_536) jsonParts.push(chunk);
+      return;
+    }
     const text = tap.push(chunk);
     // Plain events come out exactly as they went in: forward the upstream's own bytes then.
     const ok = emit(text, tap.verbatim ? chunk : undefined);
@@ -104,6 +127,7 @@ function startRelay(opts: RelayOptions, sink: Sink) {
   });
   body.on('end', () => {
     if (finished) return;
+    if (jsonParts) return endJson(jsonParts);
     emit(tap.end());
     if (tap.state.error) {
       finish('upstream_error', tap.state.error.error.code);

@@ -1,6 +1,7 @@
 import { Pool, errors as undiciErrors } from 'undici';
 import type { Dispatcher } from 'undici';
-import { GatewayError, UpstreamHttpError, normalizeUpstreamError } from '../errors.js';
+import { GatewayError, UpstreamHttpError, mapUpstreamError } from '../errors.js';
+import type { Logger } from '../telemetry/logger.js';
 import type { AbortLike } from './aborter.js';
 
 export interface UpstreamRequest {
@@ -31,6 +32,8 @@ export interface UpstreamClientOptions {
   /** Backoff before retry n (1-based); injectable so tests stay fast. */
   backoffMs?: (attempt: number) => number;
   now?: () => number;
+  /** Where a refused upstream key is reported (at error level, at most once a minute). */
+  logger?: Pick<Logger, 'error'>;
 }
 
 const RETRYABLE_CODES = new Set([
@@ -104,10 +107,34 @@ export function createUpstreamClient(opts: UpstreamClientOptions) {
         lastError = res;
         continue;
       }
-      if (res.statusCode >= 400) throw await toUpstreamError(res);
+      if (res.statusCode >= 400) throw await upstreamFailure(res, n > 0);
       return { status: res.statusCode, headers: res.headers, body: res.body, headersAt: now() - started, attempts: n + 1 };
     }
     throw new GatewayError('upstream_unavailable', 'The upstream could not be reached.', { cause: lastError });
+  }
+
+  // The gateway's own key refused: the operator's problem, logged (without the key) once a minute.
+  let authLoggedAt = -Infinity;
+  let authRefusals = 0;
+  async function upstreamFailure(res: Dispatcher.ResponseData, retried: boolean): Promise<UpstreamHttpError> {
+    const err = await toUpstreamError(res, retried);
+    if (err.body.error.code === 'upstream_auth_failed') {
+      authRefusals++;
+      if (now() - authLoggedAt >= 60_000) {
+        opts.logger?.error(
+          {
+            code: 'upstream_auth_failed',
+            upstream_status: res.statusCode,
+            upstream_message: err.body.error.upstream?.message.slice(0, 200),
+            refusals: authRefusals,
+          },
+          "OpenRouter refused the gateway's API key: check OPENROUTER_API_KEY",
+        );
+        authLoggedAt = now();
+        authRefusals = 0;
+      }
+    }
+    return err;
   }
 
   return {
@@ -118,7 +145,7 @@ export function createUpstreamClient(opts: UpstreamClientOptions) {
 
 export type UpstreamClient = ReturnType<typeof createUpstreamClient>;
 
-async function toUpstreamError(res: Dispatcher.ResponseData): Promise<UpstreamHttpError> {
+async function toUpstreamError(res: Dispatcher.ResponseData, retried: boolean): Promise<UpstreamHttpError> {
   let payload: unknown;
   try {
     const text = await res.body.text();
@@ -130,13 +157,10 @@ async function toUpstreamError(res: Dispatcher.ResponseData): Promise<UpstreamHt
   } catch {
     payload = undefined;
   }
-  const status = res.statusCode === 503 || res.statusCode < 500 ? res.statusCode : 502;
-  const headers: Record<string, string> = {};
-  for (const name of ['retry-after', 'retry-after-ms']) {
-    const value = res.headers[name];
-    if (typeof value === 'string') headers[name] = value;
-  }
-  return new UpstreamHttpError(status, normalizeUpstreamError(res.statusCode, payload), headers);
+  const err = mapUpstreamError(res.statusCode, payload, res.headers);
+  // The gateway already retried this 5xx: the client's SDK retrying too would multiply attempts.
+  if (retried) err.headers['x-should-retry'] = 'false';
+  return err;
 }
 
 function isHeadersTimeout(err: unknown): boolean {
