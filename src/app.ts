@@ -1,5 +1,6 @@
 import { Hono } from 'hono';
 import { cors } from 'hono/cors';
+import { isDatabaseUnavailable } from './db/deadline.js';
 import { GatewayError, UpstreamHttpError, renderError } from './errors.js';
 import { accessLog } from './middleware/access-log.js';
 import { safeError } from './telemetry/safe-error.js';
@@ -85,6 +86,10 @@ export function createApp(deps: AppDeps, state: AppState = { draining: () => fal
     if (err instanceof UpstreamHttpError) {
       for (const [k, v] of Object.entries(err.headers)) setResponseHeader(c, k, v);
       return c.json(err.body, err.status as 400);
+    }
+    if (isDatabaseUnavailable(err)) {
+      deps.logger.warn({ request_id: c.get('requestId'), cause: describe(err) }, 'database unavailable');
+      return c.json(renderError(new GatewayError('service_unavailable', 'The database did not answer in time; retry shortly.', { headers: { 'retry-after': '2' } })), 503);
     }
     const requestIdValue = c.get('requestId');
     deps.logger.error({ request_id: requestIdValue, err }, 'unhandled error');

@@ -22,6 +22,8 @@ const schema = z.object({
   OPENROUTER_BASE_URL: url(['http:', 'https:']).default('https://openrouter.ai/api/v1'),
   DATABASE_URL: url(['postgres:', 'postgresql:']).optional(),
   DATA_DIR: z.string().min(1).default('./.data'),
+  DATABASE_STATEMENT_TIMEOUT_MS: int(0, 600_000).default(5_000),
+  DATABASE_CONNECT_TIMEOUT_MS: int(1_000, 600_000).default(5_000),
   REDIS_URL: url(['redis:', 'rediss:']).optional(),
   REDIS_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9:_.-]{1,64}$/, 'must be 1-64 of A-Z a-z 0-9 : _ . -').default('cmg:'),
   REDIS_COMMAND_TIMEOUT_MS: int(10, 10_000).default(250),
@@ -50,6 +52,9 @@ export interface Config {
   openrouterBaseUrl: string;
   databaseUrl: string | undefined;
   dataDir: string;
+  /** Postgres: server-side statement_timeout; the gateway waits this + 1 s per query (0: off). */
+  databaseStatementTimeoutMs: number;
+  databaseConnectTimeoutMs: number;
   redisUrl: string | undefined;
   redisKeyPrefix: string;
   redisCommandTimeoutMs: number;
@@ -97,6 +102,8 @@ export function loadConfig(env: Record<string, string | undefined>): ConfigResul
       openrouterBaseUrl: e.OPENROUTER_BASE_URL.replace(/\/+$/, ''),
       databaseUrl: e.DATABASE_URL,
       dataDir: e.DATA_DIR,
+      databaseStatementTimeoutMs: e.DATABASE_STATEMENT_TIMEOUT_MS,
+      databaseConnectTimeoutMs: e.DATABASE_CONNECT_TIMEOUT_MS,
       redisUrl: e.REDIS_URL,
       redisKeyPrefix: e.REDIS_KEY_PREFIX,
       redisCommandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS,

@@ -36,7 +36,11 @@ export interface OpenDepsOptions {
 export async function openDeps(config: Config, opts: OpenDepsOptions): Promise<AppDeps & { close(): Promise<void> }> {
   const now = opts.now ?? Date.now;
   const database =
-    opts.database ?? (await openDatabase(config.databaseUrl ? { url: config.databaseUrl } : { dataDir: config.dataDir }));
+    opts.database ??
+    (await openDatabase(config.databaseUrl ? { url: config.databaseUrl } : { dataDir: config.dataDir }, {
+      statementTimeoutMs: config.databaseStatementTimeoutMs,
+      connectTimeoutMs: config.databaseConnectTimeoutMs,
+    }));
   const keys = createKeyStore(database.db);
   // Metrics: model labels are only catalog models (once the catalog is loaded), capped in number.
   const metrics = createMetrics({ knownModel: (id) => !catalog.isLoaded() || catalog.peek(id) !== undefined });
@@ -49,7 +53,6 @@ export async function openDeps(config: Config, opts: OpenDepsOptions): Promise<A
       idleTimeoutMs: config.upstreamIdleTimeoutMs,
       maxRetries: config.upstreamMaxRetries,
       backoffMs: opts.backoffMs,
-      logger: opts.logger,
     }),
     requestLog.upstreamAnswered,
   );

@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
+import { withDeadline } from './deadline.js';
 import * as schema from './schema/index.js';
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
@@ -21,23 +22,65 @@ const migrationsFolder = fileURLToPath(new URL('../../drizzle', import.meta.url)
 
 export type DatabaseTarget = { url: string } | { dataDir: string | undefined /* undefined: in memory */ };
 
+/** Defaults of DATABASE_STATEMENT_TIMEOUT_MS and DATABASE_CONNECT_TIMEOUT_MS (config.ts). */
+export const DEFAULT_STATEMENT_TIMEOUT_MS = 5_000;
+export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
+/** How much longer than the statement timeout the gateway itself waits for an answer. */
+const ANSWER_MARGIN_MS = 1_000;
+
+export interface OpenDatabaseOptions {
+  migrate?: boolean;
+  poolSize?: number;
+  /**
+   * Postgres only. Each statement is cancelled by the server after this long (`statement_timeout`),
+   * and the gateway stops waiting for any query (including the wait for a pooled connection) this
+   * long plus 1 s after it was issued, so a hung server or a frozen network path fails the call
+   * instead of holding it; a transaction gets twice that. 0 turns both off. Migrations run on a
+   * connection of their own without these bounds.
+   */
+  statementTimeoutMs?: number;
+  /** Postgres only: establishing a connection (TCP and startup) fails after this long. */
+  connectTimeoutMs?: number;
+}
+
 /**
  * Opens Postgres (postgres.js) when a URL is given, else embedded PGlite, and applies the
  * committed drizzle migrations. One Drizzle schema serves both.
  */
-export async function openDatabase(target: DatabaseTarget, opts: { migrate?: boolean; poolSize?: number } = {}): Promise<Database> {
-  const database = 'url' in target ? await openPostgres(target.url, opts.poolSize ?? 10) : await openPglite(target.dataDir);
-  if (opts.migrate !== false) await migrateDatabase(database);
-  return database;
+export async function openDatabase(target: DatabaseTarget, opts: OpenDatabaseOptions = {}): Promise<Database> {
+  if (!('url' in target)) {
+    // PGlite runs in this process: there is no network to hang on, and a statement cannot be
+    // cut short from outside (a slow query blocks the event loop itself), so no deadlines apply.
+    const database = await openPglite(target.dataDir);
+    if (opts.migrate !== false) await migrateDatabase(database);
+    return database;
+  }
+  const connectTimeoutMs = opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+  if (opts.migrate !== false) {
+    // A migration may take longer than any request-path bound: its own client, unbounded.
+    const migrator = await openPostgres(target.url, 2, { statementTimeoutMs: 0, connectTimeoutMs });
+    try {
+      await migrateDatabase(migrator);
+    } finally {
+      await migrator.close();
+    }
+  }
+  return openPostgres(target.url, opts.poolSize ?? 10, { statementTimeoutMs: opts.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS, connectTimeoutMs });
 }
 
-async function openPostgres(url: string, max: number): Promise<Database> {
+async function openPostgres(url: string, max: number, bounds: { statementTimeoutMs: number; connectTimeoutMs: number }): Promise<Database> {
   const { default: postgres } = await import('postgres');
   const { drizzle } = await import('drizzle-orm/postgres-js');
   // serialize() holds one connection while the work it guards (migrations) runs on another: a
   // pool of one would wait on itself forever.
-  const client = postgres(url, { max: Math.max(2, max), onnotice: () => {}, connect_timeout: 10, idle_timeout: 60 });
-  const db = drizzle(client, { schema }) as unknown as Db;
+  const client = postgres(url, {
+    max: Math.max(2, max),
+    onnotice: () => {},
+    connect_timeout: Math.max(1, Math.ceil(bounds.connectTimeoutMs / 1000)),
+    idle_timeout: 60,
+    ...(bounds.statementTimeoutMs > 0 ? { connection: { statement_timeout: bounds.statementTimeoutMs } } : {}),
+  });
+  const db = drizzle(bounds.statementTimeoutMs > 0 ? boundedClient(client, bounds.statementTimeoutMs + ANSWER_MARGIN_MS) : client, { schema }) as unknown as Db;
   const serialize = async <T>(fn: () => Promise<T>): Promise<T> => {
     const conn = await client.reserve();
     try {
@@ -53,10 +96,34 @@ async function openPostgres(url: string, max: number): Promise<Database> {
     kind: 'postgres',
     serialize,
     ping: async () => {
-      await client`select 1`;
+      await (bounds.statementTimeoutMs > 0 ? withDeadline(client`select 1`, bounds.statementTimeoutMs + ANSWER_MARGIN_MS, 'the database') : client`select 1`);
     },
     close: () => client.end({ timeout: 5 }),
   };
+}
+
+/**
+ * The postgres.js client as Drizzle uses it (`unsafe` for statements, `begin` for transactions),
+ * with the gateway's own deadline on each: postgres.js has no client-side query timeout, and a
+ * server-side one never arrives over a frozen connection. postgres.js queries are lazy (they run
+ * when awaited), so the deadline starts when Drizzle awaits them.
+ */
+function boundedClient<C extends { unsafe: (...args: any[]) => any; begin: (...args: any[]) => any }>(client: C, deadlineMs: number): C {
+  return new Proxy(client, {
+    get(target, prop, receiver) {
+      if (prop === 'unsafe') {
+        return (...args: unknown[]) => {
+          const query = target.unsafe(...args);
+          return {
+            then: (onOk?: (v: unknown) => unknown, onErr?: (e: unknown) => unknown) => withDeadline(query, deadlineMs, 'the database').then(onOk, onErr),
+            values: () => withDeadline(query.values(), deadlineMs, 'the database'),
+          };
+        };
+      }
+      if (prop === 'begin') return (...args: unknown[]) => withDeadline(target.begin(...args), 2 * deadlineMs, 'a database transaction');
+      return Reflect.get(target, prop, receiver);
+    },
+  });
 }
 
 async function openPglite(dataDir: string | undefined): Promise<Database> {

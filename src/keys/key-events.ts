@@ -8,7 +8,9 @@ const CHANNEL = KEY_CHANGES_CHANNEL;
 /**
  * Key changes (revoke, update) reach every instance's key cache: at once on this instance, and
  * through Redis pub/sub on the others (typically within milliseconds; without Redis, other
- * instances see the change when their cached entry expires, KEY_CACHE_TTL_MS).
+ * instances see the change when their cached entry expires, KEY_CACHE_TTL_MS). The publish has
+ * the Redis command deadline (REDIS_COMMAND_TIMEOUT_MS): a hung Redis delays a revoke by that at
+ * most, and the revoke still holds here (and elsewhere after the TTL).
  */
 export async function createKeyEvents(opts: { verifier: KeyVerifier; redis?: RedisConnection; logger: Logger }) {
   if (opts.redis) {

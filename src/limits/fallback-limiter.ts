@@ -7,6 +7,9 @@ import type { MemoryLimiter } from './memory-limiter.js';
  * instead, for a short while before Redis is tried again. Requests never hang or fail on a Redis
  * outage. Each fallback is counted and logged: while it lasts, every instance enforces limits on
  * its own traffic only, so a key's effective limit is multiplied by the number of instances.
+ * `usingFallback()` says so to admission, which answers with `x-ratelimit-fallback: local`. Each
+ * Redis call is bounded by the connection's command deadline (redis/connect.ts), so the switch
+ * happens within REDIS_COMMAND_TIMEOUT_MS even when Redis hangs rather than refuses.
  *
  * A hold is settled where it was made: the in-process limiter settles the holds it made (while
  * Redis was away); every other settle goes to Redis (and, if Redis fails then, its hold there

@@ -3,6 +3,7 @@ import type { RequestOutcome } from '../proxy/outcome.js';
 import type { Logger } from '../telemetry/logger.js';
 import { createBatchWriter } from '../usage/ledger-writer.js';
 import { describeDbError } from '../db/db-errors.js';
+import { withDeadline } from '../db/deadline.js';
 import { messageTokens, planContext, type ContextPlan } from './context-plan.js';
 import { messageHash, type ChatMessage } from './message-hash.js';
 import { redactDeep } from './redact.js';
@@ -71,10 +72,11 @@ export function createMemoryService(opts: MemoryServiceOptions) {
       const ctx: MemoryContext = { workspaceId: args.workspaceId, threadId: args.threadId, mode: args.mode, status: 'off', plan: null };
       if (args.mode === 'off') return { body: args.body, ctx };
       try {
-        const [view, model] = await Promise.all([
+        // A hung database must not hold the request: past 1 s it goes on without memory.
+        const [view, model] = await withDeadline(Promise.all([
           opts.store.loadView(args.workspaceId, args.threadId),
           modelInfo(String(args.body.model ?? args.body.models?.[0])),
-        ]);
+        ]), 1_000, 'thread memory');
         const plan = planContext({
           body: args.body,
           model,

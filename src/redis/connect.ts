@@ -13,10 +13,20 @@ export interface RedisConnection {
   close(): Promise<void>;
 }
 
+/** At most this many commands wait on Redis at once; past it a command fails at once. */
+const MAX_IN_FLIGHT = 1_000;
+
 /**
- * Redis with bounded waits everywhere: a connect timeout, a per-command timeout, no offline
+ * Redis with bounded waits everywhere: a connect timeout, a per-command deadline, no offline
  * queue (a command while disconnected fails at once instead of waiting), and reconnects with
  * capped backoff in the background. Callers treat a failure as "Redis is away" and fall back.
+ *
+ * node-redis's own command `timeout` only covers the wait before a command is written: once on
+ * the socket it waits for a reply forever, so a Redis that accepts and never answers (hung, or a
+ * frozen network path) held every caller. The deadline here is the gateway's own clock, from
+ * the call to the reply. A command that missed it still waits on the socket for its reply (RESP
+ * replies come in order, so it cannot be dropped from there): those are counted, and past
+ * MAX_IN_FLIGHT new commands fail at once rather than pile up.
  */
 export async function connectRedis(opts: { url: string; prefix: string; logger: Logger; commandTimeoutMs?: number }): Promise<RedisConnection> {
   const timeout = opts.commandTimeoutMs ?? 250;
@@ -44,18 +54,41 @@ export async function connectRedis(opts: { url: string; prefix: string; logger: 
     opts.logger.warn({ err: (err as Error).message }, 'redis unavailable at start');
   });
 
+  let inFlight = 0;
+  const bounded = <T>(work: () => Promise<T>, ms = timeout): Promise<T> => {
+    if (inFlight >= MAX_IN_FLIGHT) return Promise.reject(new Error(`redis: ${inFlight} commands already waiting for a reply`));
+    inFlight++;
+    let pending: Promise<T>;
+    try {
+      pending = work();
+    } catch (err) {
+      pending = Promise.reject(err);
+    }
+    pending.then(
+      () => inFlight--,
+      () => inFlight--,
+    );
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`redis did not answer within ${ms} ms`)), ms);
+    });
+    return Promise.race([pending, deadline]).finally(() => clearTimeout(timer));
+  };
+  const command = (args: string[]) => bounded(() => client.sendCommand(args));
+
   return {
-    command: (args) => client.sendCommand(args),
+    command,
     key: (name) => `${opts.prefix}${name}`,
     isReady: () => client.isReady,
     async ping() {
-      await client.sendCommand(['PING']);
+      await command(['PING']);
     },
     async publish(channel, message) {
-      await client.sendCommand(['PUBLISH', `${opts.prefix}${channel}`, message]);
+      await command(['PUBLISH', `${opts.prefix}${channel}`, message]);
     },
     async subscribe(channel, onMessage) {
-      await subscriber.subscribe(`${opts.prefix}${channel}`, (message) => onMessage(String(message)));
+      // Not on the request path; a subscription that misses this still completes later.
+      await bounded(() => subscriber.subscribe(`${opts.prefix}${channel}`, (message) => onMessage(String(message))), 3_000);
     },
     async close() {
       await Promise.allSettled([client.close(), subscriber.close()]);

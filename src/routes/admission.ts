@@ -64,6 +64,8 @@ async function checkRateLimits(c: AppContext, deps: AppDeps, emit: (part: Outcom
     headers['x-ratelimit-remaining-tokens'] = String(tokens.remaining);
     headers['x-ratelimit-reset-tokens'] = formatReset(tokens.resetMs);
   }
+  // Redis did not answer: this instance's own count decided (see fallback-limiter.ts).
+  if ((deps.limiter as { usingFallback?: () => boolean }).usingFallback?.()) headers['x-ratelimit-fallback'] = 'local';
   for (const [k, v] of Object.entries(headers)) setResponseHeader(c, k, v);
   const refused: LimitResult | undefined = requests && !requests.allowed ? requests : tokens && !tokens.allowed ? tokens : undefined;
   if (!refused) return;
