@@ -53,6 +53,7 @@ export async function openDeps(config: Config, opts: OpenDepsOptions): Promise<A
       idleTimeoutMs: config.upstreamIdleTimeoutMs,
       maxRetries: config.upstreamMaxRetries,
       backoffMs: opts.backoffMs,
+      logger: opts.logger,
     }),
     requestLog.upstreamAnswered,
   );
