@@ -31,6 +31,7 @@ const CORS_EXPOSED_HEADERS = [
   'x-ratelimit-limit-tokens',
   'x-ratelimit-remaining-tokens',
   'x-ratelimit-reset-tokens',
+  'x-ratelimit-fallback',
   'x-generation-id',
   'x-memory-status',
   'x-should-retry',

@@ -17,6 +17,7 @@ const EXPOSED = [
   'x-ratelimit-limit-tokens',
   'x-ratelimit-remaining-tokens',
   'x-ratelimit-reset-tokens',
+  'x-ratelimit-fallback',
   'x-generation-id',
   'x-memory-status',
   'x-should-retry',
