@@ -34,7 +34,7 @@ describe.each(dbKinds())('a ledger hostile input cannot break, on %s', (kind) =>
     const { key, id } = await env.gw.createKey();
     // The poison first: a model id with a NUL (the upstream refuses it) and a message name with one.
     const poisoned = await send(key, { model: `${MODEL}\u0000x`, messages: [user('a')] });
-    expect(poisoned.status).toBe(400);
+    expect(poisoned.status).toBe(404); // model_not_found, from the upstream
     await poisoned.text();
     const named = await send(key, { model: MODEL, messages: [{ role: 'user', name: 'ad\u0000a', content: 'My name is Ada.' }] }, { 'x-thread-id': 'nul-thread' });
     expect(named.status).toBe(200);

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { RAW_CLIENT } from '../src/db/client.js';
 import { insertUsageBatch } from '../src/usage/ledger-store.js';
 import type { UsageRecord } from '../src/usage/usage-record.js';
 import { expectedUsage } from './fake-openrouter/server.js';
@@ -81,7 +82,9 @@ describe.each(dbKinds())('usage ledger on %s', (kind) => {
     it('a finished insert leaves postgres.js no parameters to hold (they would be promoted to old space)', async () => {
       const { workspace } = await env.gw.createKey();
       const ws = await env.gw.deps.keys.findWorkspace(workspace);
-      const client = (env.database.db as unknown as { $client: { unsafe: (...args: unknown[]) => unknown } }).$client;
+      // The driver under the gateway's deadline wrapper (db/client.ts), where the ledger runs its insert.
+      const bounded = (env.database.db as unknown as { $client: Record<symbol, { client: { unsafe: (...args: unknown[]) => unknown } }> }).$client;
+      const client = bounded[RAW_CLIENT].client;
       const original = client.unsafe;
       const queries: { args?: unknown; parameters?: unknown }[] = [];
       client.unsafe = (...args: unknown[]) => {

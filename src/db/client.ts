@@ -28,6 +28,16 @@ export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
 /** How much longer than the statement timeout the gateway itself waits for an answer. */
 const ANSWER_MARGIN_MS = 1_000;
 
+/**
+ * On a bounded client (see boundedClient), the driver underneath and the deadline it applies: for
+ * raw paths that must hold the driver's own query object (the ledger clears its parameters).
+ */
+export const RAW_CLIENT = Symbol('raw database client');
+export interface RawClientAccess {
+  client: unknown;
+  deadlineMs: number;
+}
+
 export interface OpenDatabaseOptions {
   migrate?: boolean;
   poolSize?: number;
@@ -111,6 +121,7 @@ async function openPostgres(url: string, max: number, bounds: { statementTimeout
 function boundedClient<C extends { unsafe: (...args: any[]) => any; begin: (...args: any[]) => any }>(client: C, deadlineMs: number): C {
   return new Proxy(client, {
     get(target, prop, receiver) {
+      if (prop === RAW_CLIENT) return { client: target, deadlineMs } satisfies RawClientAccess;
       if (prop === 'unsafe') {
         return (...args: unknown[]) => {
           const query = target.unsafe(...args);

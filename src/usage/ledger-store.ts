@@ -1,4 +1,5 @@
-import type { Db } from '../db/client.js';
+import { RAW_CLIENT, type Db, type RawClientAccess } from '../db/client.js';
+import { withDeadline } from '../db/deadline.js';
 import { storableText } from '../db/storable.js';
 import type { UsageRecord } from './usage-record.js';
 
@@ -111,10 +112,14 @@ interface RawClient {
  * default: that costs a describe round trip and a server-side parse and plan on every batch).
  */
 async function runRaw(db: Db, text: string, values: unknown[]): Promise<Record<string, unknown>[]> {
-  const client = (db as unknown as { $client: RawClient }).$client;
+  const outer = (db as unknown as { $client: RawClient & { [RAW_CLIENT]?: RawClientAccess } }).$client;
+  // Under a bounded client: the driver's own query (its parameters are cleared below), with the
+  // same deadline the wrapper would apply (a hung insert must fail so the writer retries or spills).
+  const raw = outer[RAW_CLIENT];
+  const client = (raw?.client ?? outer) as RawClient;
   if (typeof client.unsafe === 'function') {
     const query = client.unsafe(text, values as never[], { prepare: true });
-    const rows = await query;
+    const rows = raw ? await withDeadline(query, raw.deadlineMs, 'the database') : await query;
     releaseParameters(query);
     return rows;
   }
