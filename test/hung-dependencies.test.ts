@@ -6,7 +6,7 @@ import { openTestDatabase } from './helpers/databases.js';
 import { startTestGateway, type TestGateway } from './helpers/gateway.js';
 import { MODEL, user } from './helpers/proxy-env.js';
 import { startTestRedis, type TestRedis } from './helpers/redis-server.js';
-import { startTcpRelay, type TcpRelay } from './helpers/tcp-relay.js';
+import { startTcpRelay, startUrlRelay, type TcpRelay } from './helpers/tcp-relay.js';
 
 // Hung, not down: each dependency sits behind a relay that keeps its connections open and passes
 // no byte (freeze), the case a refused connection never exercises.
@@ -119,13 +119,11 @@ describe.runIf(inject('postgresUrl'))('a hung Postgres (frozen, not refused)', (
   let gw: TestGateway;
 
   beforeAll(async () => {
-    const target = new URL(inject('postgresUrl'));
-    relay = await startTcpRelay(Number(target.port || 5432), target.hostname);
-    const viaRelay = new URL(target);
-    viaRelay.port = String(relay.port);
+    let viaRelay: string;
+    ({ relay, url: viaRelay } = await startUrlRelay(inject('postgresUrl')));
     fake = await startFakeOpenRouter();
     // The defaults: statement timeout 5 s (the gateway waits 6 s), connect timeout 5 s.
-    database = await openDatabase({ url: viaRelay.toString() }, { poolSize: 4, statementTimeoutMs: 5_000, connectTimeoutMs: 5_000 });
+    database = await openDatabase({ url: viaRelay }, { poolSize: 4, statementTimeoutMs: 5_000, connectTimeoutMs: 5_000 });
     gw = await startTestGateway({ database, upstreamUrl: fake.baseUrl });
   });
   afterAll(async () => {

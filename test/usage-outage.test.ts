@@ -3,7 +3,7 @@ import { openDatabase, type Database } from '../src/db/client.js';
 import { startFakeOpenRouter, type FakeOpenRouter } from './fake-openrouter/server.js';
 import { startTestGateway, type TestGateway } from './helpers/gateway.js';
 import { MODEL, user } from './helpers/proxy-env.js';
-import { startTcpRelay, type TcpRelay } from './helpers/tcp-relay.js';
+import { startUrlRelay, type TcpRelay } from './helpers/tcp-relay.js';
 
 const OUTAGE_MS = 20_000;
 
@@ -16,13 +16,11 @@ describe.runIf(inject('postgresUrl'))('usage ledger across a 20 s Postgres outag
   let gw: TestGateway;
 
   beforeAll(async () => {
-    const target = new URL(inject('postgresUrl'));
-    relay = await startTcpRelay(Number(target.port || 5432), target.hostname);
-    const viaRelay = new URL(target);
-    viaRelay.port = String(relay.port);
+    let viaRelay: string;
+    ({ relay, url: viaRelay } = await startUrlRelay(inject('postgresUrl')));
     fake = await startFakeOpenRouter();
-    database = await openDatabase({ url: viaRelay.toString() }, { poolSize: 4 });
-    direct = await openDatabase({ url: target.toString() }, { poolSize: 2, migrate: false });
+    database = await openDatabase({ url: viaRelay }, { poolSize: 4 });
+    direct = await openDatabase({ url: inject('postgresUrl') }, { poolSize: 2, migrate: false });
     gw = await startTestGateway({ database, upstreamUrl: fake.baseUrl, config: { keyCacheTtlMs: 5_000 } });
   });
   afterAll(async () => {

@@ -72,3 +72,11 @@ export async function startTcpRelay(targetPort: number, targetHost = '127.0.0.1'
     },
   };
 }
+
+/** A relay in front of the service a URL names (e.g. a Postgres or Redis URL), and the URL that goes through it. */
+export async function startUrlRelay(target: string): Promise<{ relay: TcpRelay; url: string }> {
+  const u = new URL(target);
+  const relay = await startTcpRelay(Number(u.port || 5432), u.hostname);
+  u.port = String(relay.port);
+  return { relay, url: u.toString() };
+}
