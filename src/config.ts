@@ -40,6 +40,12 @@ const schema = z.object({
   MAX_BODY_BYTES: int(1).default(10_485_760),
   SHUTDOWN_GRACE_MS: int(0).default(30_000),
   UPSTREAM_MAX_RETRIES: int(0, 5).default(2),
+  UPSTREAM_CONNECT_TIMEOUT_MS: int(100, 600_000).default(10_000),
+  UPSTREAM_MAX_CONNECTIONS: int(0).default(0),
+  UPSTREAM_QUEUE_TIMEOUT_MS: int(1, 600_000).default(10_000),
+  UPSTREAM_RETRY_BUDGET_PERCENT: int(0, 100).default(20),
+  UPSTREAM_MAX_BODY_BYTES: int(1024).default(67_108_864),
+  MEMORY_MAX_REPLY_BYTES: int(1024).default(1_048_576),
   KEY_CACHE_TTL_MS: int(0).default(30_000),
 });
 
@@ -71,6 +77,18 @@ export interface Config {
   maxBodyBytes: number;
   shutdownGraceMs: number;
   upstreamMaxRetries: number;
+  /** Bound on opening a connection to the upstream. */
+  upstreamConnectTimeoutMs: number;
+  /** Upstream connections at most; 0: no cap (then nothing ever waits for one). */
+  upstreamMaxConnections: number;
+  /** With a connection cap: the longest a request waits for a free connection (then 503). */
+  upstreamQueueTimeoutMs: number;
+  /** Retries the gateway may add, as a percentage of its requests (plus a small floor per second). */
+  upstreamRetryBudgetPercent: number;
+  /** A non-stream upstream body larger than this is dropped and answered 502. */
+  upstreamMaxBodyBytes: number;
+  /** The most of a reply kept for thread memory (a longer reply is relayed whole, stored truncated). */
+  memoryMaxReplyBytes: number;
   keyCacheTtlMs: number;
 }
 
@@ -120,6 +138,12 @@ export function loadConfig(env: Record<string, string | undefined>): ConfigResul
       maxBodyBytes: e.MAX_BODY_BYTES,
       shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
       upstreamMaxRetries: e.UPSTREAM_MAX_RETRIES,
+      upstreamConnectTimeoutMs: e.UPSTREAM_CONNECT_TIMEOUT_MS,
+      upstreamMaxConnections: e.UPSTREAM_MAX_CONNECTIONS,
+      upstreamQueueTimeoutMs: e.UPSTREAM_QUEUE_TIMEOUT_MS,
+      upstreamRetryBudgetPercent: e.UPSTREAM_RETRY_BUDGET_PERCENT,
+      upstreamMaxBodyBytes: e.UPSTREAM_MAX_BODY_BYTES,
+      memoryMaxReplyBytes: e.MEMORY_MAX_REPLY_BYTES,
       keyCacheTtlMs: e.KEY_CACHE_TTL_MS,
     },
   };

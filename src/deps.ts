@@ -52,6 +52,10 @@ export async function openDeps(config: Config, opts: OpenDepsOptions): Promise<A
       headersTimeoutMs: config.upstreamTimeoutMs,
       idleTimeoutMs: config.upstreamIdleTimeoutMs,
       maxRetries: config.upstreamMaxRetries,
+      connectTimeoutMs: config.upstreamConnectTimeoutMs,
+      maxConnections: config.upstreamMaxConnections,
+      queueTimeoutMs: config.upstreamQueueTimeoutMs,
+      retryBudgetRatio: config.upstreamRetryBudgetPercent / 100,
       backoffMs: opts.backoffMs,
       logger: opts.logger,
     }),
@@ -109,6 +113,7 @@ export async function openDeps(config: Config, opts: OpenDepsOptions): Promise<A
     usageBacklog: () => usage.stats().pending,
     memoryBacklog: () => memory.stats().pending,
     writers: () => ({ usage: usage.stats(), memory: memory.stats() }),
+    upstream: () => upstream.stats(),
   });
   const extraSink = opts.onOutcome;
   return {

@@ -3,6 +3,8 @@ import type { Dispatcher } from 'undici';
 import { GatewayError, UpstreamHttpError, mapUpstreamError } from '../errors.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { AbortLike } from './aborter.js';
+import { createRetryBudget, type RetryBudget } from './retry-budget.js';
+import { createSlots, type Slots } from './slots.js';
 
 export interface UpstreamRequest {
   /** Path under the upstream base URL, e.g. `/chat/completions`. */
@@ -11,6 +13,13 @@ export interface UpstreamRequest {
   body?: string | Buffer;
   headers?: Record<string, string>;
   signal: AbortLike;
+  /**
+   * A stream request: its response headers come at once (OpenRouter then keeps the stream alive
+   * with comments), so the wait for them is bounded by the idle timeout, not the whole-request one.
+   */
+  stream?: boolean;
+  /** Called once the request has a connection slot (the whole-request deadline starts then). */
+  onDispatch?: () => void;
 }
 
 export interface UpstreamResponse {
@@ -25,15 +34,34 @@ export interface UpstreamResponse {
 export interface UpstreamClientOptions {
   baseUrl: string;
   apiKey: string | undefined;
+  /** Bound on the wait for response headers of a non-stream request. */
   headersTimeoutMs: number;
+  /** Bound on a gap between body bytes (and on the wait for a stream's headers). */
   idleTimeoutMs: number;
+  connectTimeoutMs?: number;
   maxRetries: number;
-  connections?: number;
+  /** Retries allowed as a share of requests (0.2: one retry per five requests), over a floor. */
+  retryBudgetRatio?: number;
+  /** Upstream connections at most (0: no cap); beyond, requests wait up to `queueTimeoutMs`. */
+  maxConnections?: number;
+  queueTimeoutMs?: number;
   /** Backoff before retry n (1-based); injectable so tests stay fast. */
   backoffMs?: (attempt: number) => number;
   now?: () => number;
   /** Where a refused upstream key is reported (at error level, at most once a minute). */
   logger?: Pick<Logger, 'error'>;
+}
+
+/** What /metrics shows of the upstream client. */
+export interface UpstreamStats {
+  connected: number;
+  /** Requests being served on a connection now. */
+  running: number;
+  /** Requests waiting for a connection slot (only with a connection cap). */
+  queued: number;
+  retries: number;
+  retriesDenied: number;
+  queueTimeouts: number;
 }
 
 const RETRYABLE_CODES = new Set([
@@ -49,30 +77,44 @@ const RETRYABLE_CODES = new Set([
 
 const defaultBackoff = (attempt: number) => Math.min(1_000, 100 * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2);
 
+/** Bytes of an upstream error body read at most (the rest is dropped). */
+const ERROR_BODY_MAX_BYTES = 65_536;
+
 /**
  * The upstream client: undici's `request` API over one keep-alive Pool (global fetch costs ~4×
  * the CPU per request here). Retries connection failures and 5xx answers, only before the first
- * byte of a response reached anyone, at most `maxRetries` times with backoff.
+ * byte of a response reached anyone, at most `maxRetries` times with backoff and within a retry
+ * budget; a request whose client is gone is never sent (nor retried).
  */
 export function createUpstreamClient(opts: UpstreamClientOptions) {
   const base = new URL(opts.baseUrl);
   const basePath = base.pathname.replace(/\/+$/, '');
+  const maxConnections = opts.maxConnections ?? 0;
   const pool = new Pool(base.origin, {
-    connections: opts.connections ?? 256,
+    // No hidden cap: undici's own queue would make waiting invisible and count against deadlines.
+    connections: maxConnections > 0 ? maxConnections : null,
     pipelining: 1,
     keepAliveTimeout: 30_000,
     headersTimeout: opts.headersTimeoutMs,
     bodyTimeout: opts.idleTimeoutMs,
+    connectTimeout: opts.connectTimeoutMs ?? 10_000,
   });
+  const slots: Slots | null = maxConnections > 0 ? createSlots(maxConnections) : null;
+  const queueTimeoutMs = opts.queueTimeoutMs ?? 10_000;
+  const budget: RetryBudget = createRetryBudget({ ratio: opts.retryBudgetRatio ?? 0.2 });
   const backoff = opts.backoffMs ?? defaultBackoff;
   const now = opts.now ?? (() => performance.now());
+  let running = 0;
+  let queueTimeouts = 0;
+  const streamHeadersTimeoutMs = Math.min(opts.idleTimeoutMs, opts.headersTimeoutMs);
 
-  async function attempt(req: UpstreamRequest): Promise<Dispatcher.ResponseData> {
+  function attempt(req: UpstreamRequest): Promise<Dispatcher.ResponseData> {
     return pool.request({
       path: basePath + req.path,
       method: req.method,
       body: req.body,
       signal: req.signal as AbortSignal, // an Aborter or an AbortSignal: undici takes either shape
+      headersTimeout: req.stream ? streamHeadersTimeoutMs : opts.headersTimeoutMs,
       headers: {
         authorization: `Bearer ${opts.apiKey}`,
         'accept-encoding': 'identity',
@@ -87,37 +129,81 @@ export function createUpstreamClient(opts: UpstreamClientOptions) {
       throw new GatewayError('upstream_not_configured', 'The gateway has no upstream API key (OPENROUTER_API_KEY is unset).');
     }
     const started = now();
+    if (slots) {
+      try {
+        await slots.acquire(queueTimeoutMs, req.signal);
+      } catch (err) {
+        if (req.signal.aborted) throw err;
+        queueTimeouts++;
+        throw new GatewayError(
+          'upstream_unavailable',
+          `All ${maxConnections} upstream connections stayed busy for ${queueTimeoutMs} ms (UPSTREAM_MAX_CONNECTIONS); retry shortly.`,
+          { headers: { 'retry-after': '1' }, cause: err },
+        );
+      }
+    }
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      running--;
+      slots?.release();
+    };
+    running++;
+    budget.deposit();
+    req.onDispatch?.();
+    try {
+      const res = await sendWithRetries(req, started);
+      // The slot is the connection: held until the body is over (read, dropped or failed).
+      if (res.body.destroyed || res.body.readableEnded) release();
+      else res.body.once('close', release);
+      return res;
+    } catch (err) {
+      release();
+      throw err;
+    }
+  }
+
+  async function sendWithRetries(req: UpstreamRequest, started: number): Promise<UpstreamResponse> {
     let lastError: unknown;
-    for (let n = 0; n <= opts.maxRetries; n++) {
-      if (n > 0) await sleep(backoff(n), req.signal);
-      let res: Dispatcher.ResponseData;
+    for (let n = 0; ; n++) {
+      // The client may have gone while the gateway waited (on the database, a backoff, a slot).
+      if (req.signal.aborted) throw req.signal.reason;
+      let res: Dispatcher.ResponseData | undefined;
       try {
         res = await attempt(req);
       } catch (err) {
         if (req.signal.aborted) throw err;
         if (isHeadersTimeout(err)) {
-          throw new GatewayError('upstream_timeout', 'The upstream did not answer in time.', { cause: err });
+          throw new GatewayError('upstream_timeout', 'The upstream did not answer in time.', { cause: err, headers: retriedHeaders(n > 0) });
+        }
+        if (!isRetryable(err)) {
+          throw new GatewayError('upstream_unavailable', 'The upstream could not be reached.', { cause: err, headers: retriedHeaders(n > 0) });
         }
         lastError = err;
-        if (isRetryable(err)) continue;
-        throw new GatewayError('upstream_unavailable', 'The upstream could not be reached.', { cause: err });
       }
-      if (res.statusCode >= 500 && n < opts.maxRetries) {
-        res.body.resume();
-        lastError = res;
-        continue;
+      if (res && res.statusCode < 500) {
+        if (res.statusCode >= 400) throw await upstreamFailure(res, n > 0);
+        return { status: res.statusCode, headers: res.headers, body: res.body, headersAt: now() - started, attempts: n + 1 };
       }
-      if (res.statusCode >= 400) throw await upstreamFailure(res, n > 0);
-      return { status: res.statusCode, headers: res.headers, body: res.body, headersAt: now() - started, attempts: n + 1 };
+      // Retried only with attempts left and the budget's leave (it keeps an outage from tripling load).
+      const attemptsLeft = n < opts.maxRetries;
+      if (!attemptsLeft || !budget.withdraw()) {
+        // Either the gateway already retried or a retry was refused: the SDK must not retry on top.
+        const final = n > 0 || attemptsLeft;
+        if (res) throw await upstreamFailure(res, final);
+        throw new GatewayError('upstream_unavailable', 'The upstream could not be reached.', { cause: lastError, headers: retriedHeaders(final) });
+      }
+      res?.body.resume();
+      await sleep(backoff(n + 1), req.signal);
     }
-    throw new GatewayError('upstream_unavailable', 'The upstream could not be reached.', { cause: lastError });
   }
 
   // The gateway's own key refused: the operator's problem, logged (without the key) once a minute.
   let authLoggedAt = -Infinity;
   let authRefusals = 0;
-  async function upstreamFailure(res: Dispatcher.ResponseData, retried: boolean): Promise<UpstreamHttpError> {
-    const err = await toUpstreamError(res, retried);
+  async function upstreamFailure(res: Dispatcher.ResponseData, final: boolean): Promise<UpstreamHttpError> {
+    const err = await toUpstreamError(res, final);
     if (err.body.error.code === 'upstream_auth_failed') {
       authRefusals++;
       if (now() - authLoggedAt >= 60_000) {
@@ -139,16 +225,24 @@ export function createUpstreamClient(opts: UpstreamClientOptions) {
 
   return {
     send,
+    stats(): UpstreamStats {
+      const s = pool.stats;
+      const b = budget.stats();
+      return { connected: s.connected, running, queued: slots?.waiting() ?? 0, retries: b.retries, retriesDenied: b.denied, queueTimeouts };
+    },
     close: () => pool.close(),
   };
 }
 
 export type UpstreamClient = ReturnType<typeof createUpstreamClient>;
 
-async function toUpstreamError(res: Dispatcher.ResponseData, retried: boolean): Promise<UpstreamHttpError> {
+/** After a retry by the gateway (or one refused), the SDK retrying on top would multiply attempts. */
+const retriedHeaders = (final: boolean): Record<string, string> => (final ? { 'x-should-retry': 'false' } : {});
+
+async function toUpstreamError(res: Dispatcher.ResponseData, final: boolean): Promise<UpstreamHttpError> {
   let payload: unknown;
   try {
-    const text = await res.body.text();
+    const text = await readCapped(res.body, ERROR_BODY_MAX_BYTES);
     try {
       payload = JSON.parse(text);
     } catch {
@@ -158,9 +252,29 @@ async function toUpstreamError(res: Dispatcher.ResponseData, retried: boolean): 
     payload = undefined;
   }
   const err = mapUpstreamError(res.statusCode, payload, res.headers);
-  // The gateway already retried this 5xx: the client's SDK retrying too would multiply attempts.
-  if (retried) err.headers['x-should-retry'] = 'false';
+  // The gateway already retried this 5xx (or its retry budget is spent): the client's SDK
+  // retrying too would multiply attempts.
+  if (final) err.headers['x-should-retry'] = 'false';
   return err;
+}
+
+/** The first `max` bytes of a body as text; the rest is dropped and the body destroyed. */
+function readCapped(body: Dispatcher.ResponseData['body'], max: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    let size = 0;
+    body.on('data', (chunk: Buffer) => {
+      if (size >= max) return;
+      parts.push(chunk);
+      size += chunk.length;
+      if (size >= max) {
+        body.destroy();
+        resolve(Buffer.concat(parts).subarray(0, max).toString('utf8'));
+      }
+    });
+    body.once('end', () => resolve(Buffer.concat(parts).toString('utf8')));
+    body.once('error', (err) => (size >= max ? undefined : reject(err)));
+  });
 }
 
 function isHeadersTimeout(err: unknown): boolean {

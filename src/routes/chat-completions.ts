@@ -1,6 +1,6 @@
 import { GatewayError, UpstreamHttpError } from '../errors.js';
 import { createChatStreamTap, type ChatStreamState } from '../proxy/chat-stream-tap.js';
-import { classifyFailure, pickUpstreamHeaders, relayedHeaders, startForward, upstreamJson } from '../proxy/forward.js';
+import { classifyFailure, pickUpstreamHeaders, readUpstreamBody, relayedHeaders, startForward, upstreamJson } from '../proxy/forward.js';
 import { parseUsage } from '../proxy/outcome.js';
 import { relayChatStream, relayChatStreamToNode, type RelayOptions } from '../proxy/relay-stream.js';
 import type { AppContext, AppDeps } from './context.js';
@@ -125,6 +125,8 @@ export function chatCompletions(deps: AppDeps) {
         body: upstreamBody,
         headers: pickUpstreamHeaders((n) => c.req.header(n), c.get('requestId')),
         signal: handle.signal,
+        stream,
+        onDispatch: handle.dispatched,
       });
     } catch (err) {
       handle.settle();
@@ -143,11 +145,12 @@ export function chatCompletions(deps: AppDeps) {
     if (!stream) {
       let text: string;
       try {
-        text = await res.body.text();
+        text = await readUpstreamBody(res.body, deps.config.upstreamMaxBodyBytes);
       } catch (err) {
         handle.settle();
-        const failure = classifyFailure(err, handle, clientSignal);
-        outcome({ status: failure.status, httpStatus: failure.httpStatus, upstreamHeadersMs });
+        const failure = classifyFailure(err, handle, clientSignal, true);
+        const errorCode = failure.error instanceof GatewayError ? failure.error.code : null;
+        outcome({ status: failure.status, httpStatus: failure.httpStatus, errorCode, upstreamHeadersMs });
         throw failure.error;
       }
       handle.settle();

@@ -1,5 +1,5 @@
-import { GatewayError } from '../errors.js';
-import { classifyFailure, pickUpstreamHeaders, relayedHeaders, startForward, upstreamJson } from '../proxy/forward.js';
+import { GatewayError, UpstreamHttpError } from '../errors.js';
+import { classifyFailure, pickUpstreamHeaders, readUpstreamBody, relayedHeaders, startForward, upstreamJson } from '../proxy/forward.js';
 import { parseUsage } from '../proxy/outcome.js';
 import type { AppContext, AppDeps } from './context.js';
 import { admitRequest } from './admission.js';
@@ -33,12 +33,14 @@ export function embeddings(deps: AppDeps) {
         body: raw,
         headers: pickUpstreamHeaders((n) => c.req.header(n), c.get('requestId')),
         signal: handle.signal,
+        onDispatch: handle.dispatched,
       });
       upstreamHeadersMs = performance.now() - t0;
-      text = await res.body.text();
+      text = await readUpstreamBody(res.body, deps.config.upstreamMaxBodyBytes);
     } catch (err) {
-      const failure = classifyFailure(err, handle, clientSignal);
-      outcome({ status: failure.status, httpStatus: failure.httpStatus });
+      const failure = classifyFailure(err, handle, clientSignal, res !== undefined);
+      const errorCode = failure.error instanceof GatewayError ? failure.error.code : failure.error instanceof UpstreamHttpError ? failure.error.body.error.code : null;
+      outcome({ status: failure.status, httpStatus: failure.httpStatus, errorCode });
       throw failure.error;
     } finally {
       handle.settle();

@@ -37,6 +37,17 @@ export interface GaugeSources {
   memoryBacklog?: () => number;
   /** The durable writers' counts (`usage`, `memory`), read at each scrape. */
   writers?: () => Record<string, WriterCounts>;
+  /** The upstream client's connections, queue and retries (see proxy/upstream-client.ts). */
+  upstream?: () => UpstreamCounts;
+}
+
+export interface UpstreamCounts {
+  connected: number;
+  running: number;
+  queued: number;
+  retries: number;
+  retriesDenied: number;
+  queueTimeouts: number;
 }
 
 /** What the metrics read of a durable batch writer (see usage/ledger-writer.ts). */
@@ -145,6 +156,23 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
   writerMetric('cmg_records_quarantined_total', 'Records the database refused as data, kept in the dead-letter file instead.', (w) => w.quarantined, true);
   writerMetric('cmg_records_lost_total', 'Records kept neither in the database nor on disk (spill directory unwritable or full).', (w) => w.lost, true);
   writerMetric('cmg_spill_disk_failing', '1 while the spill directory cannot be written.', (w) => (w.diskFailing ? 1 : 0), false);
+  const upstreamMetric = (name: string, description: string, read: (u: UpstreamCounts) => number, counter: boolean) => {
+    const instrument = counter ? meter.createObservableCounter(name, { description }) : meter.createObservableGauge(name, { description });
+    instrument.addCallback((result) => {
+      try {
+        const counts = gauges.upstream?.();
+        if (counts) result.observe(read(counts));
+      } catch {
+        // a failing source must not fail the scrape
+      }
+    });
+  };
+  upstreamMetric('cmg_upstream_connections', 'Connections open to the upstream.', (u) => u.connected, false);
+  upstreamMetric('cmg_upstream_requests_active', 'Requests holding an upstream connection now (streams until they end).', (u) => u.running, false);
+  upstreamMetric('cmg_upstream_requests_queued', 'Requests waiting for a free upstream connection (only with UPSTREAM_MAX_CONNECTIONS).', (u) => u.queued, false);
+  upstreamMetric('cmg_upstream_queue_timeouts_total', 'Requests answered 503 because no upstream connection freed up in time.', (u) => u.queueTimeouts, true);
+  upstreamMetric('cmg_upstream_retries_total', 'Upstream attempts the gateway retried.', (u) => u.retries, true);
+  upstreamMetric('cmg_upstream_retries_denied_total', 'Retries the retry budget refused (the error went to the client, marked not to retry).', (u) => u.retriesDenied, true);
   const unpricedRequests = plainCounter('cmg_unpriced_requests_total', 'Requests with tokens but no price (no upstream cost, no catalog price), by model.');
   const unpricedTokens = plainCounter('cmg_unpriced_tokens_total', 'Tokens of requests that had no price, by model.');
 
