@@ -30,6 +30,8 @@ const CODES = {
   admin_disabled: { status: 503, type: 'server_error' },
   service_unavailable: { status: 503, type: 'server_error' },
   internal_error: { status: 500, type: 'server_error' },
+  /** The client went away before the answer (nginx's 499): nobody reads it, but it is not a gateway fault. */
+  client_closed_request: { status: 499, type: 'invalid_request_error' },
 } as const;
 
 export type ErrorCode = keyof typeof CODES;

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { openDatabase, type Database } from '../src/db/client.js';
 import { startFakeOpenRouter, type FakeOpenRouter } from './fake-openrouter/server.js';
 import { openTestDatabase } from './helpers/databases.js';
-import { startTestGateway, type TestGateway } from './helpers/gateway.js';
+import { eventually, startTestGateway, type TestGateway } from './helpers/gateway.js';
 import { MODEL, user } from './helpers/proxy-env.js';
 import { startTestRedis, type TestRedis } from './helpers/redis-server.js';
 import { startTcpRelay, startUrlRelay, type TcpRelay } from './helpers/tcp-relay.js';
@@ -11,9 +11,10 @@ import { startTcpRelay, startUrlRelay, type TcpRelay } from './helpers/tcp-relay
 // Hung, not down: each dependency sits behind a relay that keeps its connections open and passes
 // no byte (freeze), the case a refused connection never exercises.
 
-const chat = (gw: TestGateway, key: string, headers: Record<string, string> = {}) =>
+const chat = (gw: TestGateway, key: string, headers: Record<string, string> = {}, signal?: AbortSignal) =>
   fetch(`${gw.url}/v1/chat/completions`, {
     method: 'POST',
+    signal,
     headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', ...headers },
     body: JSON.stringify({ model: MODEL, messages: [user('hi')] }),
   });
@@ -174,4 +175,26 @@ describe.runIf(inject('postgresUrl'))('a hung Postgres (frozen, not refused)', (
     expect(after.headers.get('x-memory-status')).toBe('ok');
     expect((await timed(() => fetch(`${gw.url}/v1/threads`, { headers: { authorization: `Bearer ${key}` } }))).status).toBe(200);
   }, 60_000);
+
+  it('a client that gave up while the gateway waited on the database is not forwarded, and is recorded client_aborted', async () => {
+    const { key } = await gw.createKey();
+    const thread = `gone-${randomBytes(4).toString('hex')}`;
+    expect((await timed(() => chat(gw, key, { 'x-thread-id': thread }))).status).toBe(200);
+    fake.reset();
+    const before = gw.outcomes.length;
+
+    relay.freeze();
+    const ac = new AbortController();
+    const gone = chat(gw, key, { 'x-thread-id': thread }, ac.signal).catch((err: Error) => err);
+    await new Promise((r) => setTimeout(r, 300)); // the gateway is reading the thread from the frozen database
+    ac.abort();
+    expect(await gone).toBeInstanceOf(Error);
+    // Memory gives up after ~1 s; the request would then go upstream, had its client stayed.
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect(fake.requests.filter((r) => r.path.endsWith('/chat/completions'))).toHaveLength(0);
+    relay.restore();
+    await eventually(() => gw.outcomes.length > before, 10_000);
+    expect(gw.outcomes.slice(before)).toHaveLength(1);
+    expect(gw.outcomes.at(-1)).toMatchObject({ status: 'client_aborted', threadId: thread, usage: null });
+  }, 30_000);
 });

@@ -79,7 +79,10 @@ export function classifyFailure(err: unknown, handle: ForwardHandle, clientSigna
 }
 
 function classify(err: unknown, handle: ForwardHandle, clientSignal: ClientSignal) {
-  if (clientSignal.aborted) return { status: 'client_aborted' as const, httpStatus: 499, error: err };
+  if (clientSignal.aborted) {
+    const error = new GatewayError('client_closed_request', 'The client closed the request before the answer.', { cause: err });
+    return { status: 'client_aborted' as const, httpStatus: 499, error };
+  }
   if (handle.timedOut()) {
     const error = new GatewayError('upstream_timeout', 'The upstream did not answer in time.', { cause: err });
     return { status: 'timeout' as const, httpStatus: 504, error };

@@ -8,7 +8,7 @@ import type { Exchange } from './types.js';
 
 const PROVIDER = 'FakeProvider';
 /** Modes that stream only the first `chunks` content chunks and then misbehave. */
-const PARTIAL_MODES = new Set(['stall', 'drop', 'midstream_error']);
+const PARTIAL_MODES = new Set(['stall', 'drop', 'drop_after_headers', 'midstream_error']);
 
 interface Gen {
   id: string;
@@ -176,6 +176,16 @@ async function nonStream(x: Exchange, g: Gen, fake: FakeControl): Promise<void> 
     ],
     usage: expectedUsage(x.body),
   };
+  if (mode === 'drop_after_headers') {
+    // A 200 whose body is cut halfway: the generation ran (and was billed), the reply is lost.
+    const text = JSON.stringify(payload);
+    x.res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(text)), 'X-Generation-Id': g.id });
+    x.res.write(text.slice(0, text.length >> 1));
+    await sleep(20, undefined, { signal: x.signal });
+    x.selfClosed = true;
+    x.res.socket?.destroy();
+    return;
+  }
   if (mode !== 'utf8_split') return sendJson(x.res, 200, payload, { 'X-Generation-Id': g.id });
 
   x.res.socket?.setNoDelay(true);

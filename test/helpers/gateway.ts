@@ -28,7 +28,13 @@ export interface TestGateway {
 }
 
 /** A real listening gateway on 127.0.0.1:0 over the given database and upstream. */
-export async function startTestGateway(opts: { database: Database; upstreamUrl: string; config?: Partial<Config> }): Promise<TestGateway> {
+export async function startTestGateway(opts: {
+  database: Database;
+  upstreamUrl: string;
+  config?: Partial<Config>;
+  /** The upstream client's backoff before a retry (10 ms unless given). */
+  backoffMs?: () => number;
+}): Promise<TestGateway> {
   const config = configWith({
     openrouterApiKey: 'sk-or-v1-fake',
     openrouterBaseUrl: opts.upstreamUrl,
@@ -47,7 +53,7 @@ export async function startTestGateway(opts: { database: Database; upstreamUrl: 
     },
   });
   const outcomes: RequestOutcome[] = [];
-  const deps = await openDeps(config, { logger, database: opts.database, onOutcome: (o) => outcomes.push(o), backoffMs: () => 10 });
+  const deps = await openDeps(config, { logger, database: opts.database, onOutcome: (o) => outcomes.push(o), backoffMs: opts.backoffMs ?? (() => 10) });
   const app = createApp(deps);
   const server: ServerType = await new Promise((resolve) => {
     const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s));

@@ -1,0 +1,242 @@
+import OpenAI from 'openai';
+import { Agent, request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Database } from '../src/db/client.js';
+import { startFakeOpenRouter, type FakeOpenRouter } from './fake-openrouter/server.js';
+import { openTestDatabase } from './helpers/databases.js';
+import { eventually, startTestGateway, type TestGateway } from './helpers/gateway.js';
+import { MODEL, useProxyEnv, user } from './helpers/proxy-env.js';
+
+// The upstream used well: retries that never multiply, no hidden connection cap, bounded waits and
+// bounded bodies. Real SDK clients keep their default retries here (maxRetries 2).
+
+const chatCalls = (fake: FakeOpenRouter) => fake.requests.filter((r) => r.path.endsWith('/chat/completions'));
+
+async function sdkError(p: Promise<unknown>): Promise<any> {
+  try {
+    await p;
+  } catch (err) {
+    return err;
+  }
+  throw new Error('expected the call to fail');
+}
+
+const metric = async (gw: TestGateway, name: string) => {
+  const text = await (await fetch(`${gw.url}/metrics`)).text();
+  const m = text.match(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)`, 'm'));
+  return m ? Number(m[1]) : undefined;
+};
+
+describe('retries that never multiply (the SDK with its default retries)', () => {
+  const env = useProxyEnv({ config: { upstreamMaxBodyBytes: 4_096 } });
+  const sdk = () => new OpenAI({ baseURL: `${env.gw.url}/v1`, apiKey: env.key, timeout: 10_000 }); // maxRetries: 2, the default
+
+  it('one upstream 500: 3 upstream attempts in all, the SDK told not to retry the gateway’s answer', async () => {
+    const err = await sdkError(sdk().chat.completions.create({ model: MODEL, messages: [user('x')], fake: { mode: 'error', status: 500 } } as any));
+    expect(err).toBeInstanceOf(OpenAI.InternalServerError);
+    expect(err.headers.get('x-should-retry')).toBe('false');
+    expect(chatCalls(env.fake)).toHaveLength(3);
+    expect(env.gw.outcomes).toHaveLength(1);
+  });
+
+  it('an upstream that drops the connection before answering: 3 attempts, not 3 × 3', async () => {
+    const err = await sdkError(sdk().chat.completions.create({ model: MODEL, messages: [user('x')], fake: { mode: 'drop' } } as any));
+    expect(err).toMatchObject({ status: 503, code: 'upstream_unavailable' });
+    expect(err.headers.get('x-should-retry')).toBe('false');
+    expect(chatCalls(env.fake)).toHaveLength(3);
+    expect(env.gw.outcomes.map((o) => o.status)).toEqual(['upstream_error']);
+  });
+
+  it('a body cut after a 200 is never retried, by the gateway or the SDK: one generation, one record', async () => {
+    const err = await sdkError(sdk().chat.completions.create({ model: MODEL, messages: [user('x')], fake: { mode: 'drop_after_headers' } } as any));
+    expect(err.status).toBeGreaterThanOrEqual(500);
+    expect(err.headers.get('x-should-retry')).toBe('false');
+    expect(chatCalls(env.fake)).toHaveLength(1);
+    expect(env.gw.outcomes).toHaveLength(1);
+    expect(env.gw.outcomes[0]).toMatchObject({ status: 'upstream_error' });
+  });
+
+  it('a 200 carrying an error is not run again by the SDK', async () => {
+    const err = await sdkError(sdk().chat.completions.create({ model: MODEL, messages: [user('x')], fake: { mode: 'nonstream_error_200' } } as any));
+    expect(err.status).toBe(502);
+    expect(err.headers.get('x-should-retry')).toBe('false');
+    expect(chatCalls(env.fake)).toHaveLength(1);
+  });
+
+  it('a non-stream upstream body over UPSTREAM_MAX_BODY_BYTES is a clear 502, not retried, recorded once', async () => {
+    const err = await sdkError(sdk().chat.completions.create({ model: MODEL, messages: [user('x')], fake: { reply: 'y'.repeat(10_000) } } as any));
+    expect(err).toMatchObject({ status: 502, code: 'upstream_error' });
+    expect(err.error.message).toMatch(/larger than the gateway's limit of 4096 bytes \(UPSTREAM_MAX_BODY_BYTES\)/);
+    expect(err.headers.get('x-should-retry')).toBe('false');
+    expect(chatCalls(env.fake)).toHaveLength(1);
+    expect(env.gw.outcomes.map((o) => [o.status, o.httpStatus])).toEqual([['upstream_error', 502]]);
+    // Under the cap, the same reply passes.
+    const ok = await sdk().chat.completions.create({ model: MODEL, messages: [user('x')], fake: { reply: 'y'.repeat(1_000) } } as any);
+    expect(ok.choices[0]!.message.content).toBe('y'.repeat(1_000));
+  });
+});
+
+describe('the retry budget', () => {
+  const env = useProxyEnv({ config: { upstreamRetryBudgetPercent: 0 } });
+
+  it('caps the retries an outage adds (a floor of a few per second), and the refused ones say not to retry', async () => {
+    const N = 24;
+    const answers = await Promise.all(
+      Array.from({ length: N }, () => env.post('/v1/chat/completions', { model: MODEL, messages: [user('x')], fake: { mode: 'error', status: 502 } })),
+    );
+    for (const a of answers) {
+      expect(a.status).toBe(502);
+      expect(a.headers.get('x-should-retry')).toBe('false');
+      await a.text();
+    }
+    // Without a budget: 3 attempts each (72). With it: the requests themselves, plus the floor.
+    const attempts = chatCalls(env.fake).length;
+    expect(attempts).toBeGreaterThanOrEqual(N);
+    expect(attempts).toBeLessThanOrEqual(N + 8);
+    expect(await metric(env.gw, 'cmg_upstream_retries_denied_total')).toBeGreaterThan(0);
+  });
+});
+
+describe('no hidden connection cap', () => {
+  let fake: FakeOpenRouter;
+  let database: Database;
+  let gw: TestGateway;
+  beforeAll(async () => {
+    fake = await startFakeOpenRouter();
+    database = await openTestDatabase('pglite');
+    gw = await startTestGateway({ database, upstreamUrl: fake.baseUrl }); // the defaults
+  });
+  afterAll(async () => {
+    await gw?.close();
+    await database?.close();
+    await fake?.close();
+  });
+
+  it('300 open streams all reach the upstream at once', async () => {
+    const { key } = await gw.createKey({ rpm: 10_000 });
+    const agent = new Agent({ connections: null });
+    const N = 300;
+    const ac = new AbortController();
+    const opened = Array.from({ length: N }, () =>
+      request(`${gw.url}/v1/chat/completions`, {
+        method: 'POST',
+        dispatcher: agent,
+        signal: ac.signal,
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: MODEL, stream: true, messages: [user('x')], fake: { mode: 'stall' } }),
+      }).then(
+        (res) => {
+          res.body.on('error', () => {});
+          res.body.resume();
+          return res.statusCode;
+        },
+        () => 0,
+      ),
+    );
+    try {
+      // Each stalled stream holds its upstream connection: with a cap of 256, the rest would wait.
+      await eventually(() => chatCalls(fake).length === N, 15_000);
+      expect(chatCalls(fake).filter((r) => !r.finished && !r.aborted)).toHaveLength(N);
+      expect(await metric(gw, 'cmg_upstream_requests_active')).toBe(N);
+      expect(await metric(gw, 'cmg_upstream_requests_queued')).toBe(0);
+      expect(new Set(await Promise.all(opened))).toEqual(new Set([200]));
+    } finally {
+      ac.abort();
+      await agent.close().catch(() => {});
+    }
+    await eventually(() => gw.outcomes.length === N, 10_000);
+    expect(new Set(gw.outcomes.map((o) => o.status))).toEqual(new Set(['client_aborted']));
+  }, 40_000);
+});
+
+/** A fake upstream, a database and a gateway with this config, for one describe block. */
+function useGateway(config: Partial<import('../src/config.js').Config>) {
+  const env = {} as { fake: FakeOpenRouter; database: Database; gw: TestGateway; key: string };
+  beforeAll(async () => {
+    env.fake = await startFakeOpenRouter();
+    env.database = await openTestDatabase('pglite');
+    env.gw = await startTestGateway({ database: env.database, upstreamUrl: env.fake.baseUrl, config });
+    env.key = (await env.gw.createKey()).key;
+  });
+  afterAll(async () => {
+    await env.gw?.close();
+    await env.database?.close();
+    await env.fake?.close();
+  });
+  return env;
+}
+
+const post = (gw: TestGateway, key: string, body: object, signal?: AbortSignal) =>
+  fetch(`${gw.url}/v1/chat/completions`, {
+    method: 'POST',
+    signal,
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ model: MODEL, messages: [user('x')], ...body }),
+  });
+
+describe('a configured connection cap', () => {
+  describe('with a deadline shorter than the queue', () => {
+    const env = useGateway({ upstreamMaxConnections: 1, upstreamQueueTimeoutMs: 1_500, upstreamTimeoutMs: 700 });
+
+    it('queues visibly, and the wait for a connection does not eat the upstream deadline', async () => {
+      // Each takes 450 ms upstream; the third waits ~900 ms for the one connection, longer than the
+      // 700 ms deadline: it still succeeds, because its deadline starts once it has the connection.
+      const pending = [0, 1, 2].map(() => post(env.gw, env.key, { fake: { delayMs: 450 } }));
+      let queued: number | undefined;
+      for (let i = 0; i < 40 && queued !== 2; i++) {
+        queued = await metric(env.gw, 'cmg_upstream_requests_queued');
+        if (queued !== 2) await new Promise((r) => setTimeout(r, 10));
+      }
+      expect(queued).toBe(2);
+      expect(chatCalls(env.fake)).toHaveLength(1);
+      const answers = await Promise.all(pending);
+      expect(answers.map((a) => a.status)).toEqual([200, 200, 200]);
+      expect(chatCalls(env.fake)).toHaveLength(3);
+      expect(env.gw.outcomes.map((o) => o.status)).toEqual(['ok', 'ok', 'ok']);
+    });
+  });
+
+  describe('with a short queue timeout', () => {
+    const env = useGateway({ upstreamMaxConnections: 1, upstreamQueueTimeoutMs: 400 });
+
+    it('a request that cannot get a connection in UPSTREAM_QUEUE_TIMEOUT_MS is a clear 503, recorded', async () => {
+      const ac = new AbortController();
+      // A stalled stream holds the one connection until its client leaves.
+      const holder = await post(env.gw, env.key, { stream: true, fake: { mode: 'stall' } }, ac.signal);
+      expect(holder.status).toBe(200);
+      const t0 = performance.now();
+      const refused = await post(env.gw, env.key, {});
+      const ms = performance.now() - t0;
+      expect(refused.status).toBe(503);
+      const body = await refused.json();
+      expect(body.error.code).toBe('upstream_unavailable');
+      expect(body.error.message).toMatch(/All 1 upstream connections stayed busy.*UPSTREAM_MAX_CONNECTIONS/);
+      expect(ms).toBeGreaterThan(350);
+      expect(ms).toBeLessThan(2_000);
+      expect(await metric(env.gw, 'cmg_upstream_queue_timeouts_total')).toBe(1);
+      expect(chatCalls(env.fake)).toHaveLength(1);
+      ac.abort();
+      await eventually(() => env.gw.outcomes.length === 2, 3_000);
+      expect(env.gw.outcomes.map((o) => [o.status, o.httpStatus]).sort()).toEqual([
+        ['client_aborted', 200],
+        ['upstream_error', 503],
+      ]);
+      // The connection is free again.
+      expect((await post(env.gw, env.key, {})).status).toBe(200);
+    });
+  });
+});
+
+describe('upstream waits are bounded', () => {
+  const env = useProxyEnv({ config: { upstreamTimeoutMs: 8_000, upstreamIdleTimeoutMs: 500 } });
+
+  it("a stream whose upstream never sends headers ends at the idle bound, not the whole-request one", async () => {
+    const t0 = performance.now();
+    const res = await env.post('/v1/chat/completions', { model: MODEL, stream: true, messages: [user('x')], fake: { mode: 'hang' } });
+    const ms = performance.now() - t0;
+    expect(res.status).toBe(504);
+    expect((await res.json()).error.code).toBe('upstream_timeout');
+    expect(ms).toBeLessThan(2_000);
+    expect(env.gw.outcomes.at(-1)).toMatchObject({ status: 'timeout' });
+  });
+});
