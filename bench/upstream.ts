@@ -2,6 +2,13 @@
 // the gateway and not the fake. Runs as its own process; prints "PORT <n>" once listening.
 // Loopback only. The stream's first event can be followed by a pause: a request body containing
 // `"bench_gap_ms":N` waits N ms after the first event (for time-to-first-byte runs).
+// Issue 13 modes (bench/concurrency.ts, bench/large-replies.ts), also chosen by the request body:
+// `"bench_spread_ms":N` streams its first content chunk right after the headers and the other nine
+// spread over N ms (at most 60 s); `"bench_large_bytes":N` answers about N bytes (at most 2 GiB):
+// a stream of `"bench_chunk_bytes"`-sized content chunks (default 32 KiB), or one JSON completion
+// whose content is that large; writes wait for 'drain'. GET /bench/stats reports open streams,
+// the most open at once, when each request arrived and the bytes each answer sent;
+// POST /bench/reset clears them.
 
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -88,12 +95,151 @@ function stream(res: ServerResponse, gapMs: number): void {
   else rest();
 }
 
+/** Counters for the issue 13 modes (bounded: at most 100,000 arrivals and answers kept). */
+const stats = { resetAt: performance.now(), open: 0, maxOpen: 0, arrivals: [] as number[], sent: [] as { bytes: number; contentBytes: number; complete: boolean }[] };
+const KEEP = 100_000;
+
+/** Counts a chat request as open from its arrival to its response's close; returns a byte tally. */
+function track(res: ServerResponse): { bytes: number; contentBytes: number; complete: boolean } {
+  if (stats.arrivals.length < KEEP) stats.arrivals.push(performance.now() - stats.resetAt);
+  stats.open++;
+  stats.maxOpen = Math.max(stats.maxOpen, stats.open);
+  const tally = { bytes: 0, contentBytes: 0, complete: false };
+  res.once('close', () => {
+    stats.open--;
+    if (stats.sent.length < KEEP) stats.sent.push(tally);
+  });
+  return tally;
+}
+
+/** First content chunk right after the headers, nine more spread over `spreadMs`, finish, usage, [DONE]. */
+function spreadStream(res: ServerResponse, spreadMs: number): void {
+  const tally = track(res);
+  const write = (b: Buffer) => {
+    tally.bytes += b.length;
+    res.write(b);
+  };
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'x-generation-id': 'gen-bench-0001' });
+  write(streamEvents[0]);
+  const start = performance.now();
+  const gap = spreadMs / (words.length - 1);
+  let next = 1;
+  const step = () => {
+    if (res.destroyed) return;
+    write(streamEvents[next++]);
+    if (next < words.length) {
+      setTimeout(step, Math.max(0, start + gap * next - performance.now()));
+      return;
+    }
+    for (let i = words.length; i < streamEvents.length; i++) write(streamEvents[i]);
+    tally.complete = true;
+    res.end();
+  };
+  setTimeout(step, gap);
+}
+
+/** ASCII text that needs no JSON escaping, `n` bytes of it. */
+const filler = (n: number) => Buffer.from('The quick brown fox jumps over the lazy dog, 0123456789. '.repeat(Math.ceil(n / 57)).slice(0, n));
+
+/** Writes `parts()` in order with backpressure; stops when the client is gone. */
+async function writeAll(res: ServerResponse, tally: { bytes: number }, parts: Iterable<Buffer>): Promise<boolean> {
+  for (const p of parts) {
+    if (res.destroyed) return false;
+    tally.bytes += p.length;
+    if (!res.write(p)) {
+      const ok = await new Promise<boolean>((r) => {
+        const done = (v: boolean) => () => {
+          res.off('drain', onDrain);
+          res.off('close', onClose);
+          r(v);
+        };
+        const onDrain = done(true);
+        const onClose = done(false);
+        res.once('drain', onDrain);
+        res.once('close', onClose);
+      });
+      if (!ok) return false;
+    }
+  }
+  return true;
+}
+
+/** About `total` bytes of SSE: content chunks of `chunkBytes` of text each, finish, usage, [DONE]. */
+async function largeStream(res: ServerResponse, total: number, chunkBytes: number): Promise<void> {
+  const tally = track(res);
+  const event = Buffer.from(chunk({ content: filler(chunkBytes).toString() }, null));
+  const tail = [chunk({}, 'stop'), `data: ${JSON.stringify({ id: 'gen-bench-0001', provider: 'BenchProvider', model: MODEL, object: 'chat.completion.chunk', created: CREATED, choices: [], usage })}\n\n`, 'data: [DONE]\n\n'].map((x) => Buffer.from(x));
+  const first = Buffer.from(chunk({ role: 'assistant', content: '' }, null));
+  const count = Math.max(1, Math.ceil((total - first.length - tail.reduce((a, b) => a + b.length, 0)) / event.length));
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'x-generation-id': 'gen-bench-0001' });
+  function* parts() {
+    yield first;
+    for (let i = 0; i < count; i++) {
+      tally.contentBytes += chunkBytes;
+      yield event;
+    }
+    yield* tail;
+  }
+  if (await writeAll(res, tally, parts())) {
+    tally.complete = true;
+    res.end();
+  }
+}
+
+/** One JSON completion whose message content is `size` bytes of text, sent in 64 KiB writes. */
+async function largeCompletion(res: ServerResponse, size: number): Promise<void> {
+  const tally = track(res);
+  const marker = '\u0000CONTENT\u0000';
+  const json = JSON.parse(completion.toString());
+  json.choices[0].message.content = marker;
+  const [head, foot] = JSON.stringify(json).split(JSON.stringify(marker).slice(1, -1)).map((x) => Buffer.from(x));
+  const piece = filler(65_536);
+  res.writeHead(200, { 'content-type': 'application/json', 'content-length': head.length + size + foot.length, 'x-generation-id': 'gen-bench-0001' });
+  function* parts() {
+    yield head;
+    for (let left = size; left > 0; left -= piece.length) {
+      const p = left >= piece.length ? piece : piece.subarray(0, left);
+      tally.contentBytes += p.length;
+      yield p;
+    }
+    yield foot;
+  }
+  if (await writeAll(res, tally, parts())) {
+    tally.complete = true;
+    res.end();
+  }
+}
+
+function benchStats(req: IncomingMessage, res: ServerResponse): void {
+  if (req.method === 'POST') {
+    stats.resetAt = performance.now();
+    stats.maxOpen = stats.open;
+    stats.arrivals = [];
+    stats.sent = [];
+  }
+  sendJson(res, 200, Buffer.from(JSON.stringify(stats)));
+}
+
+const num = (body: string, field: string, max: number) => {
+  const m = new RegExp(`"${field}":(\\d+)`).exec(body);
+  return m ? Math.min(Number(m[1]), max) : undefined;
+};
+
 function handle(req: IncomingMessage, res: ServerResponse, body: string): void {
-  if (req.headers.authorization !== AUTH) return sendJson(res, 401, unauthorized);
   const url = req.url ?? '';
+  if (url === '/bench/stats' || url === '/bench/reset') return benchStats(req, res);
+  if (req.headers.authorization !== AUTH) return sendJson(res, 401, unauthorized);
   if (req.method === 'GET' && url === `${BASE}/models`) return sendJson(res, 200, models);
   if (req.method === 'POST' && url === `${BASE}/chat/completions`) {
-    if (!body.includes('"stream":true')) {
+    const streamed = body.includes('"stream":true');
+    const large = num(body, 'bench_large_bytes', 2 ** 31);
+    if (large !== undefined) {
+      void (streamed ? largeStream(res, large, num(body, 'bench_chunk_bytes', 2 ** 20) || 32_768) : largeCompletion(res, large));
+      return;
+    }
+    const spread = num(body, 'bench_spread_ms', 60_000);
+    if (spread !== undefined && streamed) return spreadStream(res, spread);
+    if (!streamed) {
       res.setHeader('x-generation-id', 'gen-bench-0001');
       return sendJson(res, 200, completion);
     }
@@ -111,7 +257,8 @@ const server = createServer((req, res) => {
 server.keepAliveTimeout = 65_000;
 server.headersTimeout = 70_000;
 
-server.listen(Number(process.env.BENCH_UPSTREAM_PORT ?? 0), '127.0.0.1', () => {
+// A backlog above Node's default 511, for bench/concurrency.ts's 1,000 connections at once.
+server.listen({ port: Number(process.env.BENCH_UPSTREAM_PORT ?? 0), host: '127.0.0.1', backlog: 2048 }, () => {
   process.stdout.write(`PORT ${(server.address() as AddressInfo).port}\n`);
 });
 
