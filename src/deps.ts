@@ -106,6 +106,7 @@ export async function openDeps(config: Config, opts: OpenDepsOptions): Promise<A
     dataDir: config.dataDir,
     defaultMaxTokens: config.memoryDefaultMaxTokens,
     redactEmails: config.memoryRedactEmails,
+    maxReplyBytes: config.memoryMaxReplyBytes,
   });
   const streams = createStreamRegistry();
   metrics.observeGauges({

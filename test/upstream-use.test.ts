@@ -240,3 +240,47 @@ describe('upstream waits are bounded', () => {
     expect(env.gw.outcomes.at(-1)).toMatchObject({ status: 'timeout' });
   });
 });
+
+describe('bounded memory per request: what is kept of a long reply', () => {
+  const env = useProxyEnv({ config: { memoryMaxReplyBytes: 2_048 } });
+  const reply = Array.from({ length: 1_500 }, (_, i) => `w${i}`).join(' '); // ~8.4 KB in ~1,500 chunks
+
+  const storedReply = async (thread: string) => {
+    let found: any;
+    for (let i = 0; i < 100 && !found; i++) {
+      const res = await fetch(`${env.gw.url}/v1/threads/${thread}/items?limit=100`, { headers: { authorization: `Bearer ${env.key}` } });
+      if (res.status === 200) found = (await res.json()).data.find((it: any) => it.role === 'assistant');
+      if (!found) await new Promise((r) => setTimeout(r, 50));
+    }
+    return found;
+  };
+
+  it.each([true, false])('stream %s: relayed whole, stored cut at MEMORY_MAX_REPLY_BYTES and marked', async (stream) => {
+    const thread = `long-${stream}-${Math.random().toString(36).slice(2, 8)}`;
+    const res = await env.post(
+      '/v1/chat/completions',
+      { model: MODEL, stream, messages: [user('say a lot')], fake: { reply } },
+      { headers: { 'x-thread-id': thread } },
+    );
+    expect(res.status).toBe(200);
+    let received: string;
+    if (stream) {
+      const raw = await res.text();
+      received = raw
+        .split('\n\n')
+        .filter((e) => e.startsWith('data: {'))
+        .map((e) => JSON.parse(e.slice(6)).choices?.[0]?.delta?.content ?? '')
+        .join('');
+    } else {
+      received = (await res.json()).choices[0].message.content;
+    }
+    expect(received).toBe(reply); // the client gets all of it
+    const item = await storedReply(thread);
+    expect(item).toBeDefined();
+    const text = typeof item.content === 'string' ? item.content : JSON.stringify(item.content);
+    expect(text.startsWith(reply.slice(0, 2_048))).toBe(true);
+    expect(text).not.toContain(reply.slice(0, 2_100));
+    expect(text).toMatch(/\[truncated by the gateway: the reply was longer than the 2048 bytes kept in memory\]$/);
+    expect(env.gw.outcomes.at(-1)).toMatchObject({ status: 'ok' });
+  });
+});

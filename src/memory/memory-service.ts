@@ -36,6 +36,8 @@ export interface MemoryServiceOptions {
   dataDir: string;
   defaultMaxTokens: number;
   redactEmails: boolean;
+  /** The most of a reply stored (UTF-8 bytes); a longer one is stored cut there and marked (default 1 MiB). */
+  maxReplyBytes?: number;
   /** Called after an exchange is stored (summaries hook in here). */
   onStored?: (workspaceId: string, threadId: string) => void;
 }
@@ -101,9 +103,10 @@ export function createMemoryService(opts: MemoryServiceOptions) {
     record(outcome: RequestOutcome, ctx: MemoryContext): void {
       if (ctx.mode !== 'write' && ctx.mode !== 'readwrite') return;
       const plan = ctx.plan;
+      const text = keptReply(outcome.text, outcome.truncatedChars ?? 0, opts.maxReplyBytes ?? 1_048_576);
       const replyMessage: ChatMessage | null =
-        outcome.text || outcome.toolCalls.length
-          ? { role: 'assistant', content: outcome.text || null, ...(outcome.toolCalls.length ? { tool_calls: outcome.toolCalls } : {}) }
+        text || outcome.toolCalls.length
+          ? { role: 'assistant', content: text || null, ...(outcome.toolCalls.length ? { tool_calls: outcome.toolCalls } : {}) }
           : null;
       const complete = outcome.status === 'ok';
       if (!complete && !replyMessage) return; // nothing happened worth remembering
@@ -123,6 +126,21 @@ export function createMemoryService(opts: MemoryServiceOptions) {
 }
 
 export type MemoryService = ReturnType<typeof createMemoryService>;
+
+/**
+ * The reply as stored: whole, or (longer than `maxBytes`, or already cut by the stream tap) its
+ * first `maxBytes` followed by a marker saying so, so neither a reader nor the model takes it for
+ * the whole reply.
+ */
+export function keptReply(text: string, truncatedChars: number, maxBytes: number): string {
+  if (truncatedChars === 0 && text.length <= maxBytes / 3) return text; // cannot exceed maxBytes in UTF-8
+  const bytes = Buffer.from(text, 'utf8');
+  if (truncatedChars === 0 && bytes.length <= maxBytes) return text;
+  // Cut on a character boundary: back off continuation bytes (10xxxxxx).
+  let end = Math.min(maxBytes, bytes.length);
+  while (end > 0 && end < bytes.length && (bytes[end]! & 0xc0) === 0x80) end--;
+  return `${bytes.subarray(0, end).toString('utf8')}\n\n[truncated by the gateway: the reply was longer than the ${maxBytes} bytes kept in memory]`;
+}
 
 function toItem(m: ChatMessage, id: string, status: string, outcome: RequestOutcome, isReply = false): NewItem {
   return {

@@ -187,3 +187,50 @@ describe('plain events skip the parser', () => {
     }
   });
 });
+
+describe('chat stream tap: what it keeps is bounded', () => {
+  const words = Array.from({ length: 5_000 }, (_, i) => `word${i} `);
+  const events =
+    words.map((w) => `data: ${chunk({ role: 'assistant', content: w })}\n\n`).join('') +
+    `data: ${JSON.stringify({ id: 'gen-1', choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] })}\n\n` +
+    `data: ${JSON.stringify({ id: 'gen-1', choices: [], usage })}\n\n` +
+    'data: [DONE]\n\n';
+
+  it.each([
+    ['whole events per push (the fast path)', 4_096],
+    ['split pushes (the parser)', 777],
+  ])('%s: relays every byte, keeps the first maxKeptChars of the text, counts the rest', (_name, size) => {
+    const tap = createChatStreamTap({ includeUsage: false, maxKeptChars: 1_000 });
+    const bytes = enc.encode(events);
+    let out = '';
+    // Pushes cut on event boundaries for the fast path, anywhere for the parser.
+    let start = 0;
+    while (start < bytes.length) {
+      let end = Math.min(bytes.length, start + size);
+      if (size === 4_096) {
+        const next = events.indexOf('\n\n', end);
+        end = next === -1 ? bytes.length : next + 2;
+      }
+      out += tap.push(bytes.subarray(start, end));
+      start = end;
+    }
+    out += tap.end();
+    const s = tap.complete(true);
+    const full = words.join('');
+    expect(out.split('\n\n').filter((e) => e.startsWith('data: {"id":"gen-1","model"'))).toHaveLength(words.length);
+    expect(s.text).toBe(full.slice(0, 1_000));
+    expect(s.truncatedChars).toBe(full.length - 1_000);
+    expect(s.finishReason).toBe('stop');
+    expect(s.usage?.completionTokens).toBe(2);
+    expect(s.sawDone).toBe(true);
+  });
+
+  it('keeps everything when the reply fits', () => {
+    const tap = createChatStreamTap({ includeUsage: false, maxKeptChars: 1_000_000 });
+    tap.push(enc.encode(events));
+    tap.end();
+    const s = tap.complete(true);
+    expect(s.text).toBe(words.join(''));
+    expect(s.truncatedChars).toBe(0);
+  });
+});

@@ -15,6 +15,8 @@ export interface ChatStreamState {
   sawDone: boolean;
   /** Set when the upstream sent an in-band error; the stream is over for the client then. */
   error: OpenAIErrorBody | null;
+  /** Characters of reply text and tool arguments beyond what the tap keeps (`maxKeptChars`); 0 when whole. */
+  truncatedChars: number;
 }
 
 /**
@@ -25,7 +27,12 @@ export interface ChatStreamState {
  *   with `choices: []` as OpenAI sends it (OpenRouter sends an empty-delta choice, or none);
  * - an in-band `{"error":…}` event as one OpenAI-shaped error event, after which nothing more.
  */
-export function createChatStreamTap(opts: { includeUsage: boolean }) {
+export function createChatStreamTap(opts: { includeUsage: boolean; maxKeptChars?: number }) {
+  // What is kept for later (memory write-back, an estimate) is bounded: a reply longer than this is
+  // still relayed whole, but only its first `maxKept` characters are kept, and the rest counted.
+  const maxKept = opts.maxKeptChars ?? Infinity;
+  let kept = 0;
+  let pendingChars = 0;
   const state: ChatStreamState = {
     text: '',
     toolCalls: [],
@@ -36,6 +43,7 @@ export function createChatStreamTap(opts: { includeUsage: boolean }) {
     provider: null,
     sawDone: false,
     error: null,
+    truncatedChars: 0,
   };
   const decoder = new StringDecoder('utf8');
   let out = '';
@@ -62,6 +70,7 @@ export function createChatStreamTap(opts: { includeUsage: boolean }) {
       if (data.indexOf('"usage":{') === -1 && data.indexOf('"error":') === -1 && data.charCodeAt(0) === 123 /* { */) {
         out += `data: ${data}\n\n`;
         pending.push(data);
+        if ((pendingChars += data.length) > maxKept) compact();
         return;
       }
       let chunk: any;
@@ -79,6 +88,7 @@ export function createChatStreamTap(opts: { includeUsage: boolean }) {
       }
       if (chunk.usage) state.usage = parseUsage(chunk.usage);
       pending.push(chunk);
+      pendingChars += data.length;
       if (chunk.usage) {
         out += renderUsageChunk(chunk, data);
         return;
@@ -87,6 +97,29 @@ export function createChatStreamTap(opts: { includeUsage: boolean }) {
     },
   });
 
+  /** Looks into the chunks held so far now, keeping their content within the bound, and drops them. */
+  function compact() {
+    const chunks = pending;
+    pending = [];
+    pendingChars = 0;
+    for (const item of chunks) {
+      const chunk = parsed(item);
+      if (chunk) observe(chunk);
+    }
+  }
+
+  /** The part of `text` that still fits in what is kept; the rest is counted as truncated. */
+  function keep(text: string): string {
+    if (kept + text.length <= maxKept) {
+      kept += text.length;
+      return text;
+    }
+    const room = Math.max(0, maxKept - kept);
+    kept += room;
+    state.truncatedChars += text.length - room;
+    return text.slice(0, room);
+  }
+
   function observe(chunk: any) {
     state.generationId ??= typeof chunk.id === 'string' ? chunk.id : null;
     if (typeof chunk.model === 'string') state.servedModel = chunk.model;
@@ -94,7 +127,7 @@ export function createChatStreamTap(opts: { includeUsage: boolean }) {
     const choice = Array.isArray(chunk.choices) ? chunk.choices.find((c: any) => (c?.index ?? 0) === 0) : undefined;
     if (!choice) return;
     const delta = choice.delta;
-    if (delta && typeof delta.content === 'string') state.text += delta.content;
+    if (delta && typeof delta.content === 'string') state.text += keep(delta.content);
     if (delta && Array.isArray(delta.tool_calls)) for (const call of delta.tool_calls) mergeToolCall(call);
     if (choice.finish_reason) state.finishReason = choice.finish_reason;
   }
@@ -105,7 +138,7 @@ export function createChatStreamTap(opts: { includeUsage: boolean }) {
     if (part.id) call.id = part.id;
     if (part.type) call.type = part.type;
     if (part.function?.name) call.function.name += part.function.name;
-    if (typeof part.function?.arguments === 'string') call.function.arguments += part.function.arguments;
+    if (typeof part.function?.arguments === 'string') call.function.arguments += keep(part.function.arguments);
   }
 
   function renderUsageChunk(chunk: any, data: string): string {
@@ -174,6 +207,7 @@ export function createChatStreamTap(opts: { includeUsage: boolean }) {
       // their payloads are kept for later; the parser would produce exactly the same.
       if (atBoundary && !state.error && !state.sawDone && input.length === bytes.length && plainEvents(input, pending)) {
         this.verbatim = true;
+        if ((pendingChars += input.length) > maxKept) compact();
         return input;
       }
       parser.feed(input);

@@ -44,6 +44,8 @@ export interface RequestOutcome {
   /** Assistant text of choice 0, as assembled from the stream or read from the body. */
   text: string;
   toolCalls: ToolCall[];
+  /** Characters of the reply beyond what was kept of it (MEMORY_MAX_REPLY_BYTES); 0 when whole. */
+  truncatedChars?: number;
   finishReason: string | null;
   generationId: string | null;
   provider: string | null;

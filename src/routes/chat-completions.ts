@@ -178,7 +178,7 @@ export function chatCompletions(deps: AppDeps) {
       return sent;
     }
 
-    const tap = createChatStreamTap({ includeUsage: clientWantsUsage });
+    const tap = createChatStreamTap({ includeUsage: clientWantsUsage, maxKeptChars: deps.config.memoryMaxReplyBytes });
     let firstByteMs: number | null = null;
     const relayOptions: RelayOptions = {
       upstream: res,
@@ -203,7 +203,7 @@ export function chatCompletions(deps: AppDeps) {
           servedModel: s.servedModel,
           lazyContent: () => {
             content ??= tap.complete(true);
-            return { text: content.text, toolCalls: content.toolCalls.filter(Boolean) };
+            return { text: content.text, toolCalls: content.toolCalls.filter(Boolean), truncatedChars: content.truncatedChars };
           },
           finishReason: s.finishReason,
           generationId: s.generationId,

@@ -5,13 +5,13 @@ type OutcomeBase = Pick<RequestOutcome, 'route' | 'requestedModel' | 'stream' | 
 export type OutcomePart = Partial<RequestOutcome> &
   Pick<RequestOutcome, 'status' | 'httpStatus'> & {
     /** Assembles the reply's text and tool calls on first read (streams: only if a consumer needs them). */
-    lazyContent?: () => Pick<RequestOutcome, 'text' | 'toolCalls'>;
+    lazyContent?: () => Content;
   };
 
-type Content = Pick<RequestOutcome, 'text' | 'toolCalls'>;
+type Content = Pick<RequestOutcome, 'text' | 'toolCalls'> & { truncatedChars: number };
 
 // The data fields are RequestOutcome's own (declaration merging), assigned in the constructor.
-interface Outcome extends Omit<RequestOutcome, 'text' | 'toolCalls'> {}
+interface Outcome extends Omit<RequestOutcome, 'text' | 'toolCalls' | 'truncatedChars'> {}
 
 /**
  * A request's outcome. A class, with the reply's content behind prototype getters: a getter
@@ -48,7 +48,7 @@ class Outcome implements RequestOutcome {
     this.request = base.request;
     this.memory = base.memory;
     this.lazy = part.lazyContent ?? null;
-    this.content = this.lazy ? null : { text: part.text ?? '', toolCalls: part.toolCalls ?? [] };
+    this.content = this.lazy ? null : { text: part.text ?? '', toolCalls: part.toolCalls ?? [], truncatedChars: part.truncatedChars ?? 0 };
   }
 
   private read(): Content {
@@ -65,6 +65,10 @@ class Outcome implements RequestOutcome {
 
   get toolCalls(): RequestOutcome['toolCalls'] {
     return this.read().toolCalls;
+  }
+
+  get truncatedChars(): number {
+    return this.read().truncatedChars;
   }
 }
 

@@ -68,7 +68,8 @@ export function toUsageRecord(outcome: RequestOutcome, lookupModel: (id: string)
     // The upstream started answering (and billing) but never sent usage: estimate.
     prompt = countMessageTokens(outcome.request?.messages);
     const toolText = outcome.toolCalls.map((c) => c.function.name + c.function.arguments).join('');
-    completion = countTextTokens(outcome.text) + countTextTokens(toolText);
+    // What the tap did not keep of a very long reply counts at ~4 characters a token.
+    completion = countTextTokens(outcome.text) + countTextTokens(toolText) + Math.ceil((outcome.truncatedChars ?? 0) / 4);
     estimated = true;
   }
   let costSource: UsageRecord['costSource'] = 'none';
