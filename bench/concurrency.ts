@@ -30,11 +30,16 @@ const quick = env.BENCH_QUICK === '1';
 const STREAMS = Math.min(5_000, Math.max(1, Number(env.BENCH_STREAMS ?? 1_000)));
 const SPREAD_MS = Math.min(20_000, Math.max(0, Number(env.BENCH_SPREAD_MS ?? 3_000)));
 const WARMUP = env.BENCH_WARMUP !== '0';
+// Realistic arrivals by default: the streams start evenly over BENCH_RAMP_MS (1 s) and the upstream
+// takes BENCH_TTFT_MS (500 ms, a fast model) to its first token. BENCH_RAMP_MS=0 BENCH_TTFT_MS=0 is
+// the burst: all at once, first token immediately (then the gateway's CPU per request dominates).
+const RAMP_MS = Math.min(10_000, Math.max(0, Number(env.BENCH_RAMP_MS ?? 1_000)));
+const TTFT_MS = Math.min(10_000, Math.max(0, Number(env.BENCH_TTFT_MS ?? 500)));
 const ROUND_LIMIT_MS = 60_000;
 const UPSTREAM_KEY = 'sk-or-v1-bench';
 const TARGET_RATIO = 1.2;
 const guard = createRunGuard('bench:concurrency', 5 * 60_000);
-const command = commandLine('bench:concurrency', ['BENCH_DATABASE_URL', 'BENCH_REDIS_URL', 'BENCH_PIN', 'BENCH_STREAMS', 'BENCH_SPREAD_MS', 'BENCH_WARMUP', 'BENCH_UPSTREAM_MAX_CONNECTIONS', 'BENCH_QUICK']);
+const command = commandLine('bench:concurrency', ['BENCH_DATABASE_URL', 'BENCH_REDIS_URL', 'BENCH_PIN', 'BENCH_STREAMS', 'BENCH_SPREAD_MS', 'BENCH_RAMP_MS', 'BENCH_TTFT_MS', 'BENCH_WARMUP', 'BENCH_UPSTREAM_MAX_CONNECTIONS', 'BENCH_QUICK']);
 const config = env.BENCH_DATABASE_URL ? (env.BENCH_REDIS_URL ? 'Postgres + Redis' : 'Postgres') : env.BENCH_REDIS_URL ? 'PGlite + Redis' : 'PGlite';
 
 // Cores as in bench/run.ts: the gateway on core 1; this process (the clients) and the upstream on core 0.
@@ -47,6 +52,7 @@ const body = JSON.stringify({
   stream: true,
   stream_options: { include_usage: true },
   bench_spread_ms: SPREAD_MS,
+  bench_ttft_ms: TTFT_MS,
 });
 
 interface Round {
@@ -92,9 +98,16 @@ async function round(origin: string, path: string, headers: Record<string, strin
   setMaxListeners(STREAMS + 10, signal); // one listener per request on the round's shared deadline
   const r: Round = { firstContent: [], full: [], ok: 0, failed: new Map(), wallMs: 0 };
   const t0 = performance.now();
+  // Request i starts at t0 + i·RAMP/STREAMS; its times count from its own start.
+  const startAt = (i: number) => new Promise<number>((resolve) => {
+    const due = t0 + (RAMP_MS * i) / STREAMS;
+    const wait = due - performance.now();
+    if (wait <= 0) resolve(performance.now());
+    else setTimeout(() => resolve(performance.now()), wait);
+  });
   await Promise.all(
-    Array.from({ length: STREAMS }, () =>
-      oneStream(agent, origin, path, headers, t0, signal).then(
+    Array.from({ length: STREAMS }, (_, i) =>
+      startAt(i).then((start) => oneStream(agent, origin, path, headers, start, signal)).then(
         (t) => {
           r.ok++;
           r.firstContent.push(t.first);
@@ -218,7 +231,7 @@ async function main() {
     '',
     '### Notes',
     '',
-    `- Method: ${STREAMS} POST /chat/completions with \`stream: true\` started in one go from one undici Agent allowing ${STREAMS + 100} connections per origin, first to the fake upstream directly, then to the gateway (a key made through the admin API, no limits, no thread). Each stream: first content chunk right after the headers, nine more spread over ${SPREAD_MS / 1000} s, finish, usage (with cost), [DONE]. ${WARMUP ? `Each target had one unrecorded round of the same ${STREAMS} streams just before (so sockets are open and code compiled; \`BENCH_WARMUP=0\` measures a cold start)` : 'No warm-up round (cold start: connections are set up inside the measured round)'}. Times from the start of the round to the first chunk with non-empty \`content\` and to the end of the body; a stream counts as ok when it answered 200 and ended with [DONE].`,
+    `- Method: ${STREAMS} POST /chat/completions with \`stream: true\` from one undici Agent allowing ${STREAMS + 100} connections per origin, first to the fake upstream directly, then to the gateway (a key made through the admin API, no limits, no thread). ${RAMP_MS > 0 ? `Streams start evenly over ${RAMP_MS / 1000} s (BENCH_RAMP_MS), so all ${STREAMS} are open together for most of the run` : 'All streams start in one go (BENCH_RAMP_MS=0: a burst, where the gateway\'s CPU per request, ~0.5 ms on one core, queues the last ones)'}. Each stream: ${TTFT_MS > 0 ? `headers and a \`: OPENROUTER PROCESSING\` comment at once, the first content chunk after ${TTFT_MS} ms (BENCH_TTFT_MS, a fast model's time to first token)` : 'first content chunk right after the headers'}, nine more spread over ${SPREAD_MS / 1000} s, finish, usage (with cost), [DONE]. ${WARMUP ? `Each target had one unrecorded round of the same ${STREAMS} streams just before (so sockets are open and code compiled; \`BENCH_WARMUP=0\` measures a cold start)` : 'No warm-up round (cold start: connections are set up inside the measured round)'}. Times from each request's own start to the first chunk with non-empty \`content\` and to the end of the body; a stream counts as ok when it answered 200 and ended with [DONE].`,
     `- "Open at the upstream at once": the fake upstream counts a request as open from its arrival until its response closes, and keeps the maximum over the measured round. Below ${STREAMS} via the gateway means the gateway queued the rest before calling the upstream (the first ones stream for ${SPREAD_MS / 1000} s, so every queued one waits at least that long for its first byte).`,
     `- Gateway /metrics after the run (warm-up rounds included), lines starting with \`cmg_upstream_\`${metrics.some((l) => l.includes('_bucket{')) ? ' (histogram buckets left out here; the run prints them)' : ''}: ${metrics.length ? '' : 'none.'}`,
     ...(metrics.length ? ['', '```', ...metrics.filter((l) => !l.includes('_bucket{')), '```'] : []),

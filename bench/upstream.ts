@@ -3,7 +3,8 @@
 // Loopback only. The stream's first event can be followed by a pause: a request body containing
 // `"bench_gap_ms":N` waits N ms after the first event (for time-to-first-byte runs).
 // Issue 13 modes (bench/concurrency.ts, bench/large-replies.ts), also chosen by the request body:
-// `"bench_spread_ms":N` streams its first content chunk right after the headers and the other nine
+// `"bench_spread_ms":N` streams its first content chunk right after the headers (or, with
+// `"bench_ttft_ms":T`, a keep-alive comment at once and the first chunk T ms later) and the other nine
 // spread over N ms (at most 60 s); `"bench_large_bytes":N` answers about N bytes (at most 2 GiB):
 // a stream of `"bench_chunk_bytes"`-sized content chunks (default 32 KiB), or one JSON completion
 // whose content is that large; writes wait for 'drain'. GET /bench/stats reports open streams,
@@ -113,13 +114,27 @@ function track(res: ServerResponse): { bytes: number; contentBytes: number; comp
 }
 
 /** First content chunk right after the headers, nine more spread over `spreadMs`, finish, usage, [DONE]. */
-function spreadStream(res: ServerResponse, spreadMs: number): void {
+const PROCESSING = Buffer.from(': OPENROUTER PROCESSING\n\n');
+
+function spreadStream(res: ServerResponse, spreadMs: number, ttftMs: number): void {
   const tally = track(res);
   const write = (b: Buffer) => {
     tally.bytes += b.length;
     res.write(b);
   };
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'x-generation-id': 'gen-bench-0001' });
+  if (ttftMs > 0) {
+    // Like OpenRouter: headers and a keep-alive comment at once, the first token after the model's TTFT.
+    write(PROCESSING);
+    setTimeout(() => {
+      if (!res.destroyed) spreadContent(res, write, tally, spreadMs);
+    }, ttftMs);
+    return;
+  }
+  spreadContent(res, write, tally, spreadMs);
+}
+
+function spreadContent(res: ServerResponse, write: (b: Buffer) => void, tally: { complete: boolean }, spreadMs: number): void {
   write(streamEvents[0]);
   const start = performance.now();
   const gap = spreadMs / (words.length - 1);
@@ -238,7 +253,7 @@ function handle(req: IncomingMessage, res: ServerResponse, body: string): void {
       return;
     }
     const spread = num(body, 'bench_spread_ms', 60_000);
-    if (spread !== undefined && streamed) return spreadStream(res, spread);
+    if (spread !== undefined && streamed) return spreadStream(res, spread, num(body, 'bench_ttft_ms', 10_000) ?? 0);
     if (!streamed) {
       res.setHeader('x-generation-id', 'gen-bench-0001');
       return sendJson(res, 200, completion);
