@@ -30,9 +30,11 @@ const quick = env.BENCH_QUICK === '1';
 const STREAMS = Math.min(5_000, Math.max(1, Number(env.BENCH_STREAMS ?? 1_000)));
 const SPREAD_MS = Math.min(20_000, Math.max(0, Number(env.BENCH_SPREAD_MS ?? 3_000)));
 const WARMUP = env.BENCH_WARMUP !== '0';
-// Realistic arrivals by default: the streams start evenly over BENCH_RAMP_MS (1 s) and the upstream
-// takes BENCH_TTFT_MS (500 ms, a fast model) to its first token. BENCH_RAMP_MS=0 BENCH_TTFT_MS=0 is
-// the burst: all at once, first token immediately (then the gateway's CPU per request dominates).
+// By default the streams start evenly over BENCH_RAMP_MS (1 s: 1,000 new streams a second, all
+// 1,000 open together for most of the run) and the upstream takes BENCH_TTFT_MS (500 ms, a fast
+// model) to its first token. BENCH_RAMP_MS=0 starts them all in the same instant (a burst: the
+// gateway's CPU per request, ~0.5 ms on its one core, then queues the last ones behind the first);
+// BENCH_TTFT_MS=0 makes the first token immediate.
 const RAMP_MS = Math.min(10_000, Math.max(0, Number(env.BENCH_RAMP_MS ?? 1_000)));
 const TTFT_MS = Math.min(10_000, Math.max(0, Number(env.BENCH_TTFT_MS ?? 500)));
 const ROUND_LIMIT_MS = 60_000;
