@@ -18,7 +18,15 @@ export interface MemoryContext {
   /** ok: memory was read; unavailable: it could not be (forwarded without); off: not asked for. */
   status: 'ok' | 'unavailable' | 'off';
   plan: ContextPlan | null;
+  /** Set once the exchange was handed to the store (committed before the response ended, or after). */
+  written?: boolean;
 }
+
+/** What storing an exchange reads of a request's outcome (available before the outcome itself). */
+export type ExchangeSource = Pick<RequestOutcome, 'requestId' | 'status' | 'text' | 'toolCalls' | 'truncatedChars' | 'servedModel' | 'requestedModel' | 'usage' | 'generationId' | 'request'>;
+
+/** The longest a response waits for its exchange to be committed before it ends (then the durable writer takes it). */
+const COMMIT_WAIT_MS = 1_000;
 
 interface Exchange {
   /** The gateway's id of the request that produced it (for logs; absent in older spill files). */
@@ -63,6 +71,51 @@ export function createMemoryService(opts: MemoryServiceOptions) {
     },
   });
 
+  // Writes not yet in the database, per thread, on this instance: a thread's next request waits for
+  // them (bounded) before it reads, and a thread's writes go in the order their requests ended.
+  const pending = new Map<string, Promise<void>>();
+  const threadKey = (workspaceId: string, threadId: string) => `${workspaceId}\u0000${threadId}`;
+
+  /** Writes an exchange now (after the thread's earlier writes); if that fails or hangs, the durable writer retries it. */
+  function write(ex: Exchange): Promise<void> {
+    const key = threadKey(ex.workspaceId, ex.threadId);
+    const before = pending.get(key);
+    const attempt = () => withDeadline(opts.store.appendItems(ex.workspaceId, ex.threadId, ex.items, ex.supersedeSeqs), COMMIT_WAIT_MS, 'thread memory write');
+    const done: Promise<void> = (before ? before.then(attempt) : attempt()).then(
+      () => opts.onStored?.(ex.workspaceId, ex.threadId),
+      (err) => {
+        // Idempotent by item id: should the first attempt land after all, the retry skips it.
+        opts.logger.warn({ ...describeDbError(err), thread: ex.threadId, request_id: ex.requestId }, 'memory write deferred to the durable writer');
+        writer.enqueue(ex);
+      },
+    );
+    const tracked = done.finally(() => {
+      if (pending.get(key) === tracked) pending.delete(key);
+    });
+    pending.set(key, tracked);
+    return tracked;
+  }
+
+  /** The exchange to store for a request, or null when there is nothing to store. */
+  function exchangeOf(outcome: ExchangeSource, ctx: MemoryContext): Exchange | null {
+    if (ctx.mode !== 'write' && ctx.mode !== 'readwrite') return null;
+    const plan = ctx.plan;
+    const text = keptReply(outcome.text, outcome.truncatedChars ?? 0, opts.maxReplyBytes ?? 1_048_576);
+    const replyMessage: ChatMessage | null =
+      text || outcome.toolCalls.length
+        ? { role: 'assistant', content: text || null, ...(outcome.toolCalls.length ? { tool_calls: outcome.toolCalls } : {}) }
+        : null;
+    const complete = outcome.status === 'ok';
+    if (!complete && !replyMessage) return null; // nothing happened worth remembering
+    const newMessages = plan ? plan.newMessages : ((outcome.request?.messages as ChatMessage[]) ?? []).filter((m) => m.role !== 'system' && m.role !== 'developer').map((m) => redactDeep(m, redact).value);
+    const items: NewItem[] = newMessages.map((m, i) => toItem(m, `itm_${outcome.requestId}_${i}`, 'complete', outcome));
+    if (replyMessage) {
+      const reply = redactDeep(replyMessage, redact).value;
+      items.push(toItem(reply, `itm_${outcome.requestId}_r`, complete ? 'complete' : 'incomplete', outcome, true));
+    }
+    return { requestId: outcome.requestId, workspaceId: ctx.workspaceId, threadId: ctx.threadId, items, supersedeSeqs: plan?.supersedeSeqs ?? [] };
+  }
+
   async function modelInfo(modelId: string) {
     if (!opts.catalog.isLoaded()) await opts.catalog.get().catch(() => undefined);
     return opts.catalog.peek(modelId);
@@ -74,9 +127,12 @@ export function createMemoryService(opts: MemoryServiceOptions) {
       const ctx: MemoryContext = { workspaceId: args.workspaceId, threadId: args.threadId, mode: args.mode, status: 'off', plan: null };
       if (args.mode === 'off') return { body: args.body, ctx };
       try {
-        // A hung database must not hold the request: past 1 s it goes on without memory.
+        // A hung database must not hold the request: past 1 s it goes on without memory. An
+        // exchange of this thread still being written on this instance is waited for first
+        // (read-your-writes: an earlier request that ended is seen).
+        const before = pending.get(threadKey(args.workspaceId, args.threadId));
         const [view, model] = await withDeadline(Promise.all([
-          opts.store.loadView(args.workspaceId, args.threadId),
+          before ? before.then(() => opts.store.loadView(args.workspaceId, args.threadId)) : opts.store.loadView(args.workspaceId, args.threadId),
           modelInfo(String(args.body.model ?? args.body.models?.[0])),
         ]), 1_000, 'thread memory');
         const plan = planContext({
@@ -99,28 +155,40 @@ export function createMemoryService(opts: MemoryServiceOptions) {
       }
     },
 
-    /** Stores the exchange once the request is over. A reply cut short is kept as incomplete. */
-    record(outcome: RequestOutcome, ctx: MemoryContext): void {
-      if (ctx.mode !== 'write' && ctx.mode !== 'readwrite') return;
-      const plan = ctx.plan;
-      const text = keptReply(outcome.text, outcome.truncatedChars ?? 0, opts.maxReplyBytes ?? 1_048_576);
-      const replyMessage: ChatMessage | null =
-        text || outcome.toolCalls.length
-          ? { role: 'assistant', content: text || null, ...(outcome.toolCalls.length ? { tool_calls: outcome.toolCalls } : {}) }
-          : null;
-      const complete = outcome.status === 'ok';
-      if (!complete && !replyMessage) return; // nothing happened worth remembering
-      const newMessages = plan ? plan.newMessages : ((outcome.request?.messages as ChatMessage[]) ?? []).filter((m) => m.role !== 'system' && m.role !== 'developer').map((m) => redactDeep(m, redact).value);
-      const items: NewItem[] = newMessages.map((m, i) => toItem(m, `itm_${outcome.requestId}_${i}`, 'complete', outcome));
-      if (replyMessage) {
-        const reply = redactDeep(replyMessage, redact).value;
-        items.push(toItem(reply, `itm_${outcome.requestId}_r`, complete ? 'complete' : 'incomplete', outcome, true));
-      }
-      writer.enqueue({ requestId: outcome.requestId, workspaceId: ctx.workspaceId, threadId: ctx.threadId, items, supersedeSeqs: plan?.supersedeSeqs ?? [] });
+    /**
+     * Stores the exchange before the response ends (the caller awaits it, bounded by ~1 s): a
+     * request that starts after this one ended, on any instance, reads it from the database.
+     */
+    async commit(source: ExchangeSource, ctx: MemoryContext): Promise<void> {
+      if (ctx.written) return;
+      ctx.written = true;
+      const ex = exchangeOf(source, ctx);
+      if (!ex) return;
+      const written = write(ex);
+      // The database just failed this request's read: the write goes on, but nobody waits for it.
+      if (ctx.status !== 'ok') return;
+      await withDeadline(written, COMMIT_WAIT_MS, 'thread memory commit').catch(() => {});
     },
 
-    flush: (timeoutMs?: number) => writer.flush(timeoutMs),
-    close: (timeoutMs?: number) => writer.close(timeoutMs),
+    /** Stores the exchange once the request is over, unless `commit` already did. A reply cut short is kept as incomplete. */
+    record(outcome: RequestOutcome, ctx: MemoryContext): void {
+      if (ctx.written) return;
+      ctx.written = true;
+      const ex = exchangeOf(outcome, ctx);
+      if (ex) void write(ex);
+    },
+
+    /** Writes not yet in the database (tests and shutdown wait on these). */
+    pendingWrites: () => pending.size,
+
+    flush: async (timeoutMs?: number) => {
+      await Promise.all([...pending.values()]);
+      return writer.flush(timeoutMs);
+    },
+    close: async (timeoutMs?: number) => {
+      await withDeadline(Promise.all([...pending.values()]), timeoutMs ?? 5_000, 'memory writes').catch(() => {});
+      return writer.close(timeoutMs);
+    },
     stats: () => writer.stats(),
   };
 }
@@ -142,7 +210,7 @@ export function keptReply(text: string, truncatedChars: number, maxBytes: number
   return `${bytes.subarray(0, end).toString('utf8')}\n\n[truncated by the gateway: the reply was longer than the ${maxBytes} bytes kept in memory]`;
 }
 
-function toItem(m: ChatMessage, id: string, status: string, outcome: RequestOutcome, isReply = false): NewItem {
+function toItem(m: ChatMessage, id: string, status: string, outcome: ExchangeSource, isReply = false): NewItem {
   return {
     id,
     kind: 'message',

@@ -27,7 +27,7 @@ export interface ChatStreamState {
  *   with `choices: []` as OpenAI sends it (OpenRouter sends an empty-delta choice, or none);
  * - an in-band `{"error":…}` event as one OpenAI-shaped error event, after which nothing more.
  */
-export function createChatStreamTap(opts: { includeUsage: boolean; maxKeptChars?: number }) {
+export function createChatStreamTap(opts: { includeUsage: boolean; maxKeptChars?: number; holdDone?: boolean }) {
   // What is kept for later (memory write-back, an estimate) is bounded: a reply longer than this is
   // still relayed whole, but only its first `maxKept` characters are kept, and the rest counted.
   const maxKept = opts.maxKeptChars ?? Infinity;
@@ -62,7 +62,8 @@ export function createChatStreamTap(opts: { includeUsage: boolean; maxKeptChars?
       const data = event.data;
       if (data === '[DONE]') {
         state.sawDone = true;
-        out += 'data: [DONE]\n\n';
+        // Held back when the relay sends it itself, after the exchange is stored (read-your-writes).
+        if (!opts.holdDone) out += 'data: [DONE]\n\n';
         return;
       }
       // `"usage":{` and `"error":` cannot occur unescaped inside a JSON string, so a chunk without

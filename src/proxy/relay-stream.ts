@@ -25,6 +25,11 @@ export interface RelayOptions {
   onEnd: (end: RelayEnd) => void;
   /** Where open streams are registered, so a shutdown can end them properly. */
   registry?: StreamRegistry;
+  /**
+   * Runs when the upstream finished a complete reply, before the client gets [DONE] and the end
+   * (thread memory commits the exchange here). The tap must then hold [DONE] back (`holdDone`).
+   */
+  beforeEnd?: () => Promise<void>;
 }
 
 /** Where the relayed events go: a web ReadableStream, or Node's response directly. */
@@ -136,11 +141,16 @@ function startRelay(opts: RelayOptions, sink: Sink) {
     if (!tap.state.sawDone && !tap.complete(false).finishReason) {
       return failWith('upstream_stream_interrupted', 'The upstream stream ended before the reply was complete.', 'upstream_error');
     }
-    // Some upstreams end without [DONE] after a finish_reason; clients still need it.
-    if (!tap.state.sawDone) emit('data: [DONE]\n\n');
-    // The client's stream ends first; the outcome (ledger, log, memory) is recorded after it.
-    sink.end();
-    finish('ok');
+    const close = () => {
+      if (finished) return; // the client left, or a shutdown ended the stream, meanwhile
+      // Some upstreams end without [DONE] after a finish_reason; clients still need it.
+      if (!tap.state.sawDone || opts.beforeEnd) emit('data: [DONE]\n\n');
+      // The client's stream ends first; the outcome (ledger, log, memory) is recorded after it.
+      sink.end();
+      finish('ok');
+    };
+    if (opts.beforeEnd) opts.beforeEnd().then(close, close);
+    else close();
   });
   body.on('error', (err: Error) => {
     if (finished) return;

@@ -159,18 +159,23 @@ export function chatCompletions(deps: AppDeps) {
         outcome({ status: 'upstream_error', httpStatus: 502, errorCode: error.body.error.code, upstreamHeadersMs });
         throw error;
       }
-      // The answer goes out first; the outcome (ledger, log, memory) is recorded after it.
-      const sent = sendJson(c, text, relayedHeaders(res));
       const message = json.choices.find((ch: any) => (ch?.index ?? 0) === 0)?.message ?? {};
-      outcome({
-        status: 'ok',
-        httpStatus: 200,
+      const reply = {
+        status: 'ok' as const,
         usage: parseUsage(json.usage),
         servedModel: typeof json.model === 'string' ? json.model : null,
         text: typeof message.content === 'string' ? message.content : '',
         toolCalls: Array.isArray(message.tool_calls) ? message.tool_calls : [],
-        finishReason: json.choices[0]?.finish_reason ?? null,
         generationId: typeof json.id === 'string' ? json.id : null,
+      };
+      // Read-your-writes: the exchange is in the database before the client has the answer.
+      if (memory) await deps.memory.commit({ ...reply, requestId: c.get('requestId'), requestedModel, truncatedChars: 0, request: forwarded }, memory);
+      // The answer goes out first; the outcome (ledger, log) is recorded after it.
+      const sent = sendJson(c, text, relayedHeaders(res));
+      outcome({
+        ...reply,
+        httpStatus: 200,
+        finishReason: json.choices[0]?.finish_reason ?? null,
         provider: typeof json.provider === 'string' ? json.provider : null,
         upstreamHeadersMs,
         firstByteMs: performance.now() - t0,
@@ -178,7 +183,9 @@ export function chatCompletions(deps: AppDeps) {
       return sent;
     }
 
-    const tap = createChatStreamTap({ includeUsage: clientWantsUsage, maxKeptChars: deps.config.memoryMaxReplyBytes });
+    // A thread that stores replies gets them committed before the stream's [DONE] (read-your-writes).
+    const commits = !!memory && (memory.mode === 'write' || memory.mode === 'readwrite');
+    const tap = createChatStreamTap({ includeUsage: clientWantsUsage, maxKeptChars: deps.config.memoryMaxReplyBytes, holdDone: commits });
     let firstByteMs: number | null = null;
     const relayOptions: RelayOptions = {
       upstream: res,
@@ -187,6 +194,26 @@ export function chatCompletions(deps: AppDeps) {
       clientSignal,
       timedOut: handle.timedOut,
       registry: deps.streams,
+      beforeEnd: commits
+        ? () => {
+            const s = tap.complete(true);
+            return deps.memory.commit(
+              {
+                requestId: c.get('requestId'),
+                status: 'ok',
+                text: s.text,
+                toolCalls: s.toolCalls.filter(Boolean),
+                truncatedChars: s.truncatedChars,
+                servedModel: s.servedModel,
+                requestedModel,
+                usage: s.usage,
+                generationId: s.generationId,
+                request: forwarded,
+              },
+              memory!,
+            );
+          }
+        : undefined,
       onFirstByte: () => {
         firstByteMs = performance.now() - t0;
       },
