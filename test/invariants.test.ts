@@ -48,13 +48,10 @@ describe("workspaces: another workspace's thread of the same id stays invisible"
   /** Workspace A writes a secret and a pinned fact into `thread`; workspace B then uses the same id. */
   async function twoWorkspaces(thread: string) {
     expect((await chat({ messages: [user('The vault code is AZURE-CAT-7.')] }, thread)).status).toBe(200);
-    await env.gw.deps.memory.flush();
     const pin = await env.post(`/v1/threads/${thread}/items`, { kind: 'fact', content: 'Workspace A prefers PAPAYA.' });
     expect(pin.status).toBe(201);
-    await env.gw.deps.memory.flush();
     const b = await env.gw.createKey();
     expect((await chat({ messages: [user('hello from B')] }, thread, b.key)).status).toBe(200);
-    await env.gw.deps.memory.flush();
     return b;
   }
   const leaked = (messages: { content: unknown }[]) => contents(messages).filter((c) => /AZURE|PAPAYA/.test(c));
@@ -96,7 +93,6 @@ describe('memory budget: requested output tokens are reserved', () => {
     for (let i = 0; i < 16; i++) {
       const r = await chat({ model: SMALL, max_tokens: 20, messages: [user(`note ${i}: the quick brown fox jumps over the lazy dog`)] }, thread);
       expect(r.status, r.text).toBe(200);
-      await env.gw.deps.memory.flush();
     }
   }
 
@@ -120,7 +116,6 @@ describe('an aborted reply is never injected, also from the cached view of a thr
     // keeps that cache current, so the aborted request and the next one are served from it.
     for (const q of ['first question', 'second question']) {
       expect((await chat({ messages: [user(q)] }, thread)).status).toBe(200);
-      await env.gw.deps.memory.flush();
     }
     const controller = new AbortController();
     const res = await env.post(
@@ -134,7 +129,6 @@ describe('an aborted reply is never injected, also from the cached view of a thr
     expect(seen).toContain('PARTIAL');
     controller.abort();
     await eventually(() => env.gw.outcomes.some((o) => o.status === 'client_aborted'), 5_000);
-    await env.gw.deps.memory.flush();
 
     const stored = await (await fetch(`${env.gw.url}/v1/threads/${thread}/items?limit=100`, { headers: { authorization: `Bearer ${env.key}` } })).json();
     expect(stored.data.map((i: any) => [i.role, i.status])).toEqual([
@@ -153,7 +147,6 @@ describe('an aborted reply is never injected, also from the cached view of a thr
     expect(contents(sent).some((c) => c.includes('PARTIAL'))).toBe(false);
 
     // Another instance, reading the thread from the database, leaves it out too.
-    await env.gw.deps.memory.flush();
     const workspaceId = env.gw.outcomes.at(-1)!.workspaceId;
     const fresh = await createThreadStore(env.database.db).loadView(workspaceId, thread);
     expect(fresh.recent.map((r) => String(r.content))).toEqual(['first question', 'You said: first question', 'second question', 'You said: second question', 'third question', 'next', 'You said: next']);

@@ -12,7 +12,6 @@ describe('thread memory: redaction, dry run, pinned items, failures', () => {
     const secret = 'my key is sk-proj-abcdefghijklmnopqrstuvwxyz0123 and card 4111 1111 1111 1111';
     const first = await env.post('/v1/chat/completions', { model: MODEL, messages: [user(secret)] }, { headers: { 'x-thread-id': thread } });
     const reply = (await first.json()).choices[0].message.content;
-    await env.gw.deps.memory.flush();
     const stored = await items(thread);
     expect(JSON.stringify(stored)).not.toContain('sk-proj-abcdefghij');
     expect(JSON.stringify(stored)).not.toContain('4111 1111 1111 1111');
@@ -25,7 +24,6 @@ describe('thread memory: redaction, dry run, pinned items, failures', () => {
     );
     expect(second.status).toBe(200);
     await second.text();
-    await env.gw.deps.memory.flush();
     expect((await items(thread)).map((i: any) => i.role)).toEqual(['user', 'assistant', 'user', 'assistant']);
     expect(env.fake.requests.at(-1)!.body.messages).toHaveLength(3);
   });
@@ -35,7 +33,6 @@ describe('thread memory: redaction, dry run, pinned items, failures', () => {
     for (const text of ['42', 'true', 'null', '{"a":1}']) {
       await (await env.post('/v1/chat/completions', { model: MODEL, messages: [user(text)] }, { headers: { 'x-thread-id': thread } })).text();
     }
-    await env.gw.deps.memory.flush();
     const stored = await items(thread);
     expect(stored.filter((i: any) => i.role === 'user').map((i: any) => i.content)).toEqual(['42', 'true', 'null', '{"a":1}']);
     await (await env.post('/v1/chat/completions', { model: MODEL, messages: [user('next')] }, { headers: { 'x-thread-id': thread } })).text();
@@ -46,7 +43,6 @@ describe('thread memory: redaction, dry run, pinned items, failures', () => {
   it('dry run returns exactly what would be forwarded, with token counts, and sends nothing', async () => {
     const thread = `dry-${Date.now()}`;
     await (await env.post('/v1/chat/completions', { model: MODEL, messages: [user('remember the blue door')] }, { headers: { 'x-thread-id': thread } })).text();
-    await env.gw.deps.memory.flush();
     const pin = await env.post(`/v1/threads/${thread}/items`, { kind: 'fact', content: 'The user prefers tea.' });
     expect(pin.status).toBe(201);
     const before = env.fake.requests.length;
@@ -69,12 +65,10 @@ describe('thread memory: redaction, dry run, pinned items, failures', () => {
   it('X-Memory modes: off forwards untouched and stores nothing; read injects without storing', async () => {
     const thread = `modes-${Date.now()}`;
     await (await env.post('/v1/chat/completions', { model: MODEL, messages: [user('my name is Lin')] }, { headers: { 'x-thread-id': thread } })).text();
-    await env.gw.deps.memory.flush();
     const off = await env.post('/v1/chat/completions', { model: MODEL, messages: [user('what is my name?')] }, { headers: { 'x-thread-id': thread, 'x-memory': 'off' } });
     expect((await off.json()).choices[0].message.content).toBe('I do not know your name.');
     const read = await env.post('/v1/chat/completions', { model: MODEL, messages: [user('what is my name?')] }, { headers: { 'x-thread-id': thread, 'x-memory': 'read' } });
     expect((await read.json()).choices[0].message.content).toBe('Your name is Lin.');
-    await env.gw.deps.memory.flush();
     expect(await items(thread)).toHaveLength(2);
   });
 
@@ -98,7 +92,6 @@ describe('thread memory: redaction, dry run, pinned items, failures', () => {
     const thread = `cap-${Date.now()}`;
     for (let i = 0; i < 5; i++) {
       await (await env.post('/v1/chat/completions', { model: MODEL, messages: [user(`fact number ${i} is about something`)] }, { headers: { 'x-thread-id': thread } })).text();
-      await env.gw.deps.memory.flush();
     }
     const capped = await (await fetch(`${env.gw.url}/v1/threads/${thread}/context`, {
       method: 'POST',
@@ -123,7 +116,6 @@ describe('running summaries through the upstream', () => {
       const res = await env2.post('/v1/chat/completions', { model: MODEL, messages: [user(`Note ${i}: Ada ordered ${i + 10} boxes on 2026-11-0${(i % 9) + 1}.`)] }, { headers: { 'x-thread-id': thread } });
       expect(res.status).toBe(200);
       await res.text();
-      await env2.gw.deps.memory.flush();
       await env2.gw.deps.summarizer!.idle();
     }
     const info = await (await fetch(`${env2.gw.url}/v1/threads/${thread}`, { headers: { authorization: `Bearer ${env2.key}` } })).json();

@@ -35,7 +35,6 @@ describe('thread memory through the real server', () => {
         const thread = `ada-${way}-${stream}-${Date.now()}`;
         const { client, extra } = clientFor(way, thread);
         expect(await ask(client, extra, 'Hello, my name is Ada.', stream)).toContain('my name is Ada');
-        await env.gw.deps.memory.flush();
         expect(await ask(client, extra, 'What is my name?', stream)).toBe('Your name is Ada.');
         // Without the thread the upstream cannot know.
         const plain = new OpenAI({ baseURL: `${env.gw.url}/v1`, apiKey: env.key, maxRetries: 0 });
@@ -65,7 +64,6 @@ describe('thread memory through the real server', () => {
       history.push(user(q));
       const res = await client.chat.completions.create({ model: MODEL, messages: history, ...extra } as any);
       history.push({ role: 'assistant', content: res.choices[0].message.content });
-      await env.gw.deps.memory.flush();
     }
     const lastSent = env.fake.requests.at(-1)!.body.messages;
     expect(lastSent.map((m: any) => m.content)).toEqual(history.slice(0, 5).map((m) => m.content));
@@ -77,9 +75,7 @@ describe('thread memory through the real server', () => {
     const thread = `regen-${Date.now()}`;
     const { client, extra } = clientFor('header', thread);
     await ask(client, extra, 'tell me a joke', false);
-    await env.gw.deps.memory.flush();
     await ask(client, { ...extra }, 'tell me a joke', false);
-    await env.gw.deps.memory.flush();
     const stored = (await items(thread)).body.data;
     expect(stored.map((i: any) => [i.role, i.status])).toEqual([
       ['user', 'complete'],
@@ -100,7 +96,6 @@ describe('thread memory through the real server', () => {
       );
       expect(res.status, await res.clone().text()).toBe(200);
       await res.text();
-      await env.gw.deps.memory.flush();
     }
     const sent = env.fake.requests.at(-1)!.body.messages.map((m: any) => String(m.content));
     expect(sent.length).toBeGreaterThan(2);
@@ -117,7 +112,6 @@ describe('thread memory through the real server', () => {
     const res2 = await env.post('/v1/chat/completions', { model: MODEL, stream: true, tools, messages: [user('weather?')], fake: { mode: 'tool_calls' } }, { headers: { 'x-thread-id': thread } });
     await res2.text();
     await eventually(() => env.gw.outcomes.length === 2);
-    await env.gw.deps.memory.flush();
     const stored = (await items(thread)).body.data;
     expect(stored[1]).toMatchObject({ role: 'assistant', content: 'héllo wörld 你好 🎉', status: 'complete' });
     expect(stored[3].tool_calls[0].function).toEqual({ name: 'get_weather', arguments: '{"city":"Paris","unit":"c"}' });
@@ -136,7 +130,6 @@ describe('thread memory through the real server', () => {
     while (!seen.includes('You ')) seen += new TextDecoder().decode((await reader.read()).value);
     controller.abort();
     await eventually(() => env.gw.outcomes.some((o) => o.status === 'client_aborted'));
-    await env.gw.deps.memory.flush();
     const stored = (await items(thread)).body.data;
     expect(stored.map((i: any) => [i.role, i.status])).toEqual([
       ['user', 'complete'],
@@ -155,7 +148,6 @@ describe('thread memory through the real server', () => {
         await res.text();
       }),
     );
-    await env.gw.deps.memory.flush();
     const stored = (await items(thread)).body.data;
     expect(stored).toHaveLength(20);
     expect(stored.map((i: any) => i.seq)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
@@ -168,7 +160,6 @@ describe('thread memory through the real server', () => {
   it("another workspace's key gets 404 and its requests never see the thread", async () => {
     const thread = `private-${Date.now()}`;
     await (await env.post('/v1/chat/completions', { model: MODEL, messages: [user('my name is Grace')] }, { headers: { 'x-thread-id': thread } })).text();
-    await env.gw.deps.memory.flush();
     const other = await env.gw.createKey();
     expect((await items(thread, other.key)).status).toBe(404);
     const res = await fetch(`${env.gw.url}/v1/chat/completions`, {
