@@ -46,6 +46,7 @@ const schema = z.object({
   UPSTREAM_RETRY_BUDGET_PERCENT: int(0, 100).default(20),
   UPSTREAM_MAX_BODY_BYTES: int(1024).default(67_108_864),
   MEMORY_MAX_REPLY_BYTES: int(1024).default(1_048_576),
+  MEMORY_MAX_INLINE_BYTES: int(1024).default(65_536),
   KEY_CACHE_TTL_MS: int(0).default(30_000),
 });
 
@@ -89,6 +90,8 @@ export interface Config {
   upstreamMaxBodyBytes: number;
   /** The most of a reply kept for thread memory (a longer reply is relayed whole, stored truncated). */
   memoryMaxReplyBytes: number;
+  /** Inline data (data URLs, base64 audio and files) larger than this is stored as a placeholder. */
+  memoryMaxInlineBytes: number;
   keyCacheTtlMs: number;
 }
 
@@ -144,6 +147,7 @@ export function loadConfig(env: Record<string, string | undefined>): ConfigResul
       upstreamRetryBudgetPercent: e.UPSTREAM_RETRY_BUDGET_PERCENT,
       upstreamMaxBodyBytes: e.UPSTREAM_MAX_BODY_BYTES,
       memoryMaxReplyBytes: e.MEMORY_MAX_REPLY_BYTES,
+      memoryMaxInlineBytes: e.MEMORY_MAX_INLINE_BYTES,
       keyCacheTtlMs: e.KEY_CACHE_TTL_MS,
     },
   };

@@ -107,6 +107,7 @@ export async function openDeps(config: Config, opts: OpenDepsOptions): Promise<A
     defaultMaxTokens: config.memoryDefaultMaxTokens,
     redactEmails: config.memoryRedactEmails,
     maxReplyBytes: config.memoryMaxReplyBytes,
+    maxInlineBytes: config.memoryMaxInlineBytes,
   });
   const streams = createStreamRegistry();
   metrics.observeGauges({

@@ -71,19 +71,38 @@ describe('thread memory through the real server', () => {
     expect(stored.body.data.map((i: any) => i.content)).toEqual(history.map((m) => m.content));
   });
 
-  it('a regenerate supersedes the earlier reply', async () => {
+  it('a regenerate (the history re-sent up to the last user turn) supersedes the earlier reply', async () => {
     const thread = `regen-${Date.now()}`;
     const { client, extra } = clientFor('header', thread);
-    await ask(client, extra, 'tell me a joke', false);
-    await ask(client, { ...extra }, 'tell me a joke', false);
+    const first = await client.chat.completions.create({ model: MODEL, messages: [user('hello')], ...extra } as any);
+    const history = [user('hello'), { role: 'assistant', content: first.choices[0].message.content }, user('tell me a joke')];
+    await client.chat.completions.create({ model: MODEL, messages: history, ...extra } as any);
+    await client.chat.completions.create({ model: MODEL, messages: history, ...extra } as any); // regenerate
     const stored = (await items(thread)).body.data;
     expect(stored.map((i: any) => [i.role, i.status])).toEqual([
+      ['user', 'complete'],
+      ['assistant', 'complete'],
       ['user', 'complete'],
       ['assistant', 'superseded'],
       ['assistant', 'complete'],
     ]);
-    // The regenerate request did not carry the old reply.
-    expect(env.fake.requests.at(-1)!.body.messages).toEqual([user('tell me a joke')]);
+    // The regenerate request carried exactly the client's history, not the old reply.
+    expect(env.fake.requests.at(-1)!.body.messages).toEqual(history);
+  });
+
+  it('a memory-only client sending the same message again asks again (a new turn, not a regenerate)', async () => {
+    const thread = `again-${Date.now()}`;
+    const { client, extra } = clientFor('header', thread);
+    await ask(client, extra, 'tell me a joke', false);
+    await ask(client, extra, 'tell me a joke', false);
+    const stored = (await items(thread)).body.data;
+    expect(stored.map((i: any) => [i.role, i.status])).toEqual([
+      ['user', 'complete'],
+      ['assistant', 'complete'],
+      ['user', 'complete'],
+      ['assistant', 'complete'],
+    ]);
+    expect(env.fake.requests.at(-1)!.body.messages.map((m: any) => m.role)).toEqual(['user', 'assistant', 'user']);
   });
 
   it('a long thread on a 600-token model never errors and keeps the newest turns', async () => {

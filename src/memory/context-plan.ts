@@ -3,6 +3,7 @@ import { contentText, countMessageTokens, countTextTokens } from '../tokens/coun
 import { alignHistory } from './align-history.js';
 import { assembleContext, type HistoryItem } from './assemble-context.js';
 import { messageHash, type ChatMessage } from './message-hash.js';
+import { withoutLargeInline } from './inline-data.js';
 import { redactDeep, type RedactOptions } from './redact.js';
 import type { HistoryRow, ItemRow, ThreadRow } from './thread-store.js';
 
@@ -16,6 +17,8 @@ export interface ContextPlanInput {
   /** Cap on injected tokens (MEMORY_DEFAULT_MAX_TOKENS or X-Memory-Max-Tokens). */
   cap: number;
   redact: RedactOptions;
+  /** Inline data (data URLs, base64 audio/files) larger than this is stored as a placeholder (MEMORY_MAX_INLINE_BYTES). */
+  maxInlineBytes?: number;
 }
 
 export interface ContextPlan {
@@ -47,6 +50,13 @@ export function storedMessage(row: Pick<HistoryRow, 'role' | 'content' | 'toolCa
   return m;
 }
 
+/** The form in which memory stores (and recognizes) a client's message. */
+export function storableMessage(m: ChatMessage, redact: RedactOptions, maxInlineBytes = DEFAULT_MAX_INLINE): ChatMessage {
+  return redactDeep(withoutLargeInline(m, maxInlineBytes), redact).value;
+}
+
+export const DEFAULT_MAX_INLINE = 65_536;
+
 /** Tokens of one stored message (content, name and tool calls, plus framing). */
 export function messageTokens(m: ChatMessage): number {
   return countMessageTokens([m]) - 3;
@@ -64,7 +74,8 @@ export function planContext(input: ContextPlanInput): ContextPlan {
   while (lead < all.length && (all[lead].role === 'system' || all[lead].role === 'developer')) lead++;
   const clientSystem = all.slice(0, lead);
   const clientRest = all.slice(lead);
-  const redacted = clientRest.map((m) => redactDeep(m, input.redact).value);
+  // What would be stored of each client message: large inline data replaced, then secrets redacted.
+  const redacted = clientRest.map((m) => storableMessage(m, input.redact, input.maxInlineBytes));
   const clientHashes = redacted.map(messageHash);
 
   const summarizedUpTo = input.thread?.summaryUptoSeq ?? 0;

@@ -4,9 +4,8 @@ import type { Logger } from '../telemetry/logger.js';
 import { createBatchWriter } from '../usage/ledger-writer.js';
 import { describeDbError } from '../db/db-errors.js';
 import { withDeadline } from '../db/deadline.js';
-import { messageTokens, planContext, type ContextPlan } from './context-plan.js';
+import { messageTokens, planContext, storableMessage, type ContextPlan } from './context-plan.js';
 import { messageHash, type ChatMessage } from './message-hash.js';
-import { redactDeep } from './redact.js';
 import type { NewItem, ThreadStore } from './thread-store.js';
 
 export type MemoryMode = 'off' | 'read' | 'write' | 'readwrite';
@@ -44,6 +43,8 @@ export interface MemoryServiceOptions {
   dataDir: string;
   defaultMaxTokens: number;
   redactEmails: boolean;
+  /** Inline data larger than this is stored as a placeholder (MEMORY_MAX_INLINE_BYTES, default 64 KiB). */
+  maxInlineBytes?: number;
   /** The most of a reply stored (UTF-8 bytes); a longer one is stored cut there and marked (default 1 MiB). */
   maxReplyBytes?: number;
   /** Called after an exchange is stored (summaries hook in here). */
@@ -107,13 +108,39 @@ export function createMemoryService(opts: MemoryServiceOptions) {
         : null;
     const complete = outcome.status === 'ok';
     if (!complete && !replyMessage) return null; // nothing happened worth remembering
-    const newMessages = plan ? plan.newMessages : ((outcome.request?.messages as ChatMessage[]) ?? []).filter((m) => m.role !== 'system' && m.role !== 'developer').map((m) => redactDeep(m, redact).value);
+    const newMessages = plan
+      ? plan.newMessages
+      : ((outcome.request?.messages as ChatMessage[]) ?? []).filter((m) => m.role !== 'system' && m.role !== 'developer').map((m) => storableMessage(m, redact, opts.maxInlineBytes));
     const items: NewItem[] = newMessages.map((m, i) => toItem(m, `itm_${outcome.requestId}_${i}`, 'complete', outcome));
     if (replyMessage) {
-      const reply = redactDeep(replyMessage, redact).value;
+      const reply = storableMessage(replyMessage, redact, opts.maxInlineBytes);
       items.push(toItem(reply, `itm_${outcome.requestId}_r`, complete ? 'complete' : 'incomplete', outcome, true));
     }
     return { requestId: outcome.requestId, workspaceId: ctx.workspaceId, threadId: ctx.threadId, items, supersedeSeqs: plan?.supersedeSeqs ?? [] };
+  }
+
+  /**
+   * What a request on a thread forwards and stores: the one function behind both a real request
+   * (`prepare`) and the dry run (`POST /v1/threads/{id}/context`).
+   */
+  async function plan(args: { workspaceId: string; threadId: string; body: Record<string, any>; inject: boolean; maxTokens?: number; deadlineMs?: number }): Promise<ContextPlan> {
+    // An exchange of this thread still being written on this instance is waited for first
+    // (read-your-writes: an earlier request that ended is seen).
+    const before = pending.get(threadKey(args.workspaceId, args.threadId));
+    const load = () => opts.store.loadView(args.workspaceId, args.threadId);
+    const work = Promise.all([before ? before.then(load) : load(), modelInfo(String(args.body.model ?? args.body.models?.[0]))]);
+    const [view, model] = args.deadlineMs ? await withDeadline(work, args.deadlineMs, 'thread memory') : await work;
+    return planContext({
+      body: args.body,
+      model,
+      thread: view.thread,
+      recent: view.recent,
+      pinned: view.pinned,
+      inject: args.inject,
+      cap: args.maxTokens ?? opts.defaultMaxTokens,
+      redact,
+      maxInlineBytes: opts.maxInlineBytes,
+    });
   }
 
   async function modelInfo(modelId: string) {
@@ -122,32 +149,18 @@ export function createMemoryService(opts: MemoryServiceOptions) {
   }
 
   return {
+    plan,
+
     /** Builds the forwarded body for a request on a thread. */
     async prepare(args: { workspaceId: string; threadId: string; mode: MemoryMode; body: Record<string, any>; maxTokens?: number }) {
       const ctx: MemoryContext = { workspaceId: args.workspaceId, threadId: args.threadId, mode: args.mode, status: 'off', plan: null };
       if (args.mode === 'off') return { body: args.body, ctx };
       try {
-        // A hung database must not hold the request: past 1 s it goes on without memory. An
-        // exchange of this thread still being written on this instance is waited for first
-        // (read-your-writes: an earlier request that ended is seen).
-        const before = pending.get(threadKey(args.workspaceId, args.threadId));
-        const [view, model] = await withDeadline(Promise.all([
-          before ? before.then(() => opts.store.loadView(args.workspaceId, args.threadId)) : opts.store.loadView(args.workspaceId, args.threadId),
-          modelInfo(String(args.body.model ?? args.body.models?.[0])),
-        ]), 1_000, 'thread memory');
-        const plan = planContext({
-          body: args.body,
-          model,
-          thread: view.thread,
-          recent: view.recent,
-          pinned: view.pinned,
-          inject: args.mode === 'read' || args.mode === 'readwrite',
-          cap: args.maxTokens ?? opts.defaultMaxTokens,
-          redact,
-        });
-        ctx.plan = plan;
+        // A hung database must not hold the request: past 1 s it goes on without memory.
+        const planned = await plan({ ...args, inject: args.mode === 'read' || args.mode === 'readwrite', deadlineMs: 1_000 });
+        ctx.plan = planned;
         ctx.status = 'ok';
-        return { body: { ...args.body, messages: plan.messages }, ctx };
+        return { body: { ...args.body, messages: planned.messages }, ctx };
       } catch (err) {
         opts.logger.warn({ ...describeDbError(err), thread: args.threadId }, 'memory unavailable; forwarding without it');
         ctx.status = 'unavailable';

@@ -2,9 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { Hono } from 'hono';
 import { z } from 'zod';
 import { GatewayError } from '../errors.js';
-import { messageTokens, planContext } from '../memory/context-plan.js';
+import { messageTokens, storableMessage } from '../memory/context-plan.js';
 import { messageHash, type ChatMessage } from '../memory/message-hash.js';
-import { redactDeep } from '../memory/redact.js';
 import type { ItemRow, ThreadRow } from '../memory/thread-store.js';
 import type { AppContext, AppDeps, AppEnv } from './context.js';
 import { readJsonObject } from './read-json.js';
@@ -125,7 +124,7 @@ export function threadRoutes(deps: AppDeps) {
     const t = await thread(c);
     const body = parse(itemBody, (await readJsonObject(c, deps.config.maxBodyBytes)).body);
     const role = body.kind === 'message' ? (body.role ?? 'user') : 'system';
-    const message = redactDeep({ role, content: body.content } as ChatMessage, redact).value;
+    const message = storableMessage({ role, content: body.content } as ChatMessage, redact, deps.config.memoryMaxInlineBytes);
     const [row] = await deps.threads.appendItems(ws(c), t.id, [
       {
         kind: body.kind,
@@ -147,7 +146,7 @@ export function threadRoutes(deps: AppDeps) {
     const body = parse(itemPatch, (await readJsonObject(c, deps.config.maxBodyBytes)).body);
     const set: Parameters<typeof deps.threads.updateItem>[3] = { pinned: body.pinned, status: body.status };
     if (body.content !== undefined) {
-      const message = redactDeep({ role: existing.role ?? 'user', content: body.content } as ChatMessage, redact).value;
+      const message = storableMessage({ role: existing.role ?? 'user', content: body.content } as ChatMessage, redact, deps.config.memoryMaxInlineBytes);
       Object.assign(set, { content: message.content, contentHash: messageHash(message), tokens: messageTokens(message) });
     }
     return c.json(presentItem((await deps.threads.updateItem(ws(c), t.id, existing.id, set))!));
@@ -166,17 +165,13 @@ export function threadRoutes(deps: AppDeps) {
     if (typeof body.model !== 'string' || !body.model) throw new GatewayError('missing_required_parameter', "Missing required parameter: 'model'.", { param: 'model' });
     if (!Array.isArray(body.messages)) throw new GatewayError('missing_required_parameter', "Missing required parameter: 'messages'.", { param: 'messages' });
     const maxHeader = c.req.header('x-memory-max-tokens');
-    const view = await deps.threads.loadView(ws(c), t.id);
-    if (!deps.catalog.isLoaded()) await deps.catalog.get().catch(() => undefined);
-    const plan = planContext({
+    // The very function a real request on this thread goes through (retrieval and all).
+    const plan = await deps.memory.plan({
+      workspaceId: ws(c),
+      threadId: t.id,
       body,
-      model: deps.catalog.peek(body.model),
-      thread: view.thread,
-      recent: view.recent,
-      pinned: view.pinned,
       inject: true,
-      cap: maxHeader && /^\d+$/.test(maxHeader) ? Number(maxHeader) : deps.config.memoryDefaultMaxTokens,
-      redact,
+      maxTokens: maxHeader && /^\d+$/.test(maxHeader) ? Number(maxHeader) : undefined,
     });
     return c.json({
       object: 'thread.context',

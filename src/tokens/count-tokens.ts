@@ -32,9 +32,31 @@ export function countMessageTokens(messages: unknown): number {
   for (const m of messages) {
     if (!m || typeof m !== 'object') continue;
     const msg = m as Record<string, unknown>;
-    total += 3 + countTextTokens(contentText(msg.content));
+    total += 3 + countTextTokens(contentText(msg.content)) + mediaTokens(msg.content);
     if (typeof msg.name === 'string') total += 1 + countTextTokens(msg.name);
     if (Array.isArray(msg.tool_calls)) total += countTextTokens(JSON.stringify(msg.tool_calls));
+  }
+  return total;
+}
+
+/**
+ * Images in a message, as OpenAI's vision models bill them without the image's size at hand:
+ * `detail: "low"` is 85 tokens, anything else a typical high-detail image (a 1024×1024 picture:
+ * 85 + 4 tiles × 170 = 765). Audio and files count as their text would not: a flat 200 each.
+ */
+export function mediaTokens(content: unknown): number {
+  if (!Array.isArray(content)) return 0;
+  let total = 0;
+  for (const part of content) {
+    if (!part || typeof part !== 'object') continue;
+    const type = (part as { type?: unknown }).type;
+    if (type === 'image_url' || type === 'input_image') {
+      const image = (part as { image_url?: unknown }).image_url;
+      const detail = (part as { detail?: unknown }).detail ?? (image && typeof image === 'object' ? (image as { detail?: unknown }).detail : undefined);
+      total += detail === 'low' ? 85 : 765;
+    } else if (type === 'input_audio' || type === 'file' || type === 'input_file') {
+      total += 200;
+    }
   }
   return total;
 }
