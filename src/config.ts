@@ -26,7 +26,7 @@ const schema = z.object({
   DATABASE_CONNECT_TIMEOUT_MS: int(1_000, 600_000).default(5_000),
   REDIS_URL: url(['redis:', 'rediss:']).optional(),
   REDIS_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9:_.-]{1,64}$/, 'must be 1-64 of A-Z a-z 0-9 : _ . -').default('cmg:'),
-  REDIS_COMMAND_TIMEOUT_MS: int(10, 10_000).default(250),
+  REDIS_COMMAND_TIMEOUT_MS: int(10, 10_000).default(100),
   ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   UPSTREAM_TIMEOUT_MS: int(1).default(600_000),

@@ -29,7 +29,7 @@ const MAX_IN_FLIGHT = 1_000;
  * MAX_IN_FLIGHT new commands fail at once rather than pile up.
  */
 export async function connectRedis(opts: { url: string; prefix: string; logger: Logger; commandTimeoutMs?: number }): Promise<RedisConnection> {
-  const timeout = opts.commandTimeoutMs ?? 250;
+  const timeout = opts.commandTimeoutMs ?? 100;
   const common = {
     url: opts.url,
     disableOfflineQueue: true,
