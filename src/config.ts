@@ -47,6 +47,7 @@ const schema = z.object({
   UPSTREAM_MAX_BODY_BYTES: int(1024).default(67_108_864),
   MEMORY_MAX_REPLY_BYTES: int(1024).default(1_048_576),
   MEMORY_MAX_INLINE_BYTES: int(1024).default(65_536),
+  MEMORY_RETRIEVAL_SHARE: z.coerce.number().min(0).max(0.9).default(0.3),
   KEY_CACHE_TTL_MS: int(0).default(30_000),
 });
 
@@ -92,6 +93,8 @@ export interface Config {
   memoryMaxReplyBytes: number;
   /** Inline data (data URLs, base64 audio and files) larger than this is stored as a placeholder. */
   memoryMaxInlineBytes: number;
+  /** The share of memory's budget (after pinned items and the summary) older items retrieved by relevance may take; 0 turns retrieval off. */
+  memoryRetrievalShare: number;
   keyCacheTtlMs: number;
 }
 
@@ -148,6 +151,7 @@ export function loadConfig(env: Record<string, string | undefined>): ConfigResul
       upstreamMaxBodyBytes: e.UPSTREAM_MAX_BODY_BYTES,
       memoryMaxReplyBytes: e.MEMORY_MAX_REPLY_BYTES,
       memoryMaxInlineBytes: e.MEMORY_MAX_INLINE_BYTES,
+      memoryRetrievalShare: e.MEMORY_RETRIEVAL_SHARE,
       keyCacheTtlMs: e.KEY_CACHE_TTL_MS,
     },
   };

@@ -108,6 +108,7 @@ export async function openDeps(config: Config, opts: OpenDepsOptions): Promise<A
     redactEmails: config.memoryRedactEmails,
     maxReplyBytes: config.memoryMaxReplyBytes,
     maxInlineBytes: config.memoryMaxInlineBytes,
+    retrievalShare: config.memoryRetrievalShare,
   });
   const streams = createStreamRegistry();
   metrics.observeGauges({

@@ -160,3 +160,47 @@ describe.each(dbKinds())('thread state on %s', (kind) => {
     expect(plan.injected_items).toBeGreaterThan(0);
   });
 });
+
+describe.each(dbKinds())('recall beyond recency on %s', (kind) => {
+  const env = useProxyEnv({ db: kind });
+  const chatBodies = () => env.fake.requests.filter((r) => r.path.endsWith('/chat/completions')).map((r) => r.body);
+
+  it('an old fact the recent window cannot hold is retrieved by its words, marked, in thread order, within the budget', async () => {
+    const k = await env.gw.createKey();
+    const ws = (await env.gw.deps.keys.getKey(k.id))!.workspaceId;
+    const thread = `recall-${kind}-${Date.now()}`;
+    const filler = (i: number) => `Turn ${i}: we talked about the weather and the traffic in town today, nothing more.`;
+    const messages: ChatMessage[] = [];
+    for (let i = 0; i < 200; i++) {
+      const text = i === 10 ? 'By the way, my dog is called Rex and he loves the beach.' : i === 20 ? 'My sister Maria moved to Lisbon last spring.' : filler(i);
+      messages.push({ role: i % 2 ? 'assistant' : 'user', content: i % 2 ? `Noted: ${text}` : text });
+    }
+    await env.gw.deps.threads.appendItems(
+      ws,
+      thread,
+      messages.map((m) => ({ kind: 'message', role: m.role, content: m.content, contentHash: messageHash(m), tokens: messageTokens(m), status: 'complete' })),
+    );
+    const client = new OpenAI({ baseURL: `${env.gw.url}/t/${thread}/v1`, apiKey: k.key, maxRetries: 0, defaultHeaders: { 'X-Memory-Max-Tokens': '1000' } });
+    await client.chat.completions.create({ model: MODEL, messages: [user("What's my dog's name?")] });
+    const sent = chatBodies().at(-1)!.messages;
+    const memory = sent.find((m: any) => m.role === 'system')?.content as string;
+    expect(memory).toMatch(/Retrieved from earlier in this conversation[^\n]*:\n(?:.*\n)*- \(user, earlier\) By the way, my dog is called Rex/);
+    // Recent history filled the rest; the old turns in between were not injected.
+    expect(JSON.stringify(sent)).not.toContain('Turn 30:');
+    expect(JSON.stringify(sent)).toContain('Turn 198:');
+
+    // The dry run shows the same, with the budget's split.
+    const dry = await (
+      await fetch(`${env.gw.url}/v1/threads/${thread}/context`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${k.key}`, 'content-type': 'application/json', 'x-memory-max-tokens': '1000' },
+        body: JSON.stringify({ model: MODEL, messages: [user('Where does Maria live now?')] }),
+      })
+    ).json();
+    expect(dry.retrieved_items).toBeGreaterThan(0);
+    expect(dry.tokens.split.retrieved).toBeGreaterThan(0);
+    expect(dry.tokens.split.recent).toBeGreaterThan(0);
+    expect(dry.tokens.memory).toBeLessThanOrEqual(1000);
+    expect(dry.messages.find((m: any) => m.role === 'system').content).toContain('My sister Maria moved to Lisbon');
+  });
+});

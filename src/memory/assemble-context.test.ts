@@ -47,4 +47,23 @@ describe('assembleContext', () => {
     expect(out.messages).toEqual([...base.clientSystem, ...base.clientRest]);
     expect(out.memoryTokens).toBe(0);
   });
+
+  it('gives retrieved items their share first, in thread order, and recent history the rest', () => {
+    const history = Array.from({ length: 40 }, (_, i) => item(100 + i, i % 2 ? 'assistant' : 'user', `recent turn ${i} about nothing much`));
+    const retrieved = [item(7, 'user', 'my dog is called Rex'), item(3, 'user', 'my sister lives in Lisbon'), item(5, 'assistant', 'a very long answer '.repeat(60))];
+    const out = assembleContext({ ...base, history, retrieved, retrievalShare: 0.5, budget: 200 });
+    // The long one did not fit the share; the two that did are in thread order.
+    expect(out.retrieved.map((i) => i.seq)).toEqual([3, 7]);
+    expect(out.memoryMessage).toMatch(/Retrieved from earlier[^\n]*\n- \(user, earlier\) my sister lives in Lisbon\n- \(user, earlier\) my dog is called Rex/);
+    expect(out.split.retrieved).toBeGreaterThan(0);
+    expect(out.split.retrieved).toBeLessThanOrEqual(100);
+    expect(out.split.recent).toBeGreaterThan(0);
+    expect(out.split.pinned + out.split.summary + out.split.retrieved + out.split.recent).toBeLessThanOrEqual(out.memoryTokens);
+    expect(out.memoryTokens).toBeLessThanOrEqual(200);
+    // Without a share, the whole budget goes to recent history.
+    const none = assembleContext({ ...base, history, budget: 200 });
+    expect(none.retrieved).toEqual([]);
+    expect(none.split.recent).toBeGreaterThan(out.split.recent);
+  });
 });
+

@@ -19,6 +19,10 @@ export interface ContextPlanInput {
   redact: RedactOptions;
   /** Inline data (data URLs, base64 audio/files) larger than this is stored as a placeholder (MEMORY_MAX_INLINE_BYTES). */
   maxInlineBytes?: number;
+  /** Older items retrieved by relevance (best first); see `retrievalBefore`. */
+  retrieved?: HistoryRow[];
+  /** The share of memory's budget (after pinned items and the summary) retrieved items may take. */
+  retrievalShare?: number;
 }
 
 export interface ContextPlan {
@@ -32,6 +36,17 @@ export interface ContextPlan {
   /** Token count of the forwarded messages (with the safety factor). */
   promptTokens: number;
   mode: string;
+  /** Tokens each part of memory took (what the dry run shows). */
+  split: { pinned: number; summary: number; retrieved: number; recent: number };
+  retrievedCount: number;
+  /**
+   * Stored messages with a seq below this were neither injected nor sent by the client: where
+   * retrieval looks. Null when there is nothing such (the client sent its whole history, or memory
+   * injects nothing).
+   */
+  retrievalBefore: number | null;
+  /** The text retrieval searches with: the client's last user message. */
+  query: string;
 }
 
 const DEFAULT_CONTEXT = 8_192;
@@ -109,9 +124,17 @@ export function planContext(input: ContextPlanInput): ContextPlan {
     pinned: input.inject ? input.pinned.map((p) => contentText(p.content)).filter(Boolean) : [],
     summary: input.inject ? (input.thread?.summary ?? null) : null,
     history: input.inject ? history : [],
+    retrieved: input.inject
+      ? (input.retrieved ?? []).filter((r) => r.seq > 0).map((r) => ({ seq: r.seq, message: storedMessage(r), tokens: Math.ceil(r.tokens * factor) }))
+      : [],
+    retrievalShare: input.retrievalShare,
     budget,
     count,
   });
+  // Below the oldest stored message that went in (or that the client covers), nothing was seen.
+  const oldestIn = assembled.injected[0]?.seq ?? stored[alignment.injectUpTo]?.seq ?? (input.thread ? input.thread.nextSeq : 0);
+  const retrievalBefore = input.inject && alignment.injectUpTo > 0 && budget > 0 ? oldestIn : null;
+  const lastUser = [...clientRest].reverse().find((m) => m.role === 'user');
   return {
     messages: assembled.messages,
     newMessages,
@@ -121,5 +144,9 @@ export function planContext(input: ContextPlanInput): ContextPlan {
     budget,
     promptTokens: clientTokens + assembled.memoryTokens,
     mode: alignment.mode,
+    split: assembled.split,
+    retrievedCount: assembled.retrieved.length,
+    retrievalBefore,
+    query: lastUser ? contentText(lastUser.content) : '',
   };
 }

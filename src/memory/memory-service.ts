@@ -27,6 +27,9 @@ export type ExchangeSource = Pick<RequestOutcome, 'requestId' | 'status' | 'text
 /** The longest a response waits for its exchange to be committed before it ends (then the durable writer takes it). */
 const COMMIT_WAIT_MS = 1_000;
 
+/** Older messages fetched by lexical retrieval per request (the budget decides how many go in). */
+const RETRIEVAL_CANDIDATES = 20;
+
 interface Exchange {
   /** The gateway's id of the request that produced it (for logs; absent in older spill files). */
   requestId?: string;
@@ -45,6 +48,8 @@ export interface MemoryServiceOptions {
   redactEmails: boolean;
   /** Inline data larger than this is stored as a placeholder (MEMORY_MAX_INLINE_BYTES, default 64 KiB). */
   maxInlineBytes?: number;
+  /** The share of memory's budget retrieved items may take (MEMORY_RETRIEVAL_SHARE; 0: no retrieval). */
+  retrievalShare?: number;
   /** The most of a reply stored (UTF-8 bytes); a longer one is stored cut there and marked (default 1 MiB). */
   maxReplyBytes?: number;
   /** Called after an exchange is stored (summaries hook in here). */
@@ -124,23 +129,31 @@ export function createMemoryService(opts: MemoryServiceOptions) {
    * (`prepare`) and the dry run (`POST /v1/threads/{id}/context`).
    */
   async function plan(args: { workspaceId: string; threadId: string; body: Record<string, any>; inject: boolean; maxTokens?: number; deadlineMs?: number }): Promise<ContextPlan> {
-    // An exchange of this thread still being written on this instance is waited for first
-    // (read-your-writes: an earlier request that ended is seen).
-    const before = pending.get(threadKey(args.workspaceId, args.threadId));
-    const load = () => opts.store.loadView(args.workspaceId, args.threadId);
-    const work = Promise.all([before ? before.then(load) : load(), modelInfo(String(args.body.model ?? args.body.models?.[0]))]);
-    const [view, model] = args.deadlineMs ? await withDeadline(work, args.deadlineMs, 'thread memory') : await work;
-    return planContext({
-      body: args.body,
-      model,
-      thread: view.thread,
-      recent: view.recent,
-      pinned: view.pinned,
-      inject: args.inject,
-      cap: args.maxTokens ?? opts.defaultMaxTokens,
-      redact,
-      maxInlineBytes: opts.maxInlineBytes,
-    });
+    const work = async () => {
+      // An exchange of this thread still being written on this instance is waited for first
+      // (read-your-writes: an earlier request that ended is seen).
+      const before = pending.get(threadKey(args.workspaceId, args.threadId));
+      if (before) await before;
+      const [view, model] = await Promise.all([opts.store.loadView(args.workspaceId, args.threadId), modelInfo(String(args.body.model ?? args.body.models?.[0]))]);
+      const input = {
+        body: args.body,
+        model,
+        thread: view.thread,
+        recent: view.recent,
+        pinned: view.pinned,
+        inject: args.inject,
+        cap: args.maxTokens ?? opts.defaultMaxTokens,
+        redact,
+        maxInlineBytes: opts.maxInlineBytes,
+      };
+      const first = planContext(input);
+      // Recall beyond recency: older messages that share words with the request, when some were left out.
+      const share = opts.retrievalShare ?? 0.3;
+      if (share <= 0 || first.retrievalBefore === null || !first.query) return first;
+      const found = await opts.store.searchItems(args.workspaceId, args.threadId, first.query, first.retrievalBefore, RETRIEVAL_CANDIDATES);
+      return found.length ? planContext({ ...input, retrieved: found, retrievalShare: share }) : first;
+    };
+    return args.deadlineMs ? withDeadline(work(), args.deadlineMs, 'thread memory') : work();
   }
 
   async function modelInfo(modelId: string) {

@@ -3,6 +3,7 @@ import { and, asc, eq, gt, inArray, ne, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import { storableDeep, storableOrNull, storableText } from '../db/storable.js';
 import { threadItems, threads } from '../db/schema/index.js';
+import { contentText } from '../tokens/count-tokens.js';
 
 export type ThreadRow = typeof threads.$inferSelect;
 type RawItem = typeof threadItems.$inferSelect;
@@ -29,6 +30,14 @@ function decode(text: string | null): unknown {
 }
 const toRow = (r: RawItem): ItemRow => ({ ...r, content: decode(r.content), toolCalls: decode(r.toolCalls), usage: decode(r.usage) });
 const rowsOf = (result: unknown) => (Array.isArray(result) ? result : (result as { rows: unknown[] }).rows) as Record<string, any>[];
+
+/** The text lexical retrieval indexes for an item: its text content (and tool names), capped so a huge item cannot fail the write. */
+function searchTextOf(item: NewItem): string | null {
+  const calls = Array.isArray(item.toolCalls) ? (item.toolCalls as { function?: { name?: string } }[]).map((c) => c?.function?.name ?? '').join(' ') : '';
+  const text = `${contentText(item.content)} ${calls}`.trim();
+  return text ? storableText(text.slice(0, SEARCH_TEXT_MAX)) : null;
+}
+const SEARCH_TEXT_MAX = 65_536;
 
 export const newItemId = () => `itm_${randomBytes(12).toString('base64url')}`;
 
@@ -114,6 +123,33 @@ export function createThreadStore(db: Db) {
 
 
     /**
+     * Lexical retrieval: the thread's complete messages older than `beforeSeq` that share stemmed
+     * words with `query` (any of them, ranked by Postgres full-text cover density), best first.
+     */
+    async searchItems(workspaceId: string, threadId: string, query: string, beforeSeq: number, limit: number): Promise<(HistoryRow & { rank: number })[]> {
+      const words = query.slice(0, 2_000);
+      if (!/[\p{L}\p{N}]/u.test(words) || beforeSeq <= 1) return [];
+      const result = await db.execute(sql`
+        select seq, role, content, tool_calls, tool_call_id, name, content_hash, tokens, ts_rank_cd(search, q.query) as rank
+        from thread_items, (select nullif(replace(plainto_tsquery('english', ${words})::text, ' & ', ' | '), '')::tsquery as query) as q
+        where workspace_id = ${workspaceId} and thread_id = ${threadId} and kind = 'message' and status = 'complete'
+          and seq < ${beforeSeq} and q.query is not null and search @@ q.query
+        order by rank desc, seq desc
+        limit ${limit}`);
+      return rowsOf(result).map((r) => ({
+        seq: Number(r.seq),
+        role: r.role,
+        content: decode(r.content),
+        toolCalls: decode(r.tool_calls),
+        toolCallId: r.tool_call_id,
+        name: r.name,
+        contentHash: r.content_hash,
+        tokens: Number(r.tokens),
+        rank: Number(r.rank),
+      }));
+    },
+
+    /**
      * Appends items under one reserved range of sequence numbers and marks superseded ones, in one
      * transaction. The reservation is an atomic update of the thread's counter (which also creates
      * the thread on first use), so concurrent writers, on any instance, never interleave or collide.
@@ -158,6 +194,7 @@ export function createThreadStore(db: Db) {
               model: storableOrNull(item.model),
               generationId: storableOrNull(item.generationId),
               content: encode(item.content),
+              searchText: searchTextOf(item),
               toolCalls: encode(item.toolCalls),
               usage: encode(item.usage),
               id: item.id ?? newItemId(),

@@ -178,8 +178,9 @@ export function threadRoutes(deps: AppDeps) {
       thread_id: t.id,
       model: body.model,
       messages: plan.messages,
-      tokens: { memory: plan.memoryTokens, budget: plan.budget, prompt: plan.promptTokens },
+      tokens: { memory: plan.memoryTokens, budget: plan.budget, prompt: plan.promptTokens, split: plan.split },
       injected_items: plan.injectedCount,
+      retrieved_items: plan.retrievedCount,
       alignment: plan.mode,
     });
   });

@@ -1,5 +1,8 @@
 import { sql } from 'drizzle-orm';
-import { boolean, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+import { boolean, customType, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+
+/** Postgres full-text search vector (PGlite has it too). */
+const tsvector = customType<{ data: string }>({ dataType: () => 'tsvector' });
 
 /**
  * Memory threads. A thread id is the caller's own name for it and lives inside its workspace:
@@ -51,9 +54,13 @@ export const threadItems = pgTable(
     generationId: text('generation_id'),
     requestId: text('request_id'),
     createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+    /** The item's text for lexical retrieval (at most 64 KiB of it); `search` is its stemmed vector. */
+    searchText: text('search_text'),
+    search: tsvector('search').generatedAlwaysAs(sql`to_tsvector('english', coalesce(search_text, ''))`),
   },
   (t) => [
     uniqueIndex('thread_items_thread_seq_idx').on(t.workspaceId, t.threadId, t.seq),
+    index('thread_items_search_idx').using('gin', t.search),
     index('thread_items_pinned_idx').on(t.workspaceId, t.threadId).where(sql`${t.pinned}`),
   ],
 );
