@@ -32,9 +32,9 @@ export async function seedThread(url: string, items: number): Promise<SeedInfo> 
     const t0 = performance.now();
     await db.execute(sql`insert into threads (workspace_id, id, next_seq) values (${workspaceId}, ${THREAD_ID}, ${items + 1})`);
     await db.execute(sql`
-      insert into thread_items (id, workspace_id, thread_id, seq, kind, role, content, content_hash, tokens, status)
+      insert into thread_items (id, workspace_id, thread_id, seq, kind, role, content, search_text, content_hash, tokens, status)
       select 'itm_bench_' || g, ${workspaceId}, ${THREAD_ID}, g, 'message', case when g % 2 = 1 then 'user' else 'assistant' end,
-        to_jsonb('Turn ' || g || ': ' || ${SENTENCE}::text), 'bench-hash-' || g, 45, 'complete'
+        to_jsonb('Turn ' || g || ': ' || ${SENTENCE}::text), 'Turn ' || g || ': ' || ${SENTENCE}::text, 'bench-hash-' || g, 45, 'complete'
       from generate_series(1, ${items}::int) g`);
     await db.execute(sql`analyze thread_items`);
     await db.execute(sql`analyze threads`);

@@ -31,7 +31,7 @@ const UPSTREAM_KEY = 'sk-or-v1-bench';
 const guard = createRunGuard('bench:memory', 6 * 60_000);
 
 const pin = env.BENCH_PIN !== '0' && (() => { try { execFileSync('taskset', ['-a', '-p', '-c', '0', String(process.pid)], { stdio: 'ignore' }); return true; } catch { return false; } })();
-const body = { model: 'openai/gpt-4o-mini', messages: [{ role: 'system', content: 'You are terse.' }, { role: 'user', content: 'Say hello in ten tokens.' }], max_tokens: 32 };
+const body = { model: 'openai/gpt-4o-mini', messages: [{ role: 'system', content: 'You are terse.' }, { role: 'user', content: 'What did we agree about the supplier contracts?' }], max_tokens: 32 };
 const ms = (v: number) => `${v.toFixed(2)} ms`;
 
 async function main() {

@@ -38,6 +38,8 @@ function searchTextOf(item: NewItem): string | null {
   return text ? storableText(text.slice(0, SEARCH_TEXT_MAX)) : null;
 }
 const SEARCH_TEXT_MAX = 65_536;
+/** Messages before the injected history that retrieval looks through (1,000: ~1 ms on Postgres when all of them match). */
+export const RETRIEVAL_SPAN = 1_000;
 
 export const newItemId = () => `itm_${randomBytes(12).toString('base64url')}`;
 
@@ -123,17 +125,18 @@ export function createThreadStore(db: Db) {
 
 
     /**
-     * Lexical retrieval: the thread's complete messages older than `beforeSeq` that share stemmed
-     * words with `query` (any of them, ranked by Postgres full-text cover density), best first.
+     * Lexical retrieval: the thread's complete messages older than `beforeSeq` (and among the
+     * RETRIEVAL_SPAN before it, which bounds the cost on any thread length) that share stemmed
+     * words with `query` (any of them, ranked by Postgres's ts_rank), best first.
      */
     async searchItems(workspaceId: string, threadId: string, query: string, beforeSeq: number, limit: number): Promise<(HistoryRow & { rank: number })[]> {
       const words = query.slice(0, 2_000);
       if (!/[\p{L}\p{N}]/u.test(words) || beforeSeq <= 1) return [];
       const result = await db.execute(sql`
-        select seq, role, content, tool_calls, tool_call_id, name, content_hash, tokens, ts_rank_cd(search, q.query) as rank
+        select seq, role, content, tool_calls, tool_call_id, name, content_hash, tokens, ts_rank(search, q.query) as rank
         from thread_items, (select nullif(replace(plainto_tsquery('english', ${words})::text, ' & ', ' | '), '')::tsquery as query) as q
         where workspace_id = ${workspaceId} and thread_id = ${threadId} and kind = 'message' and status = 'complete'
-          and seq < ${beforeSeq} and q.query is not null and search @@ q.query
+          and seq < ${beforeSeq} and seq >= ${beforeSeq - RETRIEVAL_SPAN} and q.query is not null and search @@ q.query
         order by rank desc, seq desc
         limit ${limit}`);
       return rowsOf(result).map((r) => ({
