@@ -109,6 +109,23 @@ async function main() {
   const low = await alternate(LOW_RATE, quick ? 2 : 4, quick ? 2_000 : 4_000);
   const after = await threadSize(scratch.url, seed.workspaceId);
   const read = await measureReadPath(scratch.url, seed.workspaceId, body);
+
+  // What read-your-writes costs: the same request on a short thread with X-Memory: write (the
+  // exchange is committed before the response ends) against X-Memory: read (nothing written),
+  // sequential (one at a time, so each write is on the request's own clock), ABBA.
+  const ryw = { read: [] as number[], write: [] as number[] };
+  const rywThread = 'bench-ryw';
+  const rywTarget = (mode: 'read' | 'write'): Target => ({ ...targets.thread, headers: { ...headers, 'x-thread-id': rywThread, 'x-memory': mode } });
+  await runLoad(rywTarget('write'), { connections: 1, durationMs: 500, maxRequests: 200, record: false });
+  for (let round = 0; round < (quick ? 2 : 4); round++) {
+    for (const mode of round % 2 === 0 ? (['read', 'write'] as const) : (['write', 'read'] as const)) {
+      const r = await runLoad(rywTarget(mode), { connections: 1, durationMs: 1_000, maxRequests: 400 });
+      ryw[mode].push(...r.latency);
+      const d = describeCounts(`read-your-writes, round ${round + 1}, X-Memory: ${mode}`, r);
+      clean &&= d.clean;
+      checks.push(d.line);
+    }
+  }
   const loadAfter = loadavg();
 
   const p = (v: 'plain' | 'thread', q: number) => percentile(acc[v], q);
@@ -123,6 +140,10 @@ async function main() {
     `| Non-stream @ ${RATE} req/s, latency p99 | ${ms(p('plain', 99))} | ${ms(p('thread', 99))} | +${added99.toFixed(2)} ms | added ≤ ${TARGET_P99} ms | ${added99 <= TARGET_P99 ? 'PASS' : '**FAIL**'} |`,
     `| Gateway CPU per request @ ${RATE} req/s | ${cpuReq(cpu.plain).toFixed(0)} µs | ${cpuReq(cpu.thread).toFixed(0)} µs | +${(cpuReq(cpu.thread) - cpuReq(cpu.plain)).toFixed(0)} µs | | |`,
     ...[50, 99].map((q) => `| Contrast: non-stream @ ${LOW_RATE} req/s, latency p${q} | ${ms(lp('plain', q))} | ${ms(lp('thread', q))} | +${(lp('thread', q) - lp('plain', q)).toFixed(2)} ms | | |`),
+    ...[50, 99].map(
+      (q) =>
+        `| Read-your-writes: commit before the response ends, latency p${q} (short thread, X-Memory: read → write, one request at a time) | ${ms(percentile(ryw.read, q))} | ${ms(percentile(ryw.write, q))} | +${(percentile(ryw.write, q) - percentile(ryw.read, q)).toFixed(2)} ms | | |`,
+    ),
   ].join('\n');
   console.log(`\n${table}\n`, read, after);
 

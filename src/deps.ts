@@ -99,7 +99,7 @@ export async function openDeps(config: Config, opts: OpenDepsOptions): Promise<A
       })
     : undefined;
   const memory = createMemoryService({
-    onStored: summarizer ? (ws, thread) => summarizer.consider(ws, thread) : undefined,
+    onStored: summarizer ? (ws, thread, budget) => summarizer.consider(ws, thread, budget) : undefined,
     store: threads,
     catalog,
     logger: opts.logger,

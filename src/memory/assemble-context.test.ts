@@ -65,5 +65,14 @@ describe('assembleContext', () => {
     expect(none.retrieved).toEqual([]);
     expect(none.split.recent).toBeGreaterThan(out.split.recent);
   });
+
+  it('shortens a summary that does not fit instead of dropping it', () => {
+    const summary = Array.from({ length: 200 }, (_, i) => `fact${i}`).join(' ');
+    const out = assembleContext({ ...base, summary, history: [], budget: 120 });
+    expect(out.memoryMessage).toContain('Summary of earlier conversation:\nfact0 fact1');
+    expect(out.memoryMessage).toMatch(/…$/);
+    expect(out.memoryTokens).toBeLessThanOrEqual(120);
+    expect(out.split.summary).toBeGreaterThan(50);
+  });
 });
 

@@ -73,9 +73,15 @@ export function assembleContext(input: AssembleInput): Assembled {
     }
     if (pinnedLines.length) sections.push(`Pinned:\n${pinnedLines.join('\n')}`);
     if (input.summary) {
-      const cost = input.count(input.summary) + 8;
+      // A summary too long for what is left is shortened to fit, never dropped.
+      let summary = input.summary;
+      let cost = input.count(summary) + 8;
+      for (let tries = 0; cost > room && room > 24 && tries < 4; tries++) {
+        summary = `${summary.slice(0, Math.max(0, Math.floor((summary.length * (room - 12)) / cost)))}…`;
+        cost = input.count(summary) + 8;
+      }
       if (cost <= room) {
-        sections.push(`Summary of earlier conversation:\n${input.summary}`);
+        sections.push(`Summary of earlier conversation:\n${summary}`);
         room -= cost;
         split.summary = cost;
       }

@@ -37,6 +37,8 @@ interface Exchange {
   threadId: string;
   items: NewItem[];
   supersedeSeqs: number[];
+  /** The memory budget of the request (absent in older spill files). */
+  budget?: number;
 }
 
 export interface MemoryServiceOptions {
@@ -52,8 +54,8 @@ export interface MemoryServiceOptions {
   retrievalShare?: number;
   /** The most of a reply stored (UTF-8 bytes); a longer one is stored cut there and marked (default 1 MiB). */
   maxReplyBytes?: number;
-  /** Called after an exchange is stored (summaries hook in here). */
-  onStored?: (workspaceId: string, threadId: string) => void;
+  /** Called after an exchange is stored (summaries hook in here), with the memory budget of the request that wrote it. */
+  onStored?: (workspaceId: string, threadId: string, budgetTokens?: number) => void;
 }
 
 /**
@@ -72,7 +74,7 @@ export function createMemoryService(opts: MemoryServiceOptions) {
     async persist(batch) {
       for (const ex of batch) {
         await opts.store.appendItems(ex.workspaceId, ex.threadId, ex.items, ex.supersedeSeqs);
-        opts.onStored?.(ex.workspaceId, ex.threadId);
+        opts.onStored?.(ex.workspaceId, ex.threadId, ex.budget);
       }
     },
   });
@@ -88,7 +90,7 @@ export function createMemoryService(opts: MemoryServiceOptions) {
     const before = pending.get(key);
     const attempt = () => withDeadline(opts.store.appendItems(ex.workspaceId, ex.threadId, ex.items, ex.supersedeSeqs), COMMIT_WAIT_MS, 'thread memory write');
     const done: Promise<void> = (before ? before.then(attempt) : attempt()).then(
-      () => opts.onStored?.(ex.workspaceId, ex.threadId),
+      () => opts.onStored?.(ex.workspaceId, ex.threadId, ex.budget),
       (err) => {
         // Idempotent by item id: should the first attempt land after all, the retry skips it.
         opts.logger.warn({ ...describeDbError(err), thread: ex.threadId, request_id: ex.requestId }, 'memory write deferred to the durable writer');
@@ -121,7 +123,7 @@ export function createMemoryService(opts: MemoryServiceOptions) {
       const reply = storableMessage(replyMessage, redact, opts.maxInlineBytes);
       items.push(toItem(reply, `itm_${outcome.requestId}_r`, complete ? 'complete' : 'incomplete', outcome, true));
     }
-    return { requestId: outcome.requestId, workspaceId: ctx.workspaceId, threadId: ctx.threadId, items, supersedeSeqs: plan?.supersedeSeqs ?? [] };
+    return { requestId: outcome.requestId, workspaceId: ctx.workspaceId, threadId: ctx.threadId, items, supersedeSeqs: plan?.supersedeSeqs ?? [], budget: plan?.budget };
   }
 
   /**

@@ -52,4 +52,13 @@ describe('summarizer', () => {
     expect(calls).toBe(0);
     expect(saved).toEqual([]);
   });
+
+  it("triggers on the model's real budget when the writing request's budget is smaller than the cap", async () => {
+    const { store, saved } = storeWith(null, items); // 100 tokens of unsummarized history
+    const s = createSummarizer({ store, logger: pino({ level: 'silent' }), budgetTokens: 500, complete: async () => 'folded' });
+    s.consider('ws', 't', 60); // an 8k-model request could inject only 60 tokens
+    await s.idle();
+    expect(saved).toEqual([{ summary: 'folded', upto: 5 }]);
+  });
 });
+

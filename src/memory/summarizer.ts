@@ -24,12 +24,12 @@ export interface SummarizerOptions {
 export function createSummarizer(opts: SummarizerOptions) {
   const running = new Map<string, Promise<void>>();
 
-  async function summarize(workspaceId: string, threadId: string): Promise<void> {
+  async function summarize(workspaceId: string, threadId: string, budgetTokens: number): Promise<void> {
     const thread = await opts.store.getThread(workspaceId, threadId);
     if (!thread) return;
     const items = await opts.store.unsummarized(workspaceId, threadId, thread.summaryUptoSeq, 2_000);
     const total = items.reduce((s, i) => s + i.tokens, 0);
-    if (total <= opts.budgetTokens) return;
+    if (total <= budgetTokens) return;
     // Fold the oldest half of the unsummarized tokens; the newest stay raw for injection.
     const fold = [];
     let folded = 0;
@@ -49,11 +49,17 @@ export function createSummarizer(opts: SummarizerOptions) {
   }
 
   return {
-    /** Checks a thread after a write and summarizes it in the background when it has grown past its budget. */
-    consider(workspaceId: string, threadId: string): void {
+    /**
+     * Checks a thread after a write and summarizes it in the background when its unsummarized
+     * history has grown past what a request can inject: `budgetTokens`, the memory budget of the
+     * request that wrote (the model's real context, less its output and the client's own messages),
+     * or the configured cap when unknown.
+     */
+    consider(workspaceId: string, threadId: string, budgetTokens?: number): void {
       const key = `${workspaceId}\u0000${threadId}`;
       if (running.has(key)) return;
-      const job = summarize(workspaceId, threadId)
+      const budget = budgetTokens !== undefined && budgetTokens > 0 ? Math.min(budgetTokens, opts.budgetTokens) : opts.budgetTokens;
+      const job = summarize(workspaceId, threadId, budget)
         .catch((err) => opts.logger.warn({ err: (err as Error).message, thread: threadId }, 'summary failed; the previous one is kept'))
         .finally(() => running.delete(key));
       running.set(key, job);
