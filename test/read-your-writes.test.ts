@@ -67,6 +67,26 @@ describe('read-your-writes on one instance', () => {
     expect(items.filter((i) => i.role === 'tool').map((i) => i.content)).toEqual(['result 0', 'result 1', 'result 2', 'result 3', 'result 4']);
   });
 
+  it('concurrent requests on one thread: every exchange stored once, each reply right after its own question', async () => {
+    const thread = `concurrent-${Date.now()}`;
+    const client = threadClient(env.gw, env.key, thread);
+    const questions = Array.from({ length: 10 }, (_, i) => `question number ${i}`);
+    await Promise.all(questions.map((q, i) => ask(client, q, i % 2 === 0)));
+    const items = await storedItems(env.gw, env.key, thread);
+    expect(items).toHaveLength(20);
+    expect(items.map((i) => i.seq)).toEqual([...items.map((i) => i.seq)].sort((a, b) => a - b));
+    const users = items.filter((i) => i.role === 'user').map((i) => i.content);
+    expect([...users].sort()).toEqual([...questions].sort());
+    // Each exchange is contiguous: a question, then its own answer.
+    for (let k = 0; k < 20; k += 2) {
+      expect(items[k]!.role).toBe('user');
+      expect(items[k + 1]!.role).toBe('assistant');
+      // Item ids carry the request's id: itm_<request>_<n> for its messages, itm_<request>_r for the reply.
+      expect(items[k + 1]!.id).toMatch(/_r$/);
+      expect(items[k + 1]!.id.replace(/_r$/, '')).toBe(items[k]!.id.replace(/_\d+$/, ''));
+    }
+  });
+
   it('a full-history client re-sending right away stores nothing twice', async () => {
     const thread = `resend0-${Date.now()}`;
     const client = new OpenAI({ baseURL: `${env.gw.url}/v1`, apiKey: env.key, maxRetries: 0, defaultHeaders: { 'X-Thread-Id': thread } });
