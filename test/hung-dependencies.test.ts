@@ -178,6 +178,47 @@ describe.runIf(inject('postgresUrl'))('a hung Postgres (frozen, not refused)', (
     expect((await timed(() => fetch(`${gw.url}/v1/threads`, { headers: { authorization: `Bearer ${key}` } }))).status).toBe(200);
   }, 60_000);
 
+  it('a database that hangs between the read and the commit costs the answer ~1 s at most, and the exchange still lands once', async () => {
+    const { key } = await gw.createKey();
+    const thread = `commit-${randomBytes(4).toString('hex')}`;
+    const body = (content: string) => ({ model: MODEL, messages: [user(content)], fake: { delayMs: 400 } });
+    const post = (content: string) =>
+      fetch(`${gw.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', 'x-thread-id': thread },
+        body: JSON.stringify(body(content)),
+      });
+    expect((await post('warm up')).status).toBe(200);
+    const t0 = performance.now();
+    const pending = post('My name is Ada.');
+    // The read is done by the time the upstream answers (400 ms); the commit then meets a frozen database.
+    await eventually(() => fake.requests.filter((r) => r.path.endsWith('/chat/completions')).length >= 2, 2_000);
+    relay.freeze();
+    let res: Response;
+    let ms: number;
+    try {
+      res = await pending;
+      ms = performance.now() - t0;
+    } finally {
+      relay.restore();
+    }
+    expect(res.status).toBe(200);
+    expect((await res.json()).choices[0].message.content).toMatch(/my name is Ada/i);
+    expect(ms).toBeLessThan(2_500);
+    // The durable writer takes over; once the database answers, the exchange is stored exactly once.
+    const items = async () => {
+      const r = await fetch(`${gw.url}/v1/threads/${thread}/items`, { headers: { authorization: `Bearer ${key}` } });
+      return r.status === 200 ? ((await r.json()).data as any[]) : [];
+    };
+    let stored: any[] = [];
+    for (let i = 0; i < 150 && stored.filter((it) => it.content === 'My name is Ada.').length === 0; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      stored = await items();
+    }
+    expect(stored.filter((it) => it.content === 'My name is Ada.')).toHaveLength(1);
+    expect(stored.map((it) => it.role)).toEqual(['user', 'assistant', 'user', 'assistant']);
+  }, 40_000);
+
   it('a client that gave up while the gateway waited on the database is not forwarded, and is recorded client_aborted', async () => {
     const { key } = await gw.createKey();
     const thread = `gone-${randomBytes(4).toString('hex')}`;
