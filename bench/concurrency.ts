@@ -16,13 +16,12 @@
 
 import { execFileSync } from 'node:child_process';
 import { setMaxListeners } from 'node:events';
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
-import { commandLine, createRunGuard, gitRevision, loadavg, redactUrl } from './bench-env.js';
-import { createKey, createScratchDatabase, freePort, pinServices, startGateway, startUpstream, stopChild, waitHealthy } from './procs.js';
+import { commandLine, createRunGuard, gitRevision, loadavg } from './bench-env.js';
+import { benchGatewayEnv, createKey, freePort, pinBenchServices, startGateway, startUpstream, stopChild, waitHealthy } from './procs.js';
 import { machineInfo, percentile, saveResults } from './report.js';
 
 const env = process.env;
@@ -160,31 +159,19 @@ async function main() {
   if (nofile !== 'unlimited' && Number(nofile) < STREAMS * 2 + 200) throw new Error(`ulimit -n is ${nofile}: raise it to at least ${STREAMS * 2 + 200} (e.g. \`ulimit -n 65536\` before npm run)`);
   const loadBefore = loadavg();
   console.log(`# bench:concurrency, ${config}: ${machineInfo()}; pinning ${pin ? 'on' : 'off'}; load ${loadBefore}; ulimit -n ${nofile}`);
-  let services = 'local services not pinned';
-  if (pin && (env.BENCH_DATABASE_URL || env.BENCH_REDIS_URL)) {
-    const pinned = pinServices([...(env.BENCH_DATABASE_URL ? ['postgres'] : []), ...(env.BENCH_REDIS_URL ? ['redis-server'] : [])], '0');
-    guard.push(async () => pinned.restore());
-    services = pinned.note;
-  }
+  const services = pinBenchServices(guard, { pin, databaseUrl: env.BENCH_DATABASE_URL, redisUrl: env.BENCH_REDIS_URL });
 
   const upstream = await startUpstream(UPSTREAM_KEY, pin ? '0' : undefined);
   guard.push(() => stopChild(upstream.child));
-  const adminToken = randomBytes(24).toString('hex');
-  const gwEnv: Record<string, string> = {
-    DATA_DIR: join(tmp, 'data'),
-    OPENROUTER_API_KEY: UPSTREAM_KEY,
-    OPENROUTER_BASE_URL: `http://127.0.0.1:${upstream.port}/api/v1`,
-    ADMIN_TOKEN: adminToken,
-    LOG_LEVEL: 'warn',
-    UPSTREAM_MAX_CONNECTIONS: env.BENCH_UPSTREAM_MAX_CONNECTIONS ?? '0',
-  };
-  if (env.BENCH_DATABASE_URL) {
-    const db = await createScratchDatabase(env.BENCH_DATABASE_URL);
-    guard.push(db.drop);
-    gwEnv.DATABASE_URL = db.url;
-    console.log(`scratch database: ${redactUrl(db.url)}`);
-  }
-  if (env.BENCH_REDIS_URL) gwEnv.REDIS_URL = env.BENCH_REDIS_URL;
+  const gwEnv = await benchGatewayEnv(guard, {
+    dataDir: join(tmp, 'data'),
+    upstreamPort: upstream.port,
+    upstreamKey: UPSTREAM_KEY,
+    databaseUrl: env.BENCH_DATABASE_URL,
+    redisUrl: env.BENCH_REDIS_URL,
+    extra: { UPSTREAM_MAX_CONNECTIONS: env.BENCH_UPSTREAM_MAX_CONNECTIONS ?? '0' },
+  });
+  const adminToken = gwEnv.ADMIN_TOKEN;
   const gwPort = await freePort();
   const gateway = startGateway({ port: gwPort, env: gwEnv, cwd: tmp, cpus: pin ? '1' : undefined });
   guard.push(() => stopChild(gateway));

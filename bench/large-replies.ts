@@ -15,13 +15,12 @@
 // run at most 10 minutes (then children are stopped and it exits 1).
 
 import { execFileSync, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
-import { commandLine, createRunGuard, gitRevision, loadavg, redactUrl } from './bench-env.js';
-import { ROOT, createKey, createScratchDatabase, freePort, pinServices, startGateway, startUpstream, stopChild, waitHealthy, watchRss } from './procs.js';
+import { commandLine, createRunGuard, gitRevision, loadavg } from './bench-env.js';
+import { ROOT, benchGatewayEnv, createKey, freePort, pinBenchServices, startGateway, startUpstream, stopChild, waitHealthy, watchRss } from './procs.js';
 import { machineInfo, saveResults } from './report.js';
 
 const env = process.env;
@@ -146,12 +145,7 @@ async function main() {
   guard.push(async () => rmSync(tmp, { recursive: true, force: true }));
   const loadBefore = loadavg();
   console.log(`# bench:large-replies, ${config}: ${machineInfo()}; pinning ${pin ? 'on' : 'off'}; load ${loadBefore}`);
-  let services = 'local services not pinned';
-  if (pin && (env.BENCH_DATABASE_URL || env.BENCH_REDIS_URL)) {
-    const pinned = pinServices([...(env.BENCH_DATABASE_URL ? ['postgres'] : []), ...(env.BENCH_REDIS_URL ? ['redis-server'] : [])], '0');
-    guard.push(async () => pinned.restore());
-    services = pinned.note;
-  }
+  const services = pinBenchServices(guard, { pin, databaseUrl: env.BENCH_DATABASE_URL, redisUrl: env.BENCH_REDIS_URL });
   const upstream = await startUpstream(UPSTREAM_KEY, pin ? '0' : undefined);
   guard.push(() => stopChild(upstream.child));
   const agent = new Agent({ connections: STREAMS + 4, pipelining: 1, headersTimeout: REQUEST_LIMIT_MS, bodyTimeout: REQUEST_LIMIT_MS });
@@ -159,21 +153,14 @@ async function main() {
 
   /** A gateway with the benches' usual env (own DATA_DIR or scratch database) and a key. */
   async function gatewayWithKey(name: string): Promise<{ child: ChildProcess; origin: string; key: string }> {
-    const adminToken = randomBytes(24).toString('hex');
-    const gwEnv: Record<string, string> = {
-      DATA_DIR: join(tmp, name),
-      OPENROUTER_API_KEY: UPSTREAM_KEY,
-      OPENROUTER_BASE_URL: `http://127.0.0.1:${upstream.port}/api/v1`,
-      ADMIN_TOKEN: adminToken,
-      LOG_LEVEL: 'warn',
-    };
-    if (env.BENCH_DATABASE_URL) {
-      const db = await createScratchDatabase(env.BENCH_DATABASE_URL);
-      guard.push(db.drop);
-      gwEnv.DATABASE_URL = db.url;
-      console.log(`scratch database: ${redactUrl(db.url)}`);
-    }
-    if (env.BENCH_REDIS_URL) gwEnv.REDIS_URL = env.BENCH_REDIS_URL;
+    const gwEnv = await benchGatewayEnv(guard, {
+      dataDir: join(tmp, name),
+      upstreamPort: upstream.port,
+      upstreamKey: UPSTREAM_KEY,
+      databaseUrl: env.BENCH_DATABASE_URL,
+      redisUrl: env.BENCH_REDIS_URL,
+    });
+    const adminToken = gwEnv.ADMIN_TOKEN;
     const port = await freePort();
     let child = startGateway({ port, env: gwEnv, cwd: tmp, cpus: pin ? '1' : undefined });
     guard.push(() => stopChild(child));

@@ -233,3 +233,44 @@ export async function eventLoopDelay(port: number): Promise<{ p99Ms: number; max
     return null;
   }
 }
+
+interface Guard {
+  push(fn: () => Promise<unknown>): void;
+}
+
+/**
+ * The local Postgres and Redis (when the run uses them) pinned to `cpus` for the run, so the
+ * gateway's core is its own; returns the note for the results. Restored by the guard.
+ */
+export function pinBenchServices(guard: Guard, o: { pin: boolean; databaseUrl?: string; redisUrl?: string; cpus?: string }): string {
+  if (!o.pin || (!o.databaseUrl && !o.redisUrl)) return 'local services not pinned';
+  const pinned = pinServices([...(o.databaseUrl ? ['postgres'] : []), ...(o.redisUrl ? ['redis-server'] : [])], o.cpus ?? '0');
+  guard.push(async () => pinned.restore());
+  return pinned.note;
+}
+
+/**
+ * The gateway env the benches use: its own DATA_DIR, the fake upstream, a fresh admin token, quiet
+ * logs, and a scratch database on `databaseUrl` (made now, dropped by the guard) and Redis if given.
+ */
+export async function benchGatewayEnv(
+  guard: Guard,
+  o: { dataDir: string; upstreamPort: number; upstreamKey: string; databaseUrl?: string; redisUrl?: string; extra?: Record<string, string> },
+): Promise<Record<string, string> & { ADMIN_TOKEN: string }> {
+  const env: Record<string, string> & { ADMIN_TOKEN: string } = {
+    DATA_DIR: o.dataDir,
+    OPENROUTER_API_KEY: o.upstreamKey,
+    OPENROUTER_BASE_URL: `http://127.0.0.1:${o.upstreamPort}/api/v1`,
+    ADMIN_TOKEN: randomBytes(24).toString('hex'),
+    LOG_LEVEL: 'warn',
+    ...o.extra,
+  };
+  if (o.databaseUrl) {
+    const db = await createScratchDatabase(o.databaseUrl);
+    guard.push(db.drop);
+    env.DATABASE_URL = db.url;
+    console.log(`scratch database: ${db.url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@')}`);
+  }
+  if (o.redisUrl) env.REDIS_URL = o.redisUrl;
+  return env;
+}

@@ -5,16 +5,15 @@
 // BENCH_QUICK=1 (short smoke run, RESULTS.md untouched).
 
 import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runLoad, type RunResult, type Target } from './loadgen.js';
-import { cpuSeconds, createKey, machineBusySeconds, createScratchDatabase, eventLoopDelay, freePort, pinServices, startGateway, startReferenceProxy, startUpstream, stopChild, waitHealthy, watchRss } from './procs.js';
+import { cpuSeconds, createKey, machineBusySeconds, benchGatewayEnv, eventLoopDelay, freePort, pinBenchServices, startGateway, startReferenceProxy, startUpstream, stopChild, waitHealthy, watchRss } from './procs.js';
 import { formatHotSpots } from './profile-summary.js';
 import { describeCounts, latencyRows, machineInfo, markdownTable, percentile, saveResults, throughputRow, type Row } from './report.js';
 import { describeStalls, measureStalls } from './stalls.js';
-import { commandLine, createRunGuard, gitRevision, loadavg, redactUrl } from './bench-env.js';
+import { commandLine, createRunGuard, gitRevision, loadavg } from './bench-env.js';
 
 const env = process.env;
 const quick = env.BENCH_QUICK === '1';
@@ -81,32 +80,20 @@ async function main() {
   console.log(`# ${config}: ${machineInfo()}; pinning ${pin ? 'on' : 'off'}; load ${loadavg()}; ${quiet}`);
 
   // The gateway's core is its own: the local Postgres and Redis (when used) run on core 0 too.
-  let services = 'local services not pinned';
-  if (pin && (env.BENCH_DATABASE_URL || env.BENCH_REDIS_URL)) {
-    const pinnedServices = pinServices([...(env.BENCH_DATABASE_URL ? ['postgres'] : []), ...(env.BENCH_REDIS_URL ? ['redis-server'] : [])], '0');
-    guard.push(async () => pinnedServices.restore());
-    services = pinnedServices.note;
-  }
+  const services = pinBenchServices(guard, { pin, databaseUrl: env.BENCH_DATABASE_URL, redisUrl: env.BENCH_REDIS_URL });
   console.log(`cores: ${services}`);
   const stallsBefore = checkStalls('before');
 
   const upstream = await startUpstream(UPSTREAM_KEY, cores.upstream);
   guard.push(() => stopChild(upstream.child));
 
-  const gwEnv: Record<string, string> = {
-    DATA_DIR: join(tmp, 'data'),
-    OPENROUTER_API_KEY: UPSTREAM_KEY,
-    OPENROUTER_BASE_URL: `http://127.0.0.1:${upstream.port}/api/v1`,
-    ADMIN_TOKEN: randomBytes(24).toString('hex'),
-    LOG_LEVEL: 'warn',
-  };
-  if (env.BENCH_DATABASE_URL) {
-    const db = await createScratchDatabase(env.BENCH_DATABASE_URL);
-    guard.push(db.drop);
-    gwEnv.DATABASE_URL = db.url;
-    console.log(`scratch database: ${redactUrl(db.url)}`);
-  }
-  if (env.BENCH_REDIS_URL) gwEnv.REDIS_URL = env.BENCH_REDIS_URL;
+  const gwEnv = await benchGatewayEnv(guard, {
+    dataDir: join(tmp, 'data'),
+    upstreamPort: upstream.port,
+    upstreamKey: UPSTREAM_KEY,
+    databaseUrl: env.BENCH_DATABASE_URL,
+    redisUrl: env.BENCH_REDIS_URL,
+  });
 
   const profDir = profile ? mkdtempSync(join(tmpdir(), 'cmg-bench-prof-')) : undefined;
   const gwPort = await freePort();

@@ -28,6 +28,17 @@ function decode(text: string | null): unknown {
     return text;
   }
 }
+/** A raw history row (snake_case columns, JSON as text) as context assembly reads it. */
+const historyRowOf = (r: Record<string, any>): HistoryRow => ({
+  seq: Number(r.seq),
+  role: r.role,
+  content: decode(r.content),
+  toolCalls: decode(r.tool_calls),
+  toolCallId: r.tool_call_id,
+  name: r.name,
+  contentHash: r.content_hash,
+  tokens: Number(r.tokens),
+});
 const toRow = (r: RawItem): ItemRow => ({ ...r, content: decode(r.content), toolCalls: decode(r.toolCalls), usage: decode(r.usage) });
 const rowsOf = (result: unknown) => (Array.isArray(result) ? result : (result as { rows: unknown[] }).rows) as Record<string, any>[];
 
@@ -106,18 +117,7 @@ export function createThreadStore(db: Db) {
           .where(and(inThread(workspaceId, threadId), eq(threadItems.pinned, true), ne(threadItems.status, 'superseded')))
           .orderBy(asc(threadItems.seq)),
       ]);
-      const history: HistoryRow[] = rowsOf(recent)
-        .reverse()
-        .map((r) => ({
-          seq: Number(r.seq),
-          role: r.role,
-          content: decode(r.content),
-          toolCalls: decode(r.tool_calls),
-          toolCallId: r.tool_call_id,
-          name: r.name,
-          contentHash: r.content_hash,
-          tokens: Number(r.tokens),
-        }));
+      const history: HistoryRow[] = rowsOf(recent).reverse().map(historyRowOf);
       const pinnedRows = pinned.map(toRow);
       remember(key, versionOf(thread), history, pinnedRows);
       return { thread, recent: history, pinned: pinnedRows };
@@ -139,17 +139,7 @@ export function createThreadStore(db: Db) {
           and seq < ${beforeSeq} and seq >= ${beforeSeq - RETRIEVAL_SPAN} and q.query is not null and search @@ q.query
         order by rank desc, seq desc
         limit ${limit}`);
-      return rowsOf(result).map((r) => ({
-        seq: Number(r.seq),
-        role: r.role,
-        content: decode(r.content),
-        toolCalls: decode(r.tool_calls),
-        toolCallId: r.tool_call_id,
-        name: r.name,
-        contentHash: r.content_hash,
-        tokens: Number(r.tokens),
-        rank: Number(r.rank),
-      }));
+      return rowsOf(result).map((r) => ({ ...historyRowOf(r), rank: Number(r.rank) }));
     },
 
     /**

@@ -2,6 +2,7 @@ import { Pool, errors as undiciErrors } from 'undici';
 import type { Dispatcher } from 'undici';
 import { GatewayError, UpstreamHttpError, mapUpstreamError } from '../errors.js';
 import type { Logger } from '../telemetry/logger.js';
+import type { UpstreamCounts } from '../telemetry/metrics.js';
 import type { AbortLike } from './aborter.js';
 import { createRetryBudget, type RetryBudget } from './retry-budget.js';
 import { createSlots, type Slots } from './slots.js';
@@ -52,17 +53,8 @@ export interface UpstreamClientOptions {
   logger?: Pick<Logger, 'error'>;
 }
 
-/** What /metrics shows of the upstream client. */
-export interface UpstreamStats {
-  connected: number;
-  /** Requests being served on a connection now. */
-  running: number;
-  /** Requests waiting for a connection slot (only with a connection cap). */
-  queued: number;
-  retries: number;
-  retriesDenied: number;
-  queueTimeouts: number;
-}
+/** What /metrics shows of the upstream client (see UpstreamCounts in telemetry/metrics.ts). */
+export type UpstreamStats = UpstreamCounts;
 
 const RETRYABLE_CODES = new Set([
   'ECONNREFUSED',

@@ -43,7 +43,9 @@ export interface GaugeSources {
 
 export interface UpstreamCounts {
   connected: number;
+  /** Requests being served on a connection now. */
   running: number;
+  /** Requests waiting for a connection slot (only with a connection cap). */
   queued: number;
   retries: number;
   retriesDenied: number;
