@@ -51,6 +51,14 @@ export interface ContextPlan {
 
 const DEFAULT_CONTEXT = 8_192;
 
+// One counting function per safety factor, kept: assembly memoizes per function (the preamble).
+const counters = new Map<number, (text: string) => number>();
+function counterFor(factor: number): (text: string) => number {
+  let count = counters.get(factor);
+  if (!count) counters.set(factor, (count = (text: string) => Math.ceil(countTextTokens(text) * factor)));
+  return count;
+}
+
 /** Non-OpenAI models tokenize differently: count with a margin so an estimate never overshoots. */
 export function tokenFactor(modelId: string): number {
   return modelId.startsWith('openai/') || /^gpt-|^o\d/.test(modelId) ? 1.05 : 1.25;
@@ -84,6 +92,15 @@ export function messageTokens(m: ChatMessage): number {
  * requested output and a margin, capped.
  */
 export function planContext(input: ContextPlanInput): ContextPlan {
+  return contextPlanner(input).plan(input.retrieved, input.retrievalShare);
+}
+
+/**
+ * Everything up to assembly (alignment, budget, the history candidates), computed once; `plan`
+ * then assembles, with or without retrieved items (a request with retrieval assembles twice: first
+ * to learn what was left out, then with what retrieval found).
+ */
+export function contextPlanner(input: ContextPlanInput) {
   const all = (input.body.messages as ChatMessage[]).filter((m) => m && typeof m === 'object');
   let lead = 0;
   while (lead < all.length && (all[lead].role === 'system' || all[lead].role === 'developer')) lead++;
@@ -106,7 +123,7 @@ export function planContext(input: ContextPlanInput): ContextPlan {
 
   const modelId = String(input.body.model);
   const factor = tokenFactor(modelId);
-  const count = (text: string) => Math.ceil(countTextTokens(text) * factor);
+  const count = counterFor(factor);
   const contextLength = input.model?.contextLength ?? DEFAULT_CONTEXT;
   const requested = Number(input.body.max_completion_tokens ?? input.body.max_tokens);
   const reserve = Number.isFinite(requested) && requested > 0 ? requested : Math.min(input.model?.maxCompletionTokens ?? 1_024, Math.floor(contextLength / 4));
@@ -118,35 +135,39 @@ export function planContext(input: ContextPlanInput): ContextPlan {
     .slice(0, alignment.injectUpTo)
     .filter((r) => r.seq > summarizedUpTo)
     .map((r) => ({ seq: r.seq, message: storedMessage(r), tokens: Math.ceil(r.tokens * factor) }));
-  const assembled = assembleContext({
-    clientSystem,
-    clientRest,
-    pinned: input.inject ? input.pinned.map((p) => contentText(p.content)).filter(Boolean) : [],
-    summary: input.inject ? (input.thread?.summary ?? null) : null,
-    history: input.inject ? history : [],
-    retrieved: input.inject
-      ? (input.retrieved ?? []).filter((r) => r.seq > 0).map((r) => ({ seq: r.seq, message: storedMessage(r), tokens: Math.ceil(r.tokens * factor) }))
-      : [],
-    retrievalShare: input.retrievalShare,
-    budget,
-    count,
-  });
-  // Below the oldest stored message that went in (or that the client covers), nothing was seen.
-  const oldestIn = assembled.injected[0]?.seq ?? stored[alignment.injectUpTo]?.seq ?? (input.thread ? input.thread.nextSeq : 0);
-  const retrievalBefore = input.inject && alignment.injectUpTo > 0 && budget > 0 ? oldestIn : null;
-  const lastUser = [...clientRest].reverse().find((m) => m.role === 'user');
   return {
-    messages: assembled.messages,
-    newMessages,
-    supersedeSeqs,
-    injectedCount: assembled.injected.length,
-    memoryTokens: assembled.memoryTokens,
-    budget,
-    promptTokens: clientTokens + assembled.memoryTokens,
-    mode: alignment.mode,
-    split: assembled.split,
-    retrievedCount: assembled.retrieved.length,
-    retrievalBefore,
-    query: lastUser ? contentText(lastUser.content) : '',
+    plan(retrieved?: HistoryRow[], retrievalShare?: number): ContextPlan {
+      const assembled = assembleContext({
+        clientSystem,
+        clientRest,
+        pinned: input.inject ? input.pinned.map((p) => contentText(p.content)).filter(Boolean) : [],
+        summary: input.inject ? (input.thread?.summary ?? null) : null,
+        history: input.inject ? history : [],
+        retrieved: input.inject
+          ? (retrieved ?? []).filter((r) => r.seq > 0).map((r) => ({ seq: r.seq, message: storedMessage(r), tokens: Math.ceil(r.tokens * factor) }))
+          : [],
+        retrievalShare,
+        budget,
+        count,
+      });
+      // Below the oldest stored message that went in (or that the client covers), nothing was seen.
+      const oldestIn = assembled.injected[0]?.seq ?? stored[alignment.injectUpTo]?.seq ?? (input.thread ? input.thread.nextSeq : 0);
+      const retrievalBefore = input.inject && alignment.injectUpTo > 0 && budget > 0 ? oldestIn : null;
+      const lastUser = [...clientRest].reverse().find((m) => m.role === 'user');
+      return {
+        messages: assembled.messages,
+        newMessages,
+        supersedeSeqs,
+        injectedCount: assembled.injected.length,
+        memoryTokens: assembled.memoryTokens,
+        budget,
+        promptTokens: clientTokens + assembled.memoryTokens,
+        mode: alignment.mode,
+        split: assembled.split,
+        retrievedCount: assembled.retrieved.length,
+        retrievalBefore,
+        query: lastUser ? contentText(lastUser.content) : '',
+      };
+    },
   };
 }

@@ -4,7 +4,7 @@ import type { Logger } from '../telemetry/logger.js';
 import { createBatchWriter } from '../usage/ledger-writer.js';
 import { describeDbError } from '../db/db-errors.js';
 import { withDeadline } from '../db/deadline.js';
-import { messageTokens, planContext, storableMessage, type ContextPlan } from './context-plan.js';
+import { contextPlanner, messageTokens, storableMessage, type ContextPlan } from './context-plan.js';
 import { messageHash, type ChatMessage } from './message-hash.js';
 import type { NewItem, ThreadStore } from './thread-store.js';
 
@@ -148,12 +148,13 @@ export function createMemoryService(opts: MemoryServiceOptions) {
         redact,
         maxInlineBytes: opts.maxInlineBytes,
       };
-      const first = planContext(input);
+      const planner = contextPlanner(input);
+      const first = planner.plan();
       // Recall beyond recency: older messages that share words with the request, when some were left out.
       const share = opts.retrievalShare ?? 0.3;
       if (share <= 0 || first.retrievalBefore === null || !first.query) return first;
       const found = await opts.store.searchItems(args.workspaceId, args.threadId, first.query, first.retrievalBefore, RETRIEVAL_CANDIDATES);
-      return found.length ? planContext({ ...input, retrieved: found, retrievalShare: share }) : first;
+      return found.length ? planner.plan(found, share) : first;
     };
     return args.deadlineMs ? withDeadline(work(), args.deadlineMs, 'thread memory') : work();
   }
