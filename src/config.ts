@@ -47,6 +47,8 @@ const schema = z.object({
   UPSTREAM_MAX_BODY_BYTES: int(1024).default(67_108_864),
   MEMORY_MAX_REPLY_BYTES: int(1024).default(1_048_576),
   MEMORY_MAX_INLINE_BYTES: int(1024).default(65_536),
+  MEMORY_EMBEDDING_MODEL: z.string().min(1).optional(),
+  MEMORY_EMBEDDING_DIMENSIONS: int(8, 4096).default(256),
   MEMORY_RETRIEVAL_SHARE: z.coerce.number().min(0).max(0.9).default(0.3),
   KEY_CACHE_TTL_MS: int(0).default(30_000),
 });
@@ -95,6 +97,10 @@ export interface Config {
   memoryMaxInlineBytes: number;
   /** The share of memory's budget (after pinned items and the summary) older items retrieved by relevance may take; 0 turns retrieval off. */
   memoryRetrievalShare: number;
+  /** Upstream embedding model for vector retrieval; unset: lexical retrieval only. */
+  memoryEmbeddingModel: string | undefined;
+  /** Vector size asked of the embedding model (`dimensions`). */
+  memoryEmbeddingDimensions: number;
   keyCacheTtlMs: number;
 }
 
@@ -152,6 +158,8 @@ export function loadConfig(env: Record<string, string | undefined>): ConfigResul
       memoryMaxReplyBytes: e.MEMORY_MAX_REPLY_BYTES,
       memoryMaxInlineBytes: e.MEMORY_MAX_INLINE_BYTES,
       memoryRetrievalShare: e.MEMORY_RETRIEVAL_SHARE,
+      memoryEmbeddingModel: e.MEMORY_EMBEDDING_MODEL,
+      memoryEmbeddingDimensions: e.MEMORY_EMBEDDING_DIMENSIONS,
       keyCacheTtlMs: e.KEY_CACHE_TTL_MS,
     },
   };

@@ -22,6 +22,7 @@ import { createMemoryService } from './memory/memory-service.js';
 import { createThreadStore } from './memory/thread-store.js';
 import { createSummarizer } from './memory/summarizer.js';
 import { createSummaryClient } from './memory/summary-client.js';
+import { createEmbedder } from './memory/embedder.js';
 
 export interface OpenDepsOptions {
   logger: Logger;
@@ -89,7 +90,19 @@ export async function openDeps(config: Config, opts: OpenDepsOptions): Promise<A
     now,
     onUnpriced: (model, tokens) => metrics.recordUnpriced(model, tokens),
   });
-  const threads = createThreadStore(database.db);
+  const threads = createThreadStore(database.db, { embed: !!config.memoryEmbeddingModel });
+  // Vector retrieval (MEMORY_EMBEDDING_MODEL): items are embedded off the request path, once across instances.
+  const embedder = config.memoryEmbeddingModel
+    ? createEmbedder({
+        db: database.db,
+        upstream,
+        model: config.memoryEmbeddingModel,
+        dimensions: config.memoryEmbeddingDimensions,
+        record: (o) => usage.record(o),
+        logger: opts.logger,
+        now,
+      })
+    : undefined;
   const summarizer = config.memorySummaryModel
     ? createSummarizer({
         store: threads,
@@ -109,7 +122,9 @@ export async function openDeps(config: Config, opts: OpenDepsOptions): Promise<A
     maxReplyBytes: config.memoryMaxReplyBytes,
     maxInlineBytes: config.memoryMaxInlineBytes,
     retrievalShare: config.memoryRetrievalShare,
+    embedder,
   });
+  embedder?.start();
   const streams = createStreamRegistry();
   metrics.observeGauges({
     openStreams: () => streams.size,
@@ -146,7 +161,9 @@ export async function openDeps(config: Config, opts: OpenDepsOptions): Promise<A
       extraSink?.(outcome);
     },
     localAdminToken: opts.localAdminToken,
+    embedder,
     async close() {
+      await embedder?.stop();
       await Promise.all([usage.close(5_000), memory.close(5_000)]);
       await upstream.close().catch(() => {});
       await redis?.close();

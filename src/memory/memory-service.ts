@@ -6,7 +6,8 @@ import { describeDbError } from '../db/db-errors.js';
 import { withDeadline } from '../db/deadline.js';
 import { contextPlanner, messageTokens, storableMessage, type ContextPlan } from './context-plan.js';
 import { messageHash, type ChatMessage } from './message-hash.js';
-import type { NewItem, ThreadStore } from './thread-store.js';
+import { cosine, decodeVector, type Embedder } from './embedder.js';
+import { RETRIEVAL_SPAN, type HistoryRow, type NewItem, type ThreadStore } from './thread-store.js';
 
 export type MemoryMode = 'off' | 'read' | 'write' | 'readwrite';
 
@@ -27,8 +28,10 @@ export type ExchangeSource = Pick<RequestOutcome, 'requestId' | 'status' | 'text
 /** The longest a response waits for its exchange to be committed before it ends (then the durable writer takes it). */
 const COMMIT_WAIT_MS = 1_000;
 
-/** Older messages fetched by lexical retrieval per request (the budget decides how many go in). */
+/** Older messages fetched by retrieval per request (the budget decides how many go in). */
 const RETRIEVAL_CANDIDATES = 20;
+/** The longest a request waits for its query's embedding (then lexical retrieval answers alone). */
+const QUERY_EMBED_MS = 500;
 
 interface Exchange {
   /** The gateway's id of the request that produced it (for logs; absent in older spill files). */
@@ -50,6 +53,8 @@ export interface MemoryServiceOptions {
   redactEmails: boolean;
   /** Inline data larger than this is stored as a placeholder (MEMORY_MAX_INLINE_BYTES, default 64 KiB). */
   maxInlineBytes?: number;
+  /** Present when MEMORY_EMBEDDING_MODEL is set: vector retrieval beside the lexical one. */
+  embedder?: Embedder;
   /** The share of memory's budget retrieved items may take (MEMORY_RETRIEVAL_SHARE; 0: no retrieval). */
   retrievalShare?: number;
   /** The most of a reply stored (UTF-8 bytes); a longer one is stored cut there and marked (default 1 MiB). */
@@ -90,7 +95,10 @@ export function createMemoryService(opts: MemoryServiceOptions) {
     const before = pending.get(key);
     const attempt = () => withDeadline(opts.store.appendItems(ex.workspaceId, ex.threadId, ex.items, ex.supersedeSeqs), COMMIT_WAIT_MS, 'thread memory write');
     const done: Promise<void> = (before ? before.then(attempt) : attempt()).then(
-      () => opts.onStored?.(ex.workspaceId, ex.threadId, ex.budget),
+      () => {
+        opts.embedder?.kick();
+        opts.onStored?.(ex.workspaceId, ex.threadId, ex.budget);
+      },
       (err) => {
         // Idempotent by item id: should the first attempt land after all, the retry skips it.
         opts.logger.warn({ ...describeDbError(err), thread: ex.threadId, request_id: ex.requestId }, 'memory write deferred to the durable writer');
@@ -153,10 +161,48 @@ export function createMemoryService(opts: MemoryServiceOptions) {
       // Recall beyond recency: older messages that share words with the request, when some were left out.
       const share = opts.retrievalShare ?? 0.3;
       if (share <= 0 || first.retrievalBefore === null || !first.query) return first;
-      const found = await opts.store.searchItems(args.workspaceId, args.threadId, first.query, first.retrievalBefore, RETRIEVAL_CANDIDATES);
+      const below = first.retrievalBefore;
+      const [lexical, vector] = await Promise.all([
+        opts.store.searchItems(args.workspaceId, args.threadId, first.query, below, RETRIEVAL_CANDIDATES),
+        opts.embedder ? vectorSearch(args.workspaceId, args.threadId, first.query, below) : Promise.resolve([] as number[]),
+      ]);
+      const found = vector.length ? await fuse(args.workspaceId, args.threadId, lexical, vector) : lexical;
       return found.length ? planner.plan(found, share) : first;
     };
     return args.deadlineMs ? withDeadline(work(), args.deadlineMs, 'thread memory') : work();
+  }
+
+  /**
+   * Vector retrieval: the query embedded (under a short deadline: past it, lexical retrieval alone
+   * answers), compared with the stored embeddings of the RETRIEVAL_SPAN messages before `before`.
+   * Returns seqs, most similar first.
+   */
+  async function vectorSearch(workspaceId: string, threadId: string, query: string, before: number): Promise<number[]> {
+    try {
+      const q = await withDeadline(opts.embedder!.embedQuery(workspaceId, query, QUERY_EMBED_MS), QUERY_EMBED_MS + 100, 'query embedding');
+      const rows = await opts.store.embeddingsBetween(workspaceId, threadId, before - RETRIEVAL_SPAN, before);
+      return rows
+        .map((r) => ({ seq: r.seq, score: cosine(q, decodeVector(r.embedding)) }))
+        .filter((r) => r.score > 0)
+        .sort((a, b) => b.score - a.score || b.seq - a.seq)
+        .slice(0, RETRIEVAL_CANDIDATES)
+        .map((r) => r.seq);
+    } catch (err) {
+      opts.logger.warn({ err: (err as Error).message, thread: threadId }, 'vector retrieval skipped; lexical retrieval only');
+      return [];
+    }
+  }
+
+  /** Hybrid ranking: reciprocal rank fusion of the lexical and the vector lists (k = 60), best first. */
+  async function fuse(workspaceId: string, threadId: string, lexical: HistoryRow[], vector: number[]): Promise<HistoryRow[]> {
+    const score = new Map<number, number>();
+    lexical.forEach((r, i) => score.set(r.seq, (score.get(r.seq) ?? 0) + 1 / (60 + i + 1)));
+    vector.forEach((seq, i) => score.set(seq, (score.get(seq) ?? 0) + 1 / (60 + i + 1)));
+    const order = [...score].sort((a, b) => b[1] - a[1] || b[0] - a[0]).slice(0, RETRIEVAL_CANDIDATES).map(([seq]) => seq);
+    const known = new Map(lexical.map((r) => [r.seq, r]));
+    const missing = order.filter((seq) => !known.has(seq));
+    for (const r of await opts.store.historyRows(workspaceId, threadId, missing)) known.set(r.seq, r);
+    return order.map((seq) => known.get(seq)).filter((r): r is HistoryRow => r !== undefined);
   }
 
   async function modelInfo(modelId: string) {

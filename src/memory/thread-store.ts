@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { and, asc, eq, gt, inArray, ne, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import { storableDeep, storableOrNull, storableText } from '../db/storable.js';
-import { threadItems, threads } from '../db/schema/index.js';
+import { memoryJobs, threadItems, threads } from '../db/schema/index.js';
 import { contentText } from '../tokens/count-tokens.js';
 
 export type ThreadRow = typeof threads.$inferSelect;
@@ -62,7 +62,7 @@ const CACHE_THREADS = 2_000;
  * The recent history of busy threads is cached in process and trusted only while the thread's
  * version (bumped by every change, on any instance) is the one it was read at.
  */
-export function createThreadStore(db: Db) {
+export function createThreadStore(db: Db, opts: { embed?: boolean } = {}) {
   const inThread = (workspaceId: string, threadId: string) => and(eq(threadItems.workspaceId, workspaceId), eq(threadItems.threadId, threadId));
   const cache = new Map<string, { version: string; recent: HistoryRow[]; pinned: ItemRow[] }>();
   const cacheKey = (workspaceId: string, threadId: string) => `${workspaceId}\u0000${threadId}`;
@@ -142,6 +142,25 @@ export function createThreadStore(db: Db) {
       return rowsOf(result).map((r) => ({ ...historyRowOf(r), rank: Number(r.rank) }));
     },
 
+    /** Stored embeddings of the thread's complete messages with seq in [fromSeq, beforeSeq). */
+    async embeddingsBetween(workspaceId: string, threadId: string, fromSeq: number, beforeSeq: number): Promise<{ seq: number; embedding: string }[]> {
+      const result = await db.execute(sql`
+        select e.seq, e.embedding from thread_item_embeddings e
+        join thread_items i on i.id = e.item_id and i.status = 'complete'
+        where e.workspace_id = ${workspaceId} and e.thread_id = ${threadId} and e.seq >= ${fromSeq} and e.seq < ${beforeSeq}`);
+      return rowsOf(result).map((r) => ({ seq: Number(r.seq), embedding: String(r.embedding) }));
+    },
+
+    /** The thread's complete messages with these seqs, as history rows. */
+    async historyRows(workspaceId: string, threadId: string, seqs: number[]): Promise<HistoryRow[]> {
+      if (seqs.length === 0) return [];
+      const result = await db.execute(sql`
+        select seq, role, content, tool_calls, tool_call_id, name, content_hash, tokens from thread_items
+        where workspace_id = ${workspaceId} and thread_id = ${threadId} and status = 'complete' and kind = 'message'
+          and seq in (${sql.join(seqs.map((n) => sql`${n}`), sql`, `)})`);
+      return rowsOf(result).map(historyRowOf);
+    },
+
     /**
      * Appends items under one reserved range of sequence numbers and marks superseded ones, in one
      * transaction. The reservation is an atomic update of the thread's counter (which also creates
@@ -197,6 +216,12 @@ export function createThreadStore(db: Db) {
             })),
           )
           .returning();
+        // Vector retrieval on: each new message with text gets an embedding job, in the same
+        // transaction (so a restart never loses one).
+        if (opts.embed) {
+          const jobs = rows.filter((r) => r.kind === 'message' && r.status === 'complete' && r.searchText);
+          if (jobs.length) await tx.insert(memoryJobs).values(jobs.map((r) => ({ workspaceId, threadId, itemId: r.id })));
+        }
         return rows.map(toRow);
       });
       // Keep this instance's cached history current when nobody else changed the thread meanwhile.

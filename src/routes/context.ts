@@ -17,6 +17,7 @@ import type { UsageLedger } from '../usage/ledger.js';
 import type { MemoryService } from '../memory/memory-service.js';
 import type { ThreadStore } from '../memory/thread-store.js';
 import type { Summarizer } from '../memory/summarizer.js';
+import type { Embedder } from '../memory/embedder.js';
 
 /** Everything the app needs, handed in by main.ts or a test (no module-level singletons). */
 export interface AppDeps {
@@ -36,6 +37,8 @@ export interface AppDeps {
   threads: ThreadStore;
   /** Present when MEMORY_SUMMARY_MODEL is set. */
   summarizer?: Summarizer;
+  /** Present when MEMORY_EMBEDDING_MODEL is set. */
+  embedder?: Embedder;
   streams: StreamRegistry;
   limiter: Limiter;
   keyEvents: KeyEvents;

@@ -176,3 +176,29 @@ export function embeddingOf(text: string): number[] {
   }
   return out;
 }
+
+/** An embedding model whose vectors carry meaning a test can rely on (see conceptEmbeddingOf). */
+export const CONCEPT_MODEL = 'fake/concept-embed';
+
+// Words that mean related things share a concept; every other word hashes to a concept of its own.
+const CONCEPTS: Record<string, string> = {};
+for (const [concept, words] of Object.entries({
+  food: ['eat', 'eating', 'food', 'foods', 'allergic', 'allergy', 'allergies', 'peanut', 'peanuts', 'shellfish', 'kiwi', 'sesame', 'meal', 'diet', 'cannot', "can't"],
+  pet: ['dog', 'dogs', 'puppy', 'pet', 'beagle', 'collie', 'poodle', 'husky', 'terrier', 'breed'],
+  travel: ['flight', 'fly', 'gate', 'airport', 'plane', 'depart', 'departs', 'boarding'],
+  music: ['band', 'music', 'song', 'songs', 'listen', 'album'],
+})) for (const w of words) CONCEPTS[w] = concept;
+const STOP = new Set(['the', 'a', 'an', 'is', 'are', 'to', 'of', 'and', 'i', 'my', 'me', 'in', 'on', 'so', 'that', 'there', 'anything', 'or', 'keep', 'mind', 'what', 'do', 'does', 'take', 'by', 'way']);
+
+/** 32 dims: a bag of concepts (related words in one bucket), so "Is there anything I cannot eat?" lands near "I'm allergic to peanuts". */
+export function conceptEmbeddingOf(text: string): number[] {
+  const v = new Array<number>(32).fill(0);
+  for (const raw of text.toLowerCase().match(/[a-z']+/g) ?? []) {
+    if (STOP.has(raw)) continue;
+    const concept = CONCEPTS[raw] ?? raw;
+    let h = 0x811c9dc5;
+    for (let i = 0; i < concept.length; i++) h = Math.imul(h ^ concept.charCodeAt(i), 0x01000193) >>> 0;
+    v[h % 32] += CONCEPTS[raw] ? 3 : 1;
+  }
+  return v;
+}

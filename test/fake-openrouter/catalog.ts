@@ -84,6 +84,7 @@ export const FAKE_MODELS: FakeModel[] = [
   // OpenRouter lists variable-priced models (its auto router, for one) with "-1" prices: no price.
   model('fake/unpriced', 'Fake: Unpriced', 32_000, 4_096, '-1', '-1'),
   model('openai/text-embedding-3-small', 'OpenAI: Text Embedding 3 Small', 8_192, null, '0.00000002', '0', 'embedding'),
+  model('fake/concept-embed', 'Fake: concept embeddings (related words share a dimension)', 8_192, null, '0.00000002', '0', 'embedding'),
 ];
 
 export function findModel(id: unknown): FakeModel | undefined {

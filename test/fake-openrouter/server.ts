@@ -3,7 +3,7 @@
 
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { embeddingOf, generationId } from './behaviour.js';
+import { CONCEPT_MODEL, conceptEmbeddingOf, embeddingOf, generationId } from './behaviour.js';
 import { handleChat } from './chat.js';
 import { FAKE_MODELS, findModel } from './catalog.js';
 import { sendError, sendJson } from './io.js';
@@ -36,7 +36,7 @@ function embeddings(x: Exchange): void {
     id: generationId(created),
     object: 'list',
     data: texts.map((s, index) => {
-      const vector = embeddingOf(s);
+      const vector = model === CONCEPT_MODEL ? conceptEmbeddingOf(s) : embeddingOf(s);
       // The openai SDK asks for base64 (little-endian float32) by default and decodes it itself.
       const embedding = encoding_format === 'base64' ? Buffer.from(new Float32Array(vector).buffer).toString('base64') : vector;
       return { object: 'embedding', index, embedding };

@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { boolean, customType, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+import { bigserial, boolean, customType, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
 
 /** Postgres full-text search vector (PGlite has it too). */
 const tsvector = customType<{ data: string }>({ dataType: () => 'tsvector' });
@@ -63,4 +63,38 @@ export const threadItems = pgTable(
     index('thread_items_search_idx').using('gin', t.search),
     index('thread_items_pinned_idx').on(t.workspaceId, t.threadId).where(sql`${t.pinned}`),
   ],
+);
+
+/**
+ * Background work of thread memory that must survive restarts and run once across instances
+ * (today: embedding new items). Claimed with FOR UPDATE SKIP LOCKED; a claim expires, so a job
+ * whose instance died is taken up again.
+ */
+export const memoryJobs = pgTable(
+  'memory_jobs',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    workspaceId: text('workspace_id').notNull(),
+    threadId: text('thread_id').notNull(),
+    itemId: text('item_id').notNull(),
+    attempts: integer('attempts').notNull().default(0),
+    runAfter: timestamp('run_after', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+    claimedUntil: timestamp('claimed_until', { withTimezone: true, mode: 'date' }),
+  },
+  (t) => [index('memory_jobs_due_idx').on(t.runAfter)],
+);
+
+/** An item's embedding (float32, little-endian, base64: the same on every driver), for vector retrieval. */
+export const threadItemEmbeddings = pgTable(
+  'thread_item_embeddings',
+  {
+    itemId: text('item_id').primaryKey(),
+    workspaceId: text('workspace_id').notNull(),
+    threadId: text('thread_id').notNull(),
+    seq: integer('seq').notNull(),
+    model: text('model').notNull(),
+    dims: integer('dims').notNull(),
+    embedding: text('embedding').notNull(),
+  },
+  (t) => [index('thread_item_embeddings_thread_idx').on(t.workspaceId, t.threadId, t.seq)],
 );

@@ -1,0 +1,223 @@
+import { randomBytes } from 'node:crypto';
+import { sql } from 'drizzle-orm';
+import type { Db } from '../db/client.js';
+import { Aborter } from '../proxy/aborter.js';
+import { parseUsage, type OutcomeSink, type RequestOutcome } from '../proxy/outcome.js';
+import type { UpstreamClient } from '../proxy/upstream-client.js';
+import type { Logger } from '../telemetry/logger.js';
+
+/** The key id under which the gateway's own embedding calls are recorded (on the workspace that caused them). */
+export const EMBEDDING_KEY_ID = 'gateway:memory-embedding';
+
+const BATCH = 64;
+const CLAIM_SECONDS = 60;
+const MAX_ATTEMPTS = 5;
+const rowsOf = (r: unknown) => (Array.isArray(r) ? r : (r as { rows: unknown[] }).rows) as Record<string, any>[];
+
+/** A vector as stored: float32 little-endian, base64. */
+export function encodeVector(v: number[]): string {
+  const f = new Float32Array(v);
+  return Buffer.from(f.buffer, f.byteOffset, f.byteLength).toString('base64');
+}
+
+export function decodeVector(text: string): Float32Array {
+  const b = Buffer.from(text, 'base64');
+  const copy = new Uint8Array(b.length);
+  copy.set(b);
+  return new Float32Array(copy.buffer, 0, Math.floor(b.length / 4));
+}
+
+/** Cosine similarity; 0 when either is all zeros or the lengths differ. */
+export function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length || a.length === 0) return 0;
+  let dot = 0;
+  let na = 0;
+  let nb = 0;
+  for (let i = 0; i < a.length; i++) {
+    dot += a[i]! * b[i]!;
+    na += a[i]! * a[i]!;
+    nb += b[i]! * b[i]!;
+  }
+  return na && nb ? dot / Math.sqrt(na * nb) : 0;
+}
+
+export interface EmbedderOptions {
+  db: Db;
+  upstream: UpstreamClient;
+  model: string;
+  /** Requested vector size (`dimensions`; models that fix their own size answer with it). */
+  dimensions: number;
+  record: OutcomeSink;
+  logger: Logger;
+  now: () => number;
+  /** How often the queue is polled (it is also kicked after every memory write). */
+  pollMs?: number;
+}
+
+/**
+ * Embeds thread items off the request path: jobs (written with the items, in their transaction)
+ * are claimed in batches with FOR UPDATE SKIP LOCKED, so each runs once across instances and a
+ * restart loses none; the upstream's /embeddings is asked per workspace, its usage recorded as the
+ * gateway's own on that workspace; failures back off and give up after five attempts. It also
+ * embeds a request's query (on the request path, under the caller's deadline).
+ */
+export function createEmbedder(opts: EmbedderOptions) {
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<void> | null = null;
+  let again = false;
+  let stopped = false;
+
+  async function embed(workspaceId: string, inputs: string[], signalMs: number): Promise<number[][]> {
+    const requestId = `emb_${randomBytes(12).toString('hex')}`;
+    const started = performance.now();
+    const base: Omit<RequestOutcome, 'status' | 'httpStatus' | 'errorCode' | 'usage' | 'servedModel' | 'text' | 'toolCalls' | 'generationId' | 'upstreamHeadersMs' | 'totalMs'> = {
+      requestId,
+      route: 'embeddings',
+      workspaceId,
+      keyId: EMBEDDING_KEY_ID,
+      requestedModel: opts.model,
+      stream: false,
+      finishReason: null,
+      provider: null,
+      startedAt: new Date(opts.now()),
+      firstByteMs: null,
+      request: null,
+    };
+    const abort = new Aborter();
+    const timer = setTimeout(() => abort.abort(new Error('embedding deadline')), signalMs);
+    try {
+      const res = await opts.upstream.send({
+        path: '/embeddings',
+        method: 'POST',
+        body: JSON.stringify({ model: opts.model, input: inputs, dimensions: opts.dimensions }),
+        headers: { 'x-request-id': requestId },
+        signal: abort,
+      });
+      const json: any = JSON.parse(await res.body.text());
+      const data: any[] = Array.isArray(json?.data) ? json.data : [];
+      const vectors = inputs.map((_, i) => data.find((d) => d?.index === i)?.embedding ?? data[i]?.embedding);
+      if (!vectors.every((v) => Array.isArray(v) && v.length > 0)) throw new Error('the upstream answered without embeddings');
+      opts.record({
+        ...base,
+        status: 'ok',
+        httpStatus: 200,
+        errorCode: null,
+        usage: parseUsage(json.usage),
+        servedModel: typeof json.model === 'string' ? json.model : null,
+        text: '',
+        toolCalls: [],
+        generationId: null,
+        upstreamHeadersMs: res.headersAt,
+        totalMs: performance.now() - started,
+      });
+      return vectors as number[][];
+    } catch (err) {
+      opts.record({ ...base, status: 'upstream_error', httpStatus: 502, errorCode: 'embedding_failed', usage: null, servedModel: null, text: '', toolCalls: [], generationId: null, upstreamHeadersMs: null, totalMs: performance.now() - started });
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Claims and runs one batch; returns how many jobs it claimed. */
+  async function runBatch(): Promise<number> {
+    const claimed = rowsOf(
+      await opts.db.execute(sql`
+        with due as (
+          select id from memory_jobs
+          where run_after <= now() and (claimed_until is null or claimed_until < now())
+          order by id limit ${BATCH} for update skip locked)
+        update memory_jobs j set claimed_until = now() + make_interval(secs => ${CLAIM_SECONDS}), attempts = j.attempts + 1
+        from due where j.id = due.id
+        returning j.id, j.workspace_id, j.thread_id, j.item_id, j.attempts`),
+    );
+    if (claimed.length === 0) return 0;
+    const items = rowsOf(
+      await opts.db.execute(sql`
+        select id, workspace_id, thread_id, seq, search_text from thread_items
+        where id in (${sql.join(claimed.map((j) => sql`${String(j.item_id)}`), sql`, `)}) and search_text is not null`),
+    );
+    const byId = new Map(items.map((i) => [String(i.id), i]));
+    const done: number[] = [];
+    const failed: { id: number; attempts: number }[] = [];
+    const byWorkspace = new Map<string, Record<string, any>[]>();
+    for (const job of claimed) {
+      const item = byId.get(String(job.item_id));
+      if (!item) done.push(Number(job.id)); // the item is gone: nothing to embed
+      else byWorkspace.set(String(job.workspace_id), [...(byWorkspace.get(String(job.workspace_id)) ?? []), job]);
+    }
+    for (const [workspaceId, jobs] of byWorkspace) {
+      try {
+        const vectors = await embed(workspaceId, jobs.map((j) => String(byId.get(String(j.item_id))!.search_text).slice(0, 8_000)), 30_000);
+        for (let k = 0; k < jobs.length; k++) {
+          const item = byId.get(String(jobs[k]!.item_id))!;
+          await opts.db.execute(sql`
+            insert into thread_item_embeddings (item_id, workspace_id, thread_id, seq, model, dims, embedding)
+            values (${String(item.id)}, ${String(item.workspace_id)}, ${String(item.thread_id)}, ${Number(item.seq)}, ${opts.model}, ${vectors[k]!.length}, ${encodeVector(vectors[k]!)})
+            on conflict (item_id) do nothing`);
+          done.push(Number(jobs[k]!.id));
+        }
+      } catch (err) {
+        opts.logger.warn({ err: (err as Error).message, workspace_id: workspaceId, jobs: jobs.length }, 'memory embeddings failed; retried later');
+        for (const j of jobs) failed.push({ id: Number(j.id), attempts: Number(j.attempts) });
+      }
+    }
+    const giveUp = failed.filter((f) => f.attempts >= MAX_ATTEMPTS).map((f) => f.id);
+    const retry = failed.filter((f) => f.attempts < MAX_ATTEMPTS);
+    if (giveUp.length) opts.logger.error({ jobs: giveUp.length }, 'memory embeddings given up after 5 attempts');
+    const remove = [...done, ...giveUp];
+    if (remove.length) await opts.db.execute(sql`delete from memory_jobs where id in (${sql.join(remove.map((n) => sql`${n}`), sql`, `)})`);
+    for (const f of retry) {
+      await opts.db.execute(sql`update memory_jobs set claimed_until = null, run_after = now() + make_interval(secs => ${2 ** f.attempts}) where id = ${f.id}`);
+    }
+    return claimed.length;
+  }
+
+  async function drain(): Promise<void> {
+    do {
+      again = false;
+      try {
+        while (!stopped && (await runBatch()) === BATCH);
+      } catch (err) {
+        opts.logger.warn({ err: (err as Error).message }, 'memory embedding queue unavailable; retried later');
+      }
+    } while (again && !stopped);
+  }
+
+  const kick = () => {
+    if (stopped) return;
+    if (running) {
+      again = true;
+      return;
+    }
+    running = drain().finally(() => (running = null));
+  };
+
+  return {
+    /** Embeds a request's query (the caller bounds the wait); records the call as the gateway's own. */
+    embedQuery: async (workspaceId: string, text: string, deadlineMs: number) => (await embed(workspaceId, [text.slice(0, 8_000)], deadlineMs))[0]!,
+    kick,
+    start() {
+      timer = setInterval(kick, opts.pollMs ?? 1_000);
+      timer.unref?.();
+      kick();
+    },
+    /** Resolves when no batch is running and none is due (tests). */
+    async idle(): Promise<void> {
+      for (let i = 0; i < 200; i++) {
+        if (running) await running;
+        const [{ n }] = rowsOf(await opts.db.execute(sql`select count(*)::int as n from memory_jobs where run_after <= now()`)) as { n: number }[];
+        if (!running && Number(n) === 0) return;
+        kick();
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    },
+    async stop() {
+      stopped = true;
+      clearInterval(timer);
+      await running;
+    },
+  };
+}
+
+export type Embedder = ReturnType<typeof createEmbedder>;
