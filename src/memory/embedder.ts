@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
+import { withDeadline } from '../db/deadline.js';
 import { Aborter } from '../proxy/aborter.js';
 import { parseUsage, type OutcomeSink, type RequestOutcome } from '../proxy/outcome.js';
 import type { UpstreamClient } from '../proxy/upstream-client.js';
@@ -66,6 +67,7 @@ export function createEmbedder(opts: EmbedderOptions) {
   let running: Promise<void> | null = null;
   let again = false;
   let stopped = false;
+  let warnedAt = -Infinity;
 
   async function embed(workspaceId: string, inputs: string[], signalMs: number): Promise<number[][]> {
     const requestId = `emb_${randomBytes(12).toString('hex')}`;
@@ -179,7 +181,11 @@ export function createEmbedder(opts: EmbedderOptions) {
       try {
         while (!stopped && (await runBatch()) === BATCH);
       } catch (err) {
-        opts.logger.warn({ err: (err as Error).message }, 'memory embedding queue unavailable; retried later');
+        // A database outage would say this every poll: once a minute is enough.
+        if (opts.now() - warnedAt >= 60_000) {
+          warnedAt = opts.now();
+          opts.logger.warn({ err: (err as Error).message }, 'memory embedding queue unavailable; retried later');
+        }
       }
     } while (again && !stopped);
   }
@@ -212,10 +218,11 @@ export function createEmbedder(opts: EmbedderOptions) {
         await new Promise((r) => setTimeout(r, 20));
       }
     },
+    /** Stops polling; a batch in flight gets 2 s (its claimed jobs expire and are taken up again otherwise). */
     async stop() {
       stopped = true;
       clearInterval(timer);
-      await running;
+      if (running) await withDeadline(running, 2_000, 'embedding batch').catch(() => {});
     },
   };
 }
