@@ -149,23 +149,6 @@ describe('no hidden connection cap', () => {
   }, 40_000);
 });
 
-/** A fake upstream, a database and a gateway with this config, for one describe block. */
-function useGateway(config: Partial<import('../src/config.js').Config>) {
-  const env = {} as { fake: FakeOpenRouter; database: Database; gw: TestGateway; key: string };
-  beforeAll(async () => {
-    env.fake = await startFakeOpenRouter();
-    env.database = await openTestDatabase('pglite');
-    env.gw = await startTestGateway({ database: env.database, upstreamUrl: env.fake.baseUrl, config });
-    env.key = (await env.gw.createKey()).key;
-  });
-  afterAll(async () => {
-    await env.gw?.close();
-    await env.database?.close();
-    await env.fake?.close();
-  });
-  return env;
-}
-
 const post = (gw: TestGateway, key: string, body: object, signal?: AbortSignal) =>
   fetch(`${gw.url}/v1/chat/completions`, {
     method: 'POST',
@@ -176,7 +159,7 @@ const post = (gw: TestGateway, key: string, body: object, signal?: AbortSignal) 
 
 describe('a configured connection cap', () => {
   describe('with a deadline shorter than the queue', () => {
-    const env = useGateway({ upstreamMaxConnections: 1, upstreamQueueTimeoutMs: 1_500, upstreamTimeoutMs: 700 });
+    const env = useProxyEnv({ config: { upstreamMaxConnections: 1, upstreamQueueTimeoutMs: 1_500, upstreamTimeoutMs: 700 } });
 
     it('queues visibly, and the wait for a connection does not eat the upstream deadline', async () => {
       // Each takes 450 ms upstream; the third waits ~900 ms for the one connection, longer than the
@@ -197,7 +180,7 @@ describe('a configured connection cap', () => {
   });
 
   describe('with a short queue timeout', () => {
-    const env = useGateway({ upstreamMaxConnections: 1, upstreamQueueTimeoutMs: 400 });
+    const env = useProxyEnv({ config: { upstreamMaxConnections: 1, upstreamQueueTimeoutMs: 400 } });
 
     it('a request that cannot get a connection in UPSTREAM_QUEUE_TIMEOUT_MS is a clear 503, recorded', async () => {
       const ac = new AbortController();

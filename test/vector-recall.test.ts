@@ -8,7 +8,7 @@ import { createThreadStore } from '../src/memory/thread-store.js';
 import { startFakeOpenRouter, type FakeOpenRouter } from './fake-openrouter/server.js';
 import { dbKinds, openTestDatabase } from './helpers/databases.js';
 import { startTestGateway, type TestGateway } from './helpers/gateway.js';
-import { MODEL, user } from './helpers/proxy-env.js';
+import { MODEL, useProxyEnv, user } from './helpers/proxy-env.js';
 
 // Vector retrieval (MEMORY_EMBEDDING_MODEL): items embedded off the request path through a job
 // table, once across instances, their cost on the ledger; a question with no word in common with
@@ -86,39 +86,27 @@ describe.each(dbKinds())('vector retrieval on %s', (kind) => {
 });
 
 describe('an embedding model the upstream refuses', () => {
-  let fake: FakeOpenRouter;
-  let database: Database;
-  let gw: TestGateway;
-  beforeAll(async () => {
-    fake = await startFakeOpenRouter();
-    database = await openTestDatabase('pglite');
-    gw = await startTestGateway({ database, upstreamUrl: fake.baseUrl, config: { ...EMBED, memoryEmbeddingModel: 'fake/no-such-embedder' } });
-  });
-  afterAll(async () => {
-    await gw?.close();
-    await database?.close();
-    await fake?.close();
-  });
+  const env = useProxyEnv({ config: { ...EMBED, memoryEmbeddingModel: 'fake/no-such-embedder' } });
 
   it('keeps the jobs for a later attempt (backed off), records the failures, and requests go on with lexical retrieval', async () => {
-    const k = await gw.createKey();
-    const ws = (await gw.deps.keys.getKey(k.id))!.workspaceId;
+    const k = await env.gw.createKey();
+    const ws = (await env.gw.deps.keys.getKey(k.id))!.workspaceId;
     const thread = `refused-${Date.now()}`;
-    await gw.deps.threads.appendItems(ws, thread, asItems(longThread()));
-    gw.deps.embedder!.kick();
+    await env.gw.deps.threads.appendItems(ws, thread, asItems(longThread()));
+    env.gw.deps.embedder!.kick();
     const until = Date.now() + 10_000;
-    while ((await count(database, sql`select count(*)::int as n from memory_jobs where attempts >= 1 and claimed_until is null and run_after > now()`)) < 120) {
+    while ((await count(env.database, sql`select count(*)::int as n from memory_jobs where attempts >= 1 and claimed_until is null and run_after > now()`)) < 120) {
       if (Date.now() > until) throw new Error('jobs were not backed off');
       await new Promise((r) => setTimeout(r, 50));
     }
-    expect(await count(database, sql`select count(*)::int as n from memory_jobs`)).toBe(120); // none lost
-    expect(await count(database, sql`select count(*)::int as n from thread_item_embeddings`)).toBe(0);
-    expect(gw.logs.some((l) => l.msg === 'memory embeddings failed; retried later')).toBe(true);
-    const client = new OpenAI({ baseURL: `${gw.url}/t/${thread}/v1`, apiKey: k.key, maxRetries: 0, defaultHeaders: { 'X-Memory': 'read' } });
+    expect(await count(env.database, sql`select count(*)::int as n from memory_jobs`)).toBe(120); // none lost
+    expect(await count(env.database, sql`select count(*)::int as n from thread_item_embeddings`)).toBe(0);
+    expect(env.gw.logs.some((l) => l.msg === 'memory embeddings failed; retried later')).toBe(true);
+    const client = new OpenAI({ baseURL: `${env.gw.url}/t/${thread}/v1`, apiKey: k.key, maxRetries: 0, defaultHeaders: { 'X-Memory': 'read' } });
     const res = await client.chat.completions.create({ model: MODEL, messages: [user('And the traffic?')] });
     expect(res.choices[0]!.message.content).toBeTruthy();
-    await gw.deps.usage.flush(10_000);
-    expect(await count(database, sql`select count(*)::int as n from usage_records where key_id = 'gateway:memory-embedding' and status = 'upstream_error'`)).toBeGreaterThan(0);
+    await env.gw.deps.usage.flush(10_000);
+    expect(await count(env.database, sql`select count(*)::int as n from usage_records where key_id = 'gateway:memory-embedding' and status = 'upstream_error'`)).toBeGreaterThan(0);
   });
 });
 
