@@ -22,7 +22,7 @@ export interface SeedInfo {
 }
 
 /** The bench workspace's id (made through the admin API), then the thread and its items. */
-export async function seedThread(url: string, items: number): Promise<SeedInfo> {
+export async function seedThread(url: string, items: number, embeddingDims = 0): Promise<SeedInfo> {
   const database = await openDatabase({ url }, { migrate: false, poolSize: 1 });
   try {
     const db = database.db;
@@ -36,6 +36,15 @@ export async function seedThread(url: string, items: number): Promise<SeedInfo> 
       select 'itm_bench_' || g, ${workspaceId}, ${THREAD_ID}, g, 'message', case when g % 2 = 1 then 'user' else 'assistant' end,
         to_jsonb('Turn ' || g || ': ' || ${SENTENCE}::text), 'Turn ' || g || ': ' || ${SENTENCE}::text, 'bench-hash-' || g, 45, 'complete'
       from generate_series(1, ${items}::int) g`);
+    if (embeddingDims > 0) {
+      // Every item embedded (one fixed vector: the comparison costs the same whatever the values).
+      const f = new Float32Array(Array.from({ length: embeddingDims }, (_, i) => Math.cos(i)));
+      const vector = Buffer.from(f.buffer).toString('base64');
+      await db.execute(sql`
+        insert into thread_item_embeddings (item_id, workspace_id, thread_id, seq, model, dims, embedding)
+        select 'itm_bench_' || g, ${workspaceId}, ${THREAD_ID}, g, 'bench/embed', ${embeddingDims}, ${vector}
+        from generate_series(1, ${items}::int) g`);
+    }
     await db.execute(sql`analyze thread_items`);
     await db.execute(sql`analyze threads`);
     return { workspaceId, items, contentTokens: countTextTokens(`Turn 5000: ${SENTENCE}`), seedMs: performance.now() - t0 };

@@ -20,6 +20,9 @@ import { describeCounts, machineInfo, percentile, saveResults } from './report.j
 const env = process.env;
 const quick = env.BENCH_QUICK === '1';
 const profile = env.BENCH_CPU_PROF === '1';
+// BENCH_VECTORS=1: vector retrieval on too (MEMORY_EMBEDDING_MODEL against the bench upstream's canned
+// embeddings; every seeded item embedded at 256 dimensions). Written to its own section.
+const vectors = env.BENCH_VECTORS === '1';
 const serverUrl = env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const RATE = 100;
 const LOW_RATE = 25;
@@ -45,7 +48,8 @@ async function main() {
   guard.push(scratch.drop);
   console.log(`scratch database: ${redactUrl(scratch.url)}`);
   const adminToken = randomBytes(24).toString('hex');
-  const gwEnv = { DATA_DIR: join(tmp, 'data'), DATABASE_URL: scratch.url, OPENROUTER_API_KEY: UPSTREAM_KEY, OPENROUTER_BASE_URL: `http://127.0.0.1:${upstream.port}/api/v1`, ADMIN_TOKEN: adminToken, LOG_LEVEL: 'warn' };
+  const gwEnv: Record<string, string> = { DATA_DIR: join(tmp, 'data'), DATABASE_URL: scratch.url, OPENROUTER_API_KEY: UPSTREAM_KEY, OPENROUTER_BASE_URL: `http://127.0.0.1:${upstream.port}/api/v1`, ADMIN_TOKEN: adminToken, LOG_LEVEL: 'warn' };
+  if (vectors) Object.assign(gwEnv, { MEMORY_EMBEDDING_MODEL: 'bench/embed', MEMORY_EMBEDDING_DIMENSIONS: '256' });
   const profDir = profile ? mkdtempSync(join(tmpdir(), 'cmg-bench-prof-')) : undefined;
   const gwPort = await freePort();
   const spawnedAt = performance.now();
@@ -53,7 +57,7 @@ async function main() {
   guard.push(() => stopChild(gateway));
   await waitHealthy(gwPort, gateway);
   const key = await createKey(gwPort, adminToken);
-  const seed = await seedThread(scratch.url, ITEMS);
+  const seed = await seedThread(scratch.url, ITEMS, vectors ? 256 : 0);
   console.log(`seeded ${ITEMS} items in ${seed.seedMs.toFixed(0)} ms (workspace ${seed.workspaceId}, ~${seed.contentTokens} content tokens each)`);
 
   const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' };
@@ -155,7 +159,7 @@ async function main() {
     console.log(`\n${hot}\n(profile kept in ${profDir})`);
   }
   const otherPct = (v: 'plain' | 'thread') => `${((cpu[v].others / cpu[v].wall) * 100).toFixed(0)}%`;
-  const command = commandLine('bench:memory', ['BENCH_DATABASE_URL', 'BENCH_CPU_PROF', 'BENCH_PIN', 'BENCH_QUICK']);
+  const command = commandLine('bench:memory', ['BENCH_DATABASE_URL', 'BENCH_CPU_PROF', 'BENCH_PIN', 'BENCH_QUICK', 'BENCH_VECTORS']);
   const bodyMd = [
     `- Date: ${new Date().toISOString()}`,
     `- Machine: ${machineInfo()}`,
@@ -178,7 +182,7 @@ async function main() {
     ...checks.map((l) => `- ${l}`),
   ].join('\n');
   saveResults({
-    heading: 'Thread memory (bench:memory)',
+    heading: vectors ? 'Thread memory with vector retrieval (BENCH_VECTORS=1 npm run bench:memory)' : 'Thread memory (bench:memory)',
     body: bodyMd,
     quick,
     profile: profile ? { command, hot, table, extra: `- Load average before ${loadBefore}, after ${loadAfter}` } : undefined,

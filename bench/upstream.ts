@@ -240,11 +240,31 @@ const num = (body: string, field: string, max: number) => {
   return m ? Math.min(Number(m[1]), max) : undefined;
 };
 
+/** Canned embeddings: one fixed vector per input, of the requested `dimensions` (default 256). */
+function embeddings(res: ServerResponse, body: string): void {
+  let parsed: any = {};
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    // answered as an empty input below
+  }
+  const inputs: unknown[] = Array.isArray(parsed.input) ? parsed.input : [parsed.input];
+  const dims = Math.min(4_096, Number(parsed.dimensions) || 256);
+  const vector = Array.from({ length: dims }, (_, i) => Math.sin(i + 1));
+  sendJson(res, 200, Buffer.from(JSON.stringify({
+    object: 'list',
+    data: inputs.map((_, index) => ({ object: 'embedding', index, embedding: vector })),
+    model: parsed.model,
+    usage: { prompt_tokens: 8 * inputs.length, total_tokens: 8 * inputs.length, cost: 0.00000016 * inputs.length },
+  })));
+}
+
 function handle(req: IncomingMessage, res: ServerResponse, body: string): void {
   const url = req.url ?? '';
   if (url === '/bench/stats' || url === '/bench/reset') return benchStats(req, res);
   if (req.headers.authorization !== AUTH) return sendJson(res, 401, unauthorized);
   if (req.method === 'GET' && url === `${BASE}/models`) return sendJson(res, 200, models);
+  if (req.method === 'POST' && url === `${BASE}/embeddings`) return embeddings(res, body);
   if (req.method === 'POST' && url === `${BASE}/chat/completions`) {
     const streamed = body.includes('"stream":true');
     const large = num(body, 'bench_large_bytes', 2 ** 31);

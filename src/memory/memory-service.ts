@@ -32,6 +32,9 @@ const COMMIT_WAIT_MS = 1_000;
 const RETRIEVAL_CANDIDATES = 20;
 /** The longest a request waits for its query's embedding (then lexical retrieval answers alone). */
 const QUERY_EMBED_MS = 500;
+/** How long a thread span's decoded vectors are reused, and for how many spans. */
+const VECTOR_CACHE_MS = 10_000;
+const VECTOR_CACHE_ENTRIES = 200;
 
 interface Exchange {
   /** The gateway's id of the request that produced it (for logs; absent in older spill files). */
@@ -177,12 +180,30 @@ export function createMemoryService(opts: MemoryServiceOptions) {
    * answers), compared with the stored embeddings of the RETRIEVAL_SPAN messages before `before`.
    * Returns seqs, most similar first.
    */
+  // Decoded vectors of a thread's span, kept briefly: they never change once written, and decoding a
+  // span is most of vector retrieval's cost. New embeddings show after at most VECTOR_CACHE_MS.
+  const vectorCache = new Map<string, { at: number; rows: { seq: number; v: Float32Array }[] }>();
+  async function spanVectors(workspaceId: string, threadId: string, before: number) {
+    const key = `${threadKey(workspaceId, threadId)}\u0000${before}`;
+    const now = performance.now();
+    const hit = vectorCache.get(key);
+    if (hit && now - hit.at < VECTOR_CACHE_MS) return hit.rows;
+    const rows = (await opts.store.embeddingsBetween(workspaceId, threadId, before - RETRIEVAL_SPAN, before)).map((r) => ({ seq: r.seq, v: decodeVector(r.embedding) }));
+    vectorCache.delete(key);
+    if (vectorCache.size >= VECTOR_CACHE_ENTRIES) vectorCache.delete(vectorCache.keys().next().value!);
+    vectorCache.set(key, { at: now, rows });
+    return rows;
+  }
+
   async function vectorSearch(workspaceId: string, threadId: string, query: string, before: number): Promise<number[]> {
     try {
-      const q = await withDeadline(opts.embedder!.embedQuery(workspaceId, query, QUERY_EMBED_MS), QUERY_EMBED_MS + 100, 'query embedding');
-      const rows = await opts.store.embeddingsBetween(workspaceId, threadId, before - RETRIEVAL_SPAN, before);
+      // The query's embedding and the stored vectors are fetched at once.
+      const [q, rows] = await Promise.all([
+        withDeadline(opts.embedder!.embedQuery(workspaceId, query, QUERY_EMBED_MS), QUERY_EMBED_MS + 100, 'query embedding'),
+        spanVectors(workspaceId, threadId, before),
+      ]);
       return rows
-        .map((r) => ({ seq: r.seq, score: cosine(q, decodeVector(r.embedding)) }))
+        .map((r) => ({ seq: r.seq, score: cosine(q, r.v) }))
         .filter((r) => r.score > 0)
         .sort((a, b) => b.score - a.score || b.seq - a.seq)
         .slice(0, RETRIEVAL_CANDIDATES)
