@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import OpenAI from 'openai';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -117,6 +118,7 @@ describe('no hidden connection cap', () => {
     const agent = new Agent({ connections: null });
     const N = 300;
     const ac = new AbortController();
+    setMaxListeners(N + 10, ac.signal); // one listener per request on the shared signal
     const opened = Array.from({ length: N }, () =>
       request(`${gw.url}/v1/chat/completions`, {
         method: 'POST',

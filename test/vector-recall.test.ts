@@ -139,4 +139,16 @@ describe.runIf(inject('postgresUrl'))('embedding jobs across instances and resta
     const inputs = fake.requests.filter((r) => r.path.endsWith('/embeddings')).reduce((n, c) => n + c.body.input.length, 0);
     expect(inputs).toBe(120);
   });
+
+  it("a job whose instance died mid-batch (its claim expired) is taken up again", async () => {
+    const thread = `expired-${Date.now()}`;
+    const ws = `ws_expired_${Date.now()}`;
+    await createThreadStore(database.db, { embed: true }).appendItems(ws, thread, asItems(longThread().slice(0, 4)));
+    // As a crashed instance leaves them: claimed, attempted once, the claim run out.
+    await database.db.execute(sql`update memory_jobs set claimed_until = now() - interval '1 second', attempts = 1 where thread_id = ${thread}`);
+    gateways[0]!.deps.embedder!.kick();
+    await jobsDone(database);
+    expect(await count(database, sql`select count(*)::int as n from thread_item_embeddings where thread_id = ${thread}`)).toBe(4);
+  });
 });
+
