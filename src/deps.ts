@@ -90,11 +90,12 @@ export async function openDeps(config: Config, opts: OpenDepsOptions): Promise<A
     now,
     onUnpriced: (model, tokens) => metrics.recordUnpriced(model, tokens),
   });
-  const threads = createThreadStore(database.db, { embed: !!config.memoryEmbeddingModel });
+  const threads = createThreadStore(database.db, { embed: !!config.memoryEmbeddingModel, vectors: database.vectors });
   // Vector retrieval (MEMORY_EMBEDDING_MODEL): items are embedded off the request path, once across instances.
   const embedder = config.memoryEmbeddingModel
     ? createEmbedder({
         db: database.db,
+        vectors: database.vectors,
         upstream,
         model: config.memoryEmbeddingModel,
         dimensions: config.memoryEmbeddingDimensions,

@@ -82,6 +82,39 @@ describe.each(dbKinds())('vector retrieval on %s', (kind) => {
     const withVectors = await ask(vector);
     expect(withVectors).toContain("(user, earlier) I'm allergic to peanuts");
     expect(withVectors).not.toContain('Turn 10:');
+
+    // PGlite ships pgvector: the search is a database query there; plain Postgres without the
+    // extension falls back to the gateway's own comparison. The dry run says which ran.
+    const hasExtension = rowsOf(await database.db.execute(sql`select exists (select 1 from pg_available_extensions where name = 'vector') as ok`))[0].ok === true;
+    if (kind === 'pglite') expect(hasExtension).toBe(true);
+    expect(database.vectors).toBe(hasExtension);
+    const dry = await fetch(`${vector.url}/v1/threads/${thread}/context`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${k.key}`, 'content-type': 'application/json', 'x-memory-max-tokens': '600' },
+      body: JSON.stringify({ model: MODEL, messages: [user('Is there anything I cannot eat?')] }),
+    }).then((r) => r.json());
+    expect(dry.retrieval).toEqual({ lexical: true, vector: hasExtension ? 'pgvector' : 'in_gateway' });
+    expect(JSON.stringify(dry.messages)).toContain("I'm allergic to peanuts");
+    if (hasExtension) {
+      expect(await count(database, sql`select count(*)::int as n from thread_item_embeddings where thread_id = ${thread} and vec is not null`)).toBe(120);
+    }
+  });
+
+  it('embeddings stored before the database had pgvector get their vector column filled at start, from what is stored', async () => {
+    if (!database.vectors) return void expect(database.kind).toBe('postgres'); // nothing to fill without the extension
+    const thread = `backfill-${kind}-${Date.now()}`;
+    const values = [0.5, -0.25, 1, 0];
+    await database.db.execute(sql`
+      insert into thread_item_embeddings (item_id, workspace_id, thread_id, seq, model, dims, embedding)
+      values (${'item-' + thread}, 'ws-backfill', ${thread}, 1, 'fake/concept-embed', 4, ${Buffer.from(new Float32Array(values).buffer).toString('base64')})`);
+    const later = await startTestGateway({ database, upstreamUrl: fake.baseUrl, config: EMBED });
+    try {
+      await later.deps.embedder!.idle();
+      const [row] = rowsOf(await database.db.execute(sql`select vec::text as v from thread_item_embeddings where thread_id = ${thread}`));
+      expect(row.v).toBe('[0.5,-0.25,1,0]');
+    } finally {
+      await later.close();
+    }
   });
 });
 

@@ -11,6 +11,11 @@ export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
 export interface Database {
   db: Db;
   kind: 'postgres' | 'pglite';
+  /**
+   * pgvector is installed and thread_item_embeddings has its `vec` column: vector retrieval is a
+   * query. False where the server lacks the extension (the gateway then compares vectors itself).
+   */
+  vectors: boolean;
   /** Runs fn while holding a cluster-wide lock (Postgres advisory lock; PGlite has one process). */
   serialize<T>(fn: () => Promise<T>): Promise<T>;
   /** A cheap round trip, for readiness checks. */
@@ -63,6 +68,7 @@ export async function openDatabase(target: DatabaseTarget, opts: OpenDatabaseOpt
     // cut short from outside (a slow query blocks the event loop itself), so no deadlines apply.
     const database = await openPglite(target.dataDir);
     if (opts.migrate !== false) await migrateDatabase(database);
+    database.vectors = await enableVectors(database, opts.migrate !== false);
     return database;
   }
   const connectTimeoutMs = opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
@@ -71,11 +77,45 @@ export async function openDatabase(target: DatabaseTarget, opts: OpenDatabaseOpt
     const migrator = await openPostgres(target.url, 2, { statementTimeoutMs: 0, connectTimeoutMs });
     try {
       await migrateDatabase(migrator);
+      await enableVectors(migrator, true);
     } finally {
       await migrator.close();
     }
   }
-  return openPostgres(target.url, opts.poolSize ?? 10, { statementTimeoutMs: opts.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS, connectTimeoutMs });
+  const database = await openPostgres(target.url, opts.poolSize ?? 10, { statementTimeoutMs: opts.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS, connectTimeoutMs });
+  database.vectors = await enableVectors(database, false);
+  return database;
+}
+
+const rowsOf = (r: unknown) => (Array.isArray(r) ? r : (r as { rows: unknown[] }).rows) as Record<string, unknown>[];
+
+/**
+ * pgvector, where the database has it: the extension created (when `install`) and the embeddings
+ * table given a `vec` column of type vector (no fixed size: the embedding model decides it). Not a
+ * drizzle migration, because plain Postgres without the extension must still migrate. Returns
+ * whether vector search can run in the database. A server without the extension, or a role that
+ * may not create it, keeps the in-gateway comparison.
+ */
+async function enableVectors(database: Database, install: boolean): Promise<boolean> {
+  const { db } = database;
+  if (install) {
+    try {
+      await database.serialize(async () => {
+        const [available] = rowsOf(await db.execute(sql`select exists (select 1 from pg_available_extensions where name = 'vector') as ok`));
+        if (!available?.ok) return;
+        await db.execute(sql`create extension if not exists vector`);
+        await db.execute(sql`alter table thread_item_embeddings add column if not exists vec vector`);
+      });
+    } catch {
+      // no permission to create the extension: the in-gateway comparison serves
+    }
+  }
+  const [ready] = rowsOf(
+    await db.execute(sql`
+      select exists (select 1 from pg_extension where extname = 'vector')
+        and exists (select 1 from information_schema.columns where table_name = 'thread_item_embeddings' and column_name = 'vec') as ok`),
+  );
+  return ready?.ok === true;
 }
 
 async function openPostgres(url: string, max: number, bounds: { statementTimeoutMs: number; connectTimeoutMs: number }): Promise<Database> {
@@ -104,6 +144,7 @@ async function openPostgres(url: string, max: number, bounds: { statementTimeout
   return {
     db,
     kind: 'postgres',
+    vectors: false,
     serialize,
     ping: async () => {
       await (bounds.statementTimeoutMs > 0 ? withDeadline(client`select 1`, bounds.statementTimeoutMs + ANSWER_MARGIN_MS, 'the database') : client`select 1`);
@@ -139,17 +180,20 @@ function boundedClient<C extends { unsafe: (...args: any[]) => any; begin: (...a
 
 async function openPglite(dataDir: string | undefined): Promise<Database> {
   const { PGlite } = await import('@electric-sql/pglite');
+  const { vector } = await import('@electric-sql/pglite-pgvector');
   const { drizzle } = await import('drizzle-orm/pglite');
   let dir: string | undefined;
   if (dataDir) {
     dir = resolve(dataDir, 'pglite');
     mkdirSync(dir, { recursive: true });
   }
-  const client = await PGlite.create(dir);
+  // PGlite ships pgvector as an extension bundle: vector retrieval runs in the embedded database too.
+  const client = await PGlite.create({ dataDir: dir, extensions: { vector } });
   const db = drizzle(client, { schema }) as unknown as Db;
   return {
     db,
     kind: 'pglite',
+    vectors: false,
     serialize: (fn) => fn(),
     ping: async () => {
       await client.query('select 1');

@@ -6,6 +6,7 @@ import { Aborter } from '../proxy/aborter.js';
 import { parseUsage, type OutcomeSink, type RequestOutcome } from '../proxy/outcome.js';
 import type { UpstreamClient } from '../proxy/upstream-client.js';
 import type { Logger } from '../telemetry/logger.js';
+import { vectorLiteral } from './thread-store.js';
 
 /** The key id under which the gateway's own embedding calls are recorded (on the workspace that caused them). */
 export const EMBEDDING_KEY_ID = 'gateway:memory-embedding';
@@ -44,6 +45,8 @@ export function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
 
 export interface EmbedderOptions {
   db: Db;
+  /** The database has pgvector (thread_item_embeddings.vec): vectors are written there too. */
+  vectors?: boolean;
   upstream: UpstreamClient;
   model: string;
   /** Requested vector size (`dimensions`; models that fix their own size answer with it). */
@@ -153,10 +156,18 @@ export function createEmbedder(opts: EmbedderOptions) {
         const vectors = await embed(workspaceId, jobs.map((j) => String(byId.get(String(j.item_id))!.search_text).slice(0, 8_000)), 30_000);
         for (let k = 0; k < jobs.length; k++) {
           const item = byId.get(String(jobs[k]!.item_id))!;
-          await opts.db.execute(sql`
-            insert into thread_item_embeddings (item_id, workspace_id, thread_id, seq, model, dims, embedding)
-            values (${String(item.id)}, ${String(item.workspace_id)}, ${String(item.thread_id)}, ${Number(item.seq)}, ${opts.model}, ${vectors[k]!.length}, ${encodeVector(vectors[k]!)})
-            on conflict (item_id) do nothing`);
+          const v = vectors[k]!;
+          await opts.db.execute(
+            opts.vectors
+              ? sql`
+                insert into thread_item_embeddings (item_id, workspace_id, thread_id, seq, model, dims, embedding, vec)
+                values (${String(item.id)}, ${String(item.workspace_id)}, ${String(item.thread_id)}, ${Number(item.seq)}, ${opts.model}, ${v.length}, ${encodeVector(v)}, ${vectorLiteral(v)}::vector)
+                on conflict (item_id) do nothing`
+              : sql`
+                insert into thread_item_embeddings (item_id, workspace_id, thread_id, seq, model, dims, embedding)
+                values (${String(item.id)}, ${String(item.workspace_id)}, ${String(item.thread_id)}, ${Number(item.seq)}, ${opts.model}, ${v.length}, ${encodeVector(v)})
+                on conflict (item_id) do nothing`,
+          );
           done.push(Number(jobs[k]!.id));
         }
       } catch (err) {
@@ -175,10 +186,30 @@ export function createEmbedder(opts: EmbedderOptions) {
     return claimed.length;
   }
 
+  /**
+   * Embeddings stored before the database had pgvector get their `vec` (once, at start, in
+   * batches): the stored float32 text is the source, so nothing is asked of the upstream again.
+   */
+  async function backfill(): Promise<void> {
+    if (!opts.vectors) return;
+    for (;;) {
+      const rows = rowsOf(await opts.db.execute(sql`select item_id, embedding from thread_item_embeddings where vec is null limit 200`));
+      if (rows.length === 0 || stopped) return;
+      for (const r of rows) {
+        await opts.db.execute(sql`update thread_item_embeddings set vec = ${vectorLiteral(decodeVector(String(r.embedding)))}::vector where item_id = ${String(r.item_id)}`);
+      }
+    }
+  }
+  let backfilled = false;
+
   async function drain(): Promise<void> {
     do {
       again = false;
       try {
+        if (!backfilled) {
+          await backfill();
+          backfilled = true;
+        }
         while (!stopped && (await runBatch()) === BATCH);
       } catch (err) {
         // A database outage would say this every poll: once a minute is enough.

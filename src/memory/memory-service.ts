@@ -197,11 +197,14 @@ export function createMemoryService(opts: MemoryServiceOptions) {
 
   async function vectorSearch(workspaceId: string, threadId: string, query: string, before: number): Promise<number[]> {
     try {
-      // The query's embedding and the stored vectors are fetched at once.
-      const [q, rows] = await Promise.all([
-        withDeadline(opts.embedder!.embedQuery(workspaceId, query, QUERY_EMBED_MS), QUERY_EMBED_MS + 100, 'query embedding'),
-        spanVectors(workspaceId, threadId, before),
-      ]);
+      const embedQuery = () => withDeadline(opts.embedder!.embedQuery(workspaceId, query, QUERY_EMBED_MS), QUERY_EMBED_MS + 100, 'query embedding');
+      // pgvector: the database ranks the span by cosine distance.
+      if (opts.store.vectorSearch) {
+        const nearest = await opts.store.nearestItems(workspaceId, threadId, await embedQuery(), before - RETRIEVAL_SPAN, before, RETRIEVAL_CANDIDATES);
+        return nearest.filter((r) => r.score > 0).map((r) => r.seq);
+      }
+      // Without it, the query's embedding and the stored vectors are fetched at once and compared here.
+      const [q, rows] = await Promise.all([embedQuery(), spanVectors(workspaceId, threadId, before)]);
       return rows
         .map((r) => ({ seq: r.seq, score: cosine(q, r.v) }))
         .filter((r) => r.score > 0)
@@ -233,6 +236,11 @@ export function createMemoryService(opts: MemoryServiceOptions) {
 
   return {
     plan,
+    /** How retrieval runs: lexical (Postgres full-text search) and, with an embedding model, vectors in the database or here. */
+    retrieval: {
+      lexical: (opts.retrievalShare ?? 0.3) > 0,
+      vector: (opts.retrievalShare ?? 0.3) <= 0 || !opts.embedder ? null : opts.store.vectorSearch ? ('pgvector' as const) : ('in_gateway' as const),
+    },
 
     /** Builds the forwarded body for a request on a thread. */
     async prepare(args: { workspaceId: string; threadId: string; mode: MemoryMode; body: Record<string, any>; maxTokens?: number }) {

@@ -62,7 +62,12 @@ const CACHE_THREADS = 2_000;
  * The recent history of busy threads is cached in process and trusted only while the thread's
  * version (bumped by every change, on any instance) is the one it was read at.
  */
-export function createThreadStore(db: Db, opts: { embed?: boolean } = {}) {
+/** pgvector's text form of a vector: `[0.1,0.2,…]`. */
+export function vectorLiteral(v: ArrayLike<number>): string {
+  return `[${Array.from(v, (x) => (Number.isFinite(x) ? x : 0)).join(',')}]`;
+}
+
+export function createThreadStore(db: Db, opts: { embed?: boolean; vectors?: boolean } = {}) {
   const inThread = (workspaceId: string, threadId: string) => and(eq(threadItems.workspaceId, workspaceId), eq(threadItems.threadId, threadId));
   const cache = new Map<string, { version: string; recent: HistoryRow[]; pinned: ItemRow[] }>();
   const cacheKey = (workspaceId: string, threadId: string) => `${workspaceId}\u0000${threadId}`;
@@ -149,6 +154,26 @@ export function createThreadStore(db: Db, opts: { embed?: boolean } = {}) {
         join thread_items i on i.id = e.item_id and i.status = 'complete'
         where e.workspace_id = ${workspaceId} and e.thread_id = ${threadId} and e.seq >= ${fromSeq} and e.seq < ${beforeSeq}`);
       return rowsOf(result).map((r) => ({ seq: Number(r.seq), embedding: String(r.embedding) }));
+    },
+
+    /** Vector search runs in the database (pgvector); else embeddingsBetween feeds the gateway's own comparison. */
+    vectorSearch: opts.vectors === true,
+
+    /**
+     * pgvector: the seqs of the thread's complete messages in [fromSeq, beforeSeq) nearest to
+     * `query` by cosine distance, nearest first. An exact scan of the thread's span (its index on
+     * thread and seq bounds it), so a thread filter never hides a match as an approximate index can.
+     */
+    async nearestItems(workspaceId: string, threadId: string, query: ArrayLike<number>, fromSeq: number, beforeSeq: number, limit: number): Promise<{ seq: number; score: number }[]> {
+      const literal = vectorLiteral(query);
+      const result = await db.execute(sql`
+        select e.seq, 1 - (e.vec <=> ${literal}::vector) as score from thread_item_embeddings e
+        join thread_items i on i.id = e.item_id and i.status = 'complete'
+        where e.workspace_id = ${workspaceId} and e.thread_id = ${threadId} and e.seq >= ${fromSeq} and e.seq < ${beforeSeq}
+          and e.dims = ${query.length} and e.vec is not null
+        order by e.vec <=> ${literal}::vector, e.seq desc
+        limit ${limit}`);
+      return rowsOf(result).map((r) => ({ seq: Number(r.seq), score: Number(r.score) }));
     },
 
     /** The thread's complete messages with these seqs, as history rows. */

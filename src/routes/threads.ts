@@ -181,6 +181,7 @@ export function threadRoutes(deps: AppDeps) {
       tokens: { memory: plan.memoryTokens, budget: plan.budget, prompt: plan.promptTokens, split: plan.split },
       injected_items: plan.injectedCount,
       retrieved_items: plan.retrievedCount,
+      retrieval: deps.memory.retrieval,
       alignment: plan.mode,
     });
   });
