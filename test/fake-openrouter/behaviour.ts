@@ -3,7 +3,7 @@
 
 import { randomBytes } from 'node:crypto';
 
-/** The `fake` control object a test may put in a chat request body. */
+/** The `fake` control object a test may put in a request body (chat, responses, completions). */
 export interface FakeControl {
   mode?: string;
   delayMs?: number;
@@ -87,12 +87,15 @@ export interface ToolCallPlan {
   arguments: string;
 }
 
+/** The arguments of the fake's tool call: `fake.toolArgs` (a string or an object to serialize), or DEFAULT_TOOL_ARGS. */
+export function toolArgsOf(fake: FakeControl): string {
+  if (fake.toolArgs === undefined) return DEFAULT_TOOL_ARGS;
+  return typeof fake.toolArgs === 'string' ? fake.toolArgs : JSON.stringify(fake.toolArgs);
+}
+
 export function toolCallFor(body: any): ToolCallPlan {
-  const fake = controlOf(body);
   const name = body?.tools?.[0]?.function?.name ?? 'get_weather';
-  const args =
-    fake.toolArgs === undefined ? DEFAULT_TOOL_ARGS : typeof fake.toolArgs === 'string' ? fake.toolArgs : JSON.stringify(fake.toolArgs);
-  return { id: `call_${randomId(24)}`, name, arguments: args };
+  return { id: `call_${randomId(24)}`, name, arguments: toolArgsOf(controlOf(body)) };
 }
 
 export interface FakeUsage {
@@ -113,10 +116,8 @@ export function promptTokensOf(body: any): number {
 }
 
 export function completionTokensOf(body: any): number {
-  if (controlOf(body).mode === 'tool_calls') {
-    const { arguments: args } = toolCallFor(body);
-    return argPiecesOf(args).length;
-  }
+  const fake = controlOf(body);
+  if (fake.mode === 'tool_calls') return argPiecesOf(toolArgsOf(fake)).length;
   return piecesOf(replyFor(body)).length;
 }
 
@@ -132,8 +133,11 @@ export function costOf(promptTokens: number, completionTokens: number): number {
 
 /** The exact `usage` object the fake reports for a successful chat request with this body. */
 export function expectedUsage(body: any): FakeUsage {
-  const prompt = promptTokensOf(body);
-  const completion = completionTokensOf(body);
+  return usageOf(promptTokensOf(body), completionTokensOf(body), controlOf(body));
+}
+
+/** OpenRouter's chat-style `usage` (chat and legacy completions) for these token counts. */
+export function usageOf(prompt: number, completion: number, fake: FakeControl): FakeUsage {
   const usage: FakeUsage = {
     prompt_tokens: prompt,
     completion_tokens: completion,
@@ -144,7 +148,7 @@ export function expectedUsage(body: any): FakeUsage {
     cost_details: { upstream_inference_cost: null },
     completion_tokens_details: { reasoning_tokens: 0 },
   };
-  if (controlOf(body).noCost) delete (usage as Partial<FakeUsage>).cost;
+  if (fake.noCost) delete (usage as Partial<FakeUsage>).cost;
   return usage;
 }
 

@@ -3,14 +3,14 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { argPiecesOf, controlOf, expectedUsage, generationId, piecesOf, promptTokensOf, replyFor, toolCallFor, type FakeControl } from './behaviour.js';
 import { findModel } from './catalog.js';
-import { sendError, sendJson, SseWriter, writeFragmented } from './io.js';
+import { dropConnection, sendError, sendJson, sendJsonFragmented, sendJsonThenDrop, SseWriter } from './io.js';
 import type { Exchange } from './types.js';
 
-const PROVIDER = 'FakeProvider';
+export const PROVIDER = 'FakeProvider';
 /** Modes that stream only the first `chunks` content chunks and then misbehave. */
-const PARTIAL_MODES = new Set(['stall', 'drop', 'drop_after_headers', 'midstream_error']);
+export const PARTIAL_MODES = new Set(['stall', 'drop', 'drop_after_headers', 'midstream_error']);
 
-interface Gen {
+export interface Gen {
   id: string;
   created: number;
   model: string;
@@ -35,10 +35,12 @@ function chunk(g: Gen, delta: object, finish: string | null = null) {
   };
 }
 
-/** The three usage-chunk shapes seen from OpenRouter (see PROTOCOL.md); clients must handle all. */
-function usageChunk(g: Gen, body: any, shape: FakeControl['usageShape']) {
-  const { choices, ...rest } = chunk(g, { role: 'assistant', content: '' });
-  const usage = expectedUsage(body);
+/**
+ * The three usage-chunk shapes seen from OpenRouter (see PROTOCOL.md); clients must handle all.
+ * `empty` is an ordinary chunk with one empty choice, which the default shape keeps.
+ */
+export function usageChunk(empty: { choices: unknown[] }, usage: object, shape: FakeControl['usageShape']) {
+  const { choices, ...rest } = empty;
   if (shape === 'empty_choices') return { ...rest, choices: [], usage };
   if (shape === 'no_choices') return { ...rest, usage };
   return { ...rest, choices, usage };
@@ -63,7 +65,7 @@ function upstreamError(x: Exchange, status: number, retryAfter?: string): void {
 }
 
 /** A 200 whose body is an error instead of choices: OpenRouter does this when a provider fails late. */
-function error200(x: Exchange, g: Gen): void {
+export function error200(x: Exchange, g: Gen, object = 'chat.completion'): void {
   sendJson(
     x.res,
     200,
@@ -71,7 +73,7 @@ function error200(x: Exchange, g: Gen): void {
       id: g.id,
       provider: PROVIDER,
       model: g.model,
-      object: 'chat.completion',
+      object,
       created: g.created,
       error: {
         code: 502,
@@ -105,30 +107,40 @@ export async function handleChat(x: Exchange, failCounts: Map<string, number>): 
   }
 
   const fake = controlOf(body);
+  if (answeredUpFront(x, fake, failCounts)) return;
+
+  const created = Math.floor(Date.now() / 1000);
+  const g: Gen = { id: generationId(created), created, model: modelId };
+  if (fake.mode === 'nonstream_error_200') return error200(x, g);
+  return body.stream === true ? stream(x, g, fake) : nonStream(x, g, fake);
+}
+
+/**
+ * The modes that fail before any generation (`error`, `fail_then_ok` while failing, `hang`), shared by
+ * every generating route. True when the request is dealt with and the route must not answer.
+ */
+export function answeredUpFront(x: Exchange, fake: FakeControl, failCounts: Map<string, number>): boolean {
   const mode = fake.mode ?? 'default';
-  if (mode === 'error') return upstreamError(x, fake.status ?? 500, fake.retryAfter);
+  if (mode === 'error') {
+    upstreamError(x, fake.status ?? 500, fake.retryAfter);
+    return true;
+  }
   if (mode === 'fail_then_ok') {
     const key = fake.key ?? '';
     const seen = failCounts.get(key) ?? 0;
     failCounts.set(key, seen + 1);
-    if (seen < (fake.failTimes ?? 2)) return upstreamError(x, fake.status ?? 502, fake.retryAfter);
+    if (seen < (fake.failTimes ?? 2)) {
+      upstreamError(x, fake.status ?? 502, fake.retryAfter);
+      return true;
+    }
   }
-  if (mode === 'hang') return; // body already read; never answer
-
-  const created = Math.floor(Date.now() / 1000);
-  const g: Gen = { id: generationId(created), created, model: modelId };
-  if (mode === 'nonstream_error_200') return error200(x, g);
-  return body.stream === true ? stream(x, g, fake) : nonStream(x, g, fake);
+  return mode === 'hang'; // body already read; never answer
 }
 
 async function nonStream(x: Exchange, g: Gen, fake: FakeControl): Promise<void> {
   const mode = fake.mode ?? 'default';
   if (mode === 'stall') return; // nothing to stall in a JSON body: behave like hang
-  if (mode === 'drop') {
-    x.selfClosed = true;
-    x.res.socket?.destroy();
-    return;
-  }
+  if (mode === 'drop') return dropConnection(x);
   if (mode === 'midstream_error') return error200(x, g);
   const delay = fake.delayMs ?? (mode === 'slow' ? 200 : 0);
   if (delay > 0) await sleep(delay, undefined, { signal: x.signal });
@@ -176,25 +188,10 @@ async function nonStream(x: Exchange, g: Gen, fake: FakeControl): Promise<void> 
     ],
     usage: expectedUsage(x.body),
   };
-  if (mode === 'drop_after_headers') {
-    // A 200 whose body is cut halfway: the generation ran (and was billed), the reply is lost.
-    const text = JSON.stringify(payload);
-    x.res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(text)), 'X-Generation-Id': g.id });
-    x.res.write(text.slice(0, text.length >> 1));
-    await sleep(20, undefined, { signal: x.signal });
-    x.selfClosed = true;
-    x.res.socket?.destroy();
-    return;
-  }
-  if (mode !== 'utf8_split') return sendJson(x.res, 200, payload, { 'X-Generation-Id': g.id });
-
-  x.res.socket?.setNoDelay(true);
-  x.res.writeHead(200, {
-    'Content-Type': 'application/json',
-    'X-Generation-Id': g.id,
-  });
-  await writeFragmented(x, JSON.stringify(payload));
-  x.res.end();
+  const headers = { 'X-Generation-Id': g.id };
+  if (mode === 'drop_after_headers') return sendJsonThenDrop(x, payload, headers);
+  if (mode === 'utf8_split') return sendJsonFragmented(x, payload, headers);
+  sendJson(x.res, 200, payload, headers);
 }
 
 async function stream(x: Exchange, g: Gen, fake: FakeControl): Promise<void> {
@@ -236,9 +233,7 @@ async function stream(x: Exchange, g: Gen, fake: FakeControl): Promise<void> {
     if (mode === 'stall') return; // socket stays open until the client or close() ends it
     if (mode === 'drop') {
       await sleep(20, undefined, { signal: x.signal }); // let written chunks leave before the reset
-      x.selfClosed = true;
-      x.res.socket?.destroy();
-      return;
+      return dropConnection(x);
     }
     if (mode === 'midstream_error') {
       // HTTP status is already 200, so the failure travels as an event; no [DONE] follows.
@@ -265,7 +260,7 @@ async function stream(x: Exchange, g: Gen, fake: FakeControl): Promise<void> {
   await w.comment();
   await w.event(chunk(g, { role, content: '' }, finish));
   // Usage arrives after the finish chunk regardless of stream_options.include_usage.
-  await w.event(usageChunk(g, x.body, fake.usageShape));
+  await w.event(usageChunk(chunk(g, { role, content: '' }), expectedUsage(x.body), fake.usageShape));
   await w.event('[DONE]');
   w.end();
 }

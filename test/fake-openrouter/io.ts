@@ -60,6 +60,29 @@ export async function writeFragmented(x: Exchange, text: string): Promise<void> 
   }
 }
 
+/** Kill the connection without a word; the fake's own doing, so it is not recorded as a client abort. */
+export function dropConnection(x: Exchange): void {
+  x.selfClosed = true;
+  x.res.socket?.destroy();
+}
+
+/** A 200 whose JSON body is cut halfway: the generation ran (and was billed), the reply is lost. */
+export async function sendJsonThenDrop(x: Exchange, body: unknown, headers: Record<string, string>): Promise<void> {
+  const text = JSON.stringify(body);
+  x.res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(text)), ...headers });
+  x.res.write(text.slice(0, text.length >> 1));
+  await sleep(20, undefined, { signal: x.signal });
+  dropConnection(x);
+}
+
+/** A 200 JSON body written in fragments cut inside UTF-8 characters (see cutPoints). */
+export async function sendJsonFragmented(x: Exchange, body: unknown, headers: Record<string, string>): Promise<void> {
+  x.res.socket?.setNoDelay(true);
+  x.res.writeHead(200, { 'Content-Type': 'application/json', ...headers });
+  await writeFragmented(x, JSON.stringify(body));
+  x.res.end();
+}
+
 export class SseWriter {
   private events = 0;
 
@@ -86,11 +109,13 @@ export class SseWriter {
     return this.write(': OPENROUTER PROCESSING\n\n');
   }
 
-  async event(data: object | '[DONE]'): Promise<void> {
+  /** One event; `name` adds an `event:` line (the Responses API names every event; chat never does). */
+  async event(data: object | '[DONE]', name?: string): Promise<void> {
     if (this.events++ > 0 && this.delayMs > 0) {
       await sleep(this.delayMs, undefined, { signal: this.x.signal });
     }
-    await this.write(`data: ${data === '[DONE]' ? data : JSON.stringify(data)}\n\n`);
+    const field = name === undefined ? '' : `event: ${name}\n`;
+    await this.write(`${field}data: ${data === '[DONE]' ? data : JSON.stringify(data)}\n\n`);
   }
 
   end(): void {

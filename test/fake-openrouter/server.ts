@@ -5,14 +5,24 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo, Socket } from 'node:net';
 import { CONCEPT_MODEL, conceptEmbeddingOf, embeddingOf, generationId } from './behaviour.js';
 import { handleChat } from './chat.js';
+import { handleCompletions } from './completions.js';
 import { FAKE_MODELS, findModel } from './catalog.js';
 import { sendError, sendJson } from './io.js';
+import { handleResponses } from './responses.js';
 import type { Exchange, FakeOpenRouter, FakeOptions, RecordedRequest } from './types.js';
 
 export type { Exchange, FakeOpenRouter, FakeOptions, RecordedRequest } from './types.js';
 export type { FakeControl, FakeUsage } from './behaviour.js';
 export { expectedUsage, replyFor, piecesOf, embeddingOf, UTF8_DEFAULT_REPLY, DEFAULT_TOOL_ARGS } from './behaviour.js';
 export { FAKE_MODELS, type FakeModel } from './catalog.js';
+export {
+  expectedResponsesUsage,
+  responsesInputTokensOf,
+  responsesReplyFor,
+  REASONING_TOKENS,
+  type FakeResponsesUsage,
+} from './responses.js';
+export { expectedCompletionsUsage, completionPromptTokensOf, completionReplyFor } from './completions.js';
 
 const BASE_PATH = '/api/v1';
 
@@ -124,6 +134,10 @@ export async function startFakeOpenRouter(opts: FakeOptions = {}): Promise<FakeO
         return embeddings(x);
       case 'POST /chat/completions':
         return handleChat(x, failCounts);
+      case 'POST /responses':
+        return handleResponses(x, failCounts);
+      case 'POST /completions':
+        return handleCompletions(x, failCounts);
       default:
         return sendError(res, 404, 'Not Found');
     }
