@@ -14,6 +14,7 @@ import { chatCompletions } from './routes/chat-completions.js';
 import { dashboardRoutes } from './routes/dashboard.js';
 import type { AppDeps, AppEnv } from './routes/context.js';
 import { embeddings } from './routes/embeddings.js';
+import { responsesRoutes } from './routes/responses.js';
 import { healthRoutes } from './routes/health.js';
 import { metricsRoute } from './routes/metrics.js';
 import { setResponseHeader } from './routes/response-headers.js';
@@ -66,6 +67,7 @@ export function createApp(deps: AppDeps, state: AppState = { draining: () => fal
   v1.use('*', requireKey(deps.verifier, 'proxy'));
   v1.post('/chat/completions', recordRejections(deps, 'chat.completions'), chatCompletions(deps));
   v1.post('/embeddings', recordRejections(deps, 'embeddings'), embeddings(deps));
+  v1.route('/responses', responsesRoutes(deps, deps.responses));
   v1.get('/models', listModels(deps));
   v1.get('/models/:id{.+}', getModel(deps));
   v1.route('/threads', threadRoutes(deps));

@@ -22,6 +22,7 @@ import { createMemoryService } from './memory/memory-service.js';
 import { createThreadStore } from './memory/thread-store.js';
 import { createSummarizer } from './memory/summarizer.js';
 import { createSummaryClient } from './memory/summary-client.js';
+import { createResponseStore } from './responses/response-store.js';
 import { createEmbedder } from './memory/embedder.js';
 
 export interface OpenDepsOptions {
@@ -153,6 +154,7 @@ export async function openDeps(config: Config, opts: OpenDepsOptions): Promise<A
     requestLog,
     memory,
     threads,
+    responses: createResponseStore(database.db, threads, { redact: { emails: config.memoryRedactEmails }, maxInlineBytes: config.memoryMaxInlineBytes }),
     summarizer,
     onOutcome: (outcome) => {
       usage.record(outcome);

@@ -192,7 +192,14 @@ export function createThreadStore(db: Db, opts: { embed?: boolean; vectors?: boo
      * the thread on first use), so concurrent writers, on any instance, never interleave or collide.
      * Idempotent: an exchange whose first item already exists is skipped.
      */
-    async appendItems(workspaceId: string, threadId: string, items: NewItem[], supersedeSeqs: number[] = []): Promise<ItemRow[]> {
+    async appendItems(
+      workspaceId: string,
+      threadId: string,
+      items: NewItem[],
+      supersedeSeqs: number[] = [],
+      /** More writes that must commit with the items (a stored response's row), in the same transaction. */
+      within?: (tx: Parameters<Parameters<Db['transaction']>[0]>[0], rows: ItemRow[]) => Promise<void>,
+    ): Promise<ItemRow[]> {
       if (items.length === 0 && supersedeSeqs.length === 0) return [];
       let version = 0;
       let created: Date | undefined;
@@ -247,7 +254,9 @@ export function createThreadStore(db: Db, opts: { embed?: boolean; vectors?: boo
           const jobs = rows.filter((r) => r.kind === 'message' && r.status === 'complete' && r.searchText);
           if (jobs.length) await tx.insert(memoryJobs).values(jobs.map((r) => ({ workspaceId, threadId, itemId: r.id })));
         }
-        return rows.map(toRow);
+        const written = rows.map(toRow);
+        if (within) await within(tx, written);
+        return written;
       });
       // Keep this instance's cached history current when nobody else changed the thread meanwhile.
       const key = cacheKey(workspaceId, threadId);
@@ -331,7 +340,8 @@ export function createThreadStore(db: Db, opts: { embed?: boolean; vectors?: boo
       const { content, ...rest } = set;
       const [row] = await db
         .update(threadItems)
-        .set({ ...rest, ...(content !== undefined ? { content: encode(content) } : {}) })
+        // An edited item's Responses form is gone with its old content: it is rebuilt from the chat form.
+        .set({ ...rest, ...(content !== undefined ? { content: encode(content), raw: null, searchText: searchTextOf({ content } as NewItem) } : {}) })
         .where(and(inThread(workspaceId, threadId), eq(threadItems.id, itemId)))
         .returning();
       if (row) await bump(workspaceId, threadId);
@@ -345,6 +355,30 @@ export function createThreadStore(db: Db, opts: { embed?: boolean; vectors?: boo
         .returning({ id: threadItems.id });
       if (gone.length) await bump(workspaceId, threadId);
       return gone.length > 0;
+    },
+
+    /**
+     * The items the given responses brought and produced, in thread order, whatever their kind
+     * (the Responses API sends reasoning items back too). Superseded items are left out.
+     */
+    async responseItems(workspaceId: string, responseIds: string[]): Promise<(ItemRow & { raw: string | null })[]> {
+      if (responseIds.length === 0) return [];
+      const rows = await db
+        .select()
+        .from(threadItems)
+        .where(and(eq(threadItems.workspaceId, workspaceId), inArray(threadItems.responseId, responseIds), ne(threadItems.status, 'superseded')))
+        .orderBy(asc(threadItems.seq));
+      return rows.map(toRow);
+    },
+
+    /** Deletes a response's items from its thread (the response itself is deleted by the caller, in `within`). */
+    async deleteResponseItems(workspaceId: string, threadId: string, responseId: string, within?: (tx: Parameters<Parameters<Db['transaction']>[0]>[0]) => Promise<void>): Promise<void> {
+      cache.delete(cacheKey(workspaceId, threadId));
+      await db.transaction(async (tx) => {
+        await tx.delete(threadItems).where(and(inThread(workspaceId, threadId), eq(threadItems.responseId, responseId)));
+        await tx.update(threads).set({ version: sql`${threads.version} + 1`, updatedAt: sql`now()` }).where(and(eq(threads.workspaceId, workspaceId), eq(threads.id, threadId)));
+        if (within) await within(tx);
+      });
     },
 
     /** Items eligible for the next summary: complete messages after the summarized range, oldest first. */

@@ -1,6 +1,6 @@
 import { StringDecoder } from 'node:string_decoder';
 import { createParser } from 'eventsource-parser';
-import { normalizeUpstreamError, type OpenAIErrorBody } from '../errors.js';
+import { GatewayError, normalizeUpstreamError, renderError, type ErrorCode, type OpenAIErrorBody } from '../errors.js';
 import { parseUsage, type ToolCall, type Usage } from './outcome.js';
 
 /** What the tap has seen of a chat stream so far. */
@@ -227,6 +227,19 @@ export function createChatStreamTap(opts: { includeUsage: boolean; maxKeptChars?
       const text = out;
       out = '';
       return text;
+    },
+    hasError: () => state.error !== null,
+    errorCode: () => state.error?.error.code ?? null,
+    finished(): boolean {
+      return state.sawDone || !!this.complete(false).finishReason;
+    },
+    /** Some upstreams end without [DONE] after a finish_reason; clients still need it (and it was held back for beforeEnd). */
+    closing: (held: boolean) => (!state.sawDone || held ? 'data: [DONE]\n\n' : ''),
+    failureEvent: (code: string, message: string) => `data: ${JSON.stringify(renderError(new GatewayError(code as ErrorCode, message)))}\n\n`,
+    jsonError(error: OpenAIErrorBody): string {
+      state.error = error;
+      state.finishReason = 'error';
+      return `data: ${JSON.stringify(error)}\n\n`;
     },
   };
 }

@@ -138,7 +138,7 @@ export function readUpstreamBody(body: UpstreamResponse['body'], maxBytes: numbe
  * A non-stream upstream body as JSON with the list it must carry (`choices`, `data`). OpenRouter
  * may answer 200 with an `error` instead, or something unreadable: both become a 502 to pass on.
  */
-export function upstreamJson(text: string, list: 'choices' | 'data'): { json: any; error?: undefined } | { json?: undefined; error: UpstreamHttpError } {
+export function upstreamJson(text: string, list: 'choices' | 'data' | 'output'): { json: any; error?: undefined } | { json?: undefined; error: UpstreamHttpError } {
   let json: any = null;
   try {
     json = JSON.parse(text);

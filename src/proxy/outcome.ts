@@ -29,7 +29,7 @@ export interface RequestOutcome {
   requestId: string;
   /** The client's own `x-request-id`, kept for correlation only. */
   clientRequestId?: string | null;
-  route: 'chat.completions' | 'embeddings';
+  route: 'chat.completions' | 'embeddings' | 'responses' | 'completions';
   workspaceId: string;
   keyId: string;
   requestedModel: string | null;
@@ -76,6 +76,23 @@ export function parseUsage(raw: unknown): Usage | null {
     totalTokens: num(u.total_tokens) || prompt + completion,
     cachedTokens: num(u.prompt_tokens_details?.cached_tokens),
     reasoningTokens: num(u.completion_tokens_details?.reasoning_tokens),
+    cost: costText(u.cost),
+  };
+}
+
+/** Reads the usage object of a Responses API response (`input_tokens`, `output_tokens`, …, OpenRouter's `cost`). */
+export function parseResponsesUsage(raw: unknown): Usage | null {
+  if (!raw || typeof raw !== 'object') return null;
+  const u = raw as Record<string, any>;
+  const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
+  const prompt = num(u.input_tokens);
+  const completion = num(u.output_tokens);
+  return {
+    promptTokens: prompt,
+    completionTokens: completion,
+    totalTokens: num(u.total_tokens) || prompt + completion,
+    cachedTokens: num(u.input_tokens_details?.cached_tokens),
+    reasoningTokens: num(u.output_tokens_details?.reasoning_tokens),
     cost: costText(u.cost),
   };
 }

@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import { errors as undiciErrors } from 'undici';
-import { GatewayError, normalizeUpstreamError, renderError, type ErrorCode } from '../errors.js';
-import type { ChatStreamTap } from './chat-stream-tap.js';
+import { normalizeUpstreamError, type ErrorCode } from '../errors.js';
+import type { OpenAIErrorBody } from '../errors.js';
 import type { ClientSignal } from './client-signal.js';
 import type { OutcomeStatus } from './outcome.js';
 import type { StreamRegistry } from './stream-registry.js';
@@ -12,9 +12,33 @@ export interface RelayEnd {
   errorCode: string | null;
 }
 
+/**
+ * What the relay needs of a stream's protocol (chat completions' `data:` chunks and [DONE], or the
+ * Responses API's named events): the tap parses upstream bytes as they pass and says what to send.
+ */
+export interface StreamTap {
+  /** Feeds upstream bytes; returns what to send the client now (may be empty). */
+  push(bytes: Uint8Array): string;
+  /** The last push returned exactly the bytes that came in (the caller may forward those). */
+  verbatim: boolean;
+  /** Flushes what is held at the end of the upstream body. */
+  end(): string;
+  /** The upstream reported a failure in the stream: it is over for the client. */
+  hasError(): boolean;
+  errorCode(): string | null;
+  /** The upstream finished a complete reply. */
+  finished(): boolean;
+  /** What ends the client's stream after a complete reply (`held`: the tap held its ending back for beforeEnd). */
+  closing(held: boolean): string;
+  /** The event(s) reporting a failure the gateway saw after the stream started. */
+  failureEvent(code: string, message: string): string;
+  /** A stream request answered with a JSON error body: records it as the stream's error; returns the event(s) carrying it. */
+  jsonError(error: OpenAIErrorBody): string;
+}
+
 export interface RelayOptions {
   upstream: UpstreamResponse;
-  tap: ChatStreamTap;
+  tap: StreamTap;
   /** Aborts the upstream request (client gone, deadline). */
   abortUpstream: (reason: Error) => void;
   clientSignal: ClientSignal;
@@ -70,7 +94,7 @@ function startRelay(opts: RelayOptions, sink: Sink) {
   };
 
   const failWith = (code: ErrorCode, message: string, status: OutcomeStatus) => {
-    emit(`data: ${JSON.stringify(renderError(new GatewayError(code, message)))}\n\n`);
+    emit(tap.failureEvent(code, message));
     finish(status, code);
     sink.end();
     body.destroy();
@@ -106,9 +130,7 @@ function startRelay(opts: RelayOptions, sink: Sink) {
     }
     if (!json?.error) return failWith('upstream_error', 'The upstream answered a stream request without a stream.', 'upstream_error');
     const error = normalizeUpstreamError(200, json);
-    tap.state.error = error;
-    tap.state.finishReason = 'error';
-    emit(`data: ${JSON.stringify(error)}\n\n`);
+    emit(tap.jsonError(error));
     finish('upstream_error', error.error.code);
     sink.end();
   };
@@ -121,8 +143,8 @@ function startRelay(opts: RelayOptions, sink: Sink) {
     const text = tap.push(chunk);
     // Plain events come out exactly as they went in: forward the upstream's own bytes then.
     const ok = emit(text, tap.verbatim ? chunk : undefined);
-    if (tap.state.error) {
-      finish('upstream_error', tap.state.error.error.code);
+    if (tap.hasError()) {
+      finish('upstream_error', tap.errorCode());
       sink.end();
       opts.abortUpstream(new Error('upstream sent an error event'));
       body.destroy();
@@ -134,17 +156,16 @@ function startRelay(opts: RelayOptions, sink: Sink) {
     if (finished) return;
     if (jsonParts) return endJson(jsonParts);
     emit(tap.end());
-    if (tap.state.error) {
-      finish('upstream_error', tap.state.error.error.code);
+    if (tap.hasError()) {
+      finish('upstream_error', tap.errorCode());
       return sink.end();
     }
-    if (!tap.state.sawDone && !tap.complete(false).finishReason) {
+    if (!tap.finished()) {
       return failWith('upstream_stream_interrupted', 'The upstream stream ended before the reply was complete.', 'upstream_error');
     }
     const close = () => {
       if (finished) return; // the client left, or a shutdown ended the stream, meanwhile
-      // Some upstreams end without [DONE] after a finish_reason; clients still need it.
-      if (!tap.state.sawDone || opts.beforeEnd) emit('data: [DONE]\n\n');
+      emit(tap.closing(!!opts.beforeEnd));
       // The client's stream ends first; the outcome (ledger, log, memory) is recorded after it.
       sink.end();
       finish('ok');

@@ -16,6 +16,7 @@ import type { RequestLog } from '../telemetry/request-log.js';
 import type { UsageLedger } from '../usage/ledger.js';
 import type { MemoryService } from '../memory/memory-service.js';
 import type { ThreadStore } from '../memory/thread-store.js';
+import type { ResponseStore } from '../responses/response-store.js';
 import type { Summarizer } from '../memory/summarizer.js';
 import type { Embedder } from '../memory/embedder.js';
 
@@ -35,6 +36,8 @@ export interface AppDeps {
   usage: UsageLedger;
   memory: MemoryService;
   threads: ThreadStore;
+  /** Stored Responses API calls (their items are thread items). */
+  responses: ResponseStore;
   /** Present when MEMORY_SUMMARY_MODEL is set. */
   summarizer?: Summarizer;
   /** Present when MEMORY_EMBEDDING_MODEL is set. */

@@ -42,7 +42,12 @@ interface Entry {
 
 export type RequestHandle = Entry;
 
-const ROUTE_OF_OUTCOME: Record<string, string> = { 'chat.completions': '/v1/chat/completions', embeddings: '/v1/embeddings' };
+const ROUTE_OF_OUTCOME: Record<string, string> = {
+  'chat.completions': '/v1/chat/completions',
+  embeddings: '/v1/embeddings',
+  responses: '/v1/responses',
+  completions: '/v1/completions',
+};
 
 /**
  * One access-log line and one metrics sample per request, written once both halves are known:

@@ -54,6 +54,10 @@ export const threadItems = pgTable(
     generationId: text('generation_id'),
     requestId: text('request_id'),
     createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+    /** The Responses API call that brought or produced the item (responses.id), when one did. */
+    responseId: text('response_id'),
+    /** The item exactly as the Responses API carries it (JSON text): what a rebuilt input sends back. */
+    raw: text('raw'),
     /** The item's text for lexical retrieval (at most 64 KiB of it); `search` is its stemmed vector. */
     searchText: text('search_text'),
     search: tsvector('search').generatedAlwaysAs(sql`to_tsvector('english', coalesce(search_text, ''))`),
@@ -62,6 +66,7 @@ export const threadItems = pgTable(
     uniqueIndex('thread_items_thread_seq_idx').on(t.workspaceId, t.threadId, t.seq),
     index('thread_items_search_idx').using('gin', t.search),
     index('thread_items_pinned_idx').on(t.workspaceId, t.threadId).where(sql`${t.pinned}`),
+    index('thread_items_response_idx').on(t.workspaceId, t.responseId, t.seq).where(sql`${t.responseId} is not null`),
   ],
 );
 

@@ -1,0 +1,206 @@
+import { createHash } from 'node:crypto';
+import { Hono } from 'hono';
+import { GatewayError } from '../errors.js';
+import { parseResponsesUsage } from '../proxy/outcome.js';
+import { createResponsesStreamTap, type ResponsesStreamTap } from '../proxy/responses-stream-tap.js';
+import { chatMessagesOf, inputItems, itemTokens, presentItem, type ResponseItem } from '../responses/items.js';
+import type { ResponseStore, StoredResponse } from '../responses/response-store.js';
+import type { AppContext, AppDeps, AppEnv } from './context.js';
+import { runProxy } from './proxy-pipeline.js';
+import { readJsonObject } from './read-json.js';
+import { setResponseHeader } from './response-headers.js';
+import { THREAD_ID, withoutGatewayFields } from './thread-params.js';
+import { recordRejections } from '../middleware/record-rejections.js';
+
+/** Fields the gateway resolves itself: never sent to the (stateless) upstream. */
+const STATE_FIELDS = ['previous_response_id', 'conversation', 'store'];
+
+function validate(body: Record<string, any>) {
+  if (typeof body.model !== 'string' || !body.model.trim()) {
+    throw new GatewayError(body.model === undefined || body.model === null ? 'missing_required_parameter' : 'invalid_value', "Missing required parameter: 'model'.", { param: 'model' });
+  }
+  for (const name of ['stream', 'store'] as const) {
+    if (body[name] !== undefined && body[name] !== null && typeof body[name] !== 'boolean') {
+      throw new GatewayError('invalid_value', `Invalid value for '${name}': expected a boolean.`, { param: name });
+    }
+  }
+  if (body.previous_response_id !== undefined && body.previous_response_id !== null && (typeof body.previous_response_id !== 'string' || !body.previous_response_id)) {
+    throw new GatewayError('invalid_value', "Invalid value for 'previous_response_id': expected a response id.", { param: 'previous_response_id' });
+  }
+  if (body.truncation !== undefined && body.truncation !== null && body.truncation !== 'auto' && body.truncation !== 'disabled') {
+    throw new GatewayError('invalid_value', "Invalid value for 'truncation': expected 'auto' or 'disabled'.", { param: 'truncation' });
+  }
+}
+
+/**
+ * The history a rebuilt input carries, fitted to the model's context window: what does not fit is
+ * left out oldest first (a tool result never starts it without its call), unless the client asked
+ * for `truncation: "disabled"`, which gets OpenAI's error instead. Unknown window: all of it.
+ */
+function fitHistory(deps: AppDeps, body: Record<string, any>, history: { tokens: number; item: ResponseItem }[], input: ResponseItem[]): ResponseItem[] {
+  const model = deps.catalog.peek(String(body.model));
+  const window = model?.contextLength;
+  if (!window || history.length === 0) return history.map((h) => h.item);
+  const requested = Number(body.max_output_tokens);
+  const reserve = Number.isFinite(requested) && requested > 0 ? requested : Math.min(model.maxCompletionTokens ?? 1_024, Math.floor(window / 4));
+  const margin = Math.ceil(window * 0.05) + 64;
+  const fixed = itemTokens(input) + (typeof body.instructions === 'string' ? Math.ceil(body.instructions.length / 3) : 0) + (body.tools ? Math.ceil(JSON.stringify(body.tools).length / 3) : 0);
+  const room = window - reserve - margin - fixed;
+  let total = history.reduce((n, h) => n + h.tokens, 0);
+  if (total <= room) return history.map((h) => h.item);
+  if (body.truncation === 'disabled') {
+    throw new GatewayError(
+      'context_length_exceeded',
+      `The conversation (about ${total + fixed} tokens with this input) exceeds the context window of ${model.id} (${window} tokens). Use truncation: "auto" to drop the oldest items.`,
+      { param: 'input' },
+    );
+  }
+  let start = 0;
+  while (start < history.length && total > room) total -= history[start++]!.tokens;
+  // A tool result or reasoning left without what preceded it would be refused: start at a message or call.
+  while (start < history.length && (history[start]!.item.type === 'function_call_output' || history[start]!.item.type === 'reasoning')) start++;
+  return history.slice(start).map((h) => h.item);
+}
+
+/** The finished response's output items (the terminal event's, or the body's). */
+const outputOf = (response: any): ResponseItem[] => (Array.isArray(response?.output) ? response.output : []);
+
+/** `POST /v1/responses` and the stored-response routes. */
+export function responsesRoutes(deps: AppDeps, store: ResponseStore) {
+  const api = new Hono<AppEnv>();
+  const ws = (c: AppContext) => c.get('caller').workspaceId;
+
+  api.post('/', recordRejections(deps, 'responses'), async (c) => {
+    const { body } = await readJsonObject(c, deps.config.maxBodyBytes);
+    validate(body);
+    const stream = body.stream === true;
+    const keep = body.store !== false;
+    const requestedModel: string = body.model;
+    c.get('logFields').model = requestedModel;
+    const newInput = body.input === undefined || body.input === null ? [] : inputItems(body.input);
+
+    // State the upstream cannot keep: the chain before this call, rebuilt from the store.
+    const previousId: string | null = body.previous_response_id ?? null;
+    let previous: StoredResponse | undefined;
+    let history: ResponseItem[] = [];
+    if (previousId) {
+      if (body.conversation !== undefined && body.conversation !== null) {
+        throw new GatewayError('invalid_value', "'previous_response_id' and 'conversation' cannot be used together.", { param: 'conversation' });
+      }
+      previous = await store.get(ws(c), previousId);
+      if (!previous) throw new GatewayError('previous_response_not_found', `Previous response with id '${previousId}' not found.`, { param: 'previous_response_id' });
+      history = fitHistory(deps, body, await store.chainItems(ws(c), previousId), newInput);
+    }
+    const forwarded: Record<string, any> = {};
+    for (const [k, v] of Object.entries(withoutGatewayFields(body))) if (!STATE_FIELDS.includes(k)) forwarded[k] = v;
+    if (history.length) forwarded.input = [...history, ...newInput];
+    const threadId = previous?.threadId ?? null;
+    if (threadId) setResponseHeader(c, 'x-thread-id', threadId);
+    const estimateBody = {
+      model: requestedModel,
+      messages: chatMessagesOf([...history, ...newInput], body.instructions),
+      max_tokens: body.max_output_tokens,
+      tools: body.tools,
+    };
+
+    /** Stores a finished response (completed or incomplete) before the client has its end. */
+    const save = async (response: Record<string, any>) => {
+      if (!keep || typeof response?.id !== 'string') return;
+      await store.save({
+        workspaceId: ws(c),
+        threadId: threadId ?? (THREAD_ID.test(response.id) ? response.id : `resp_${createHash('sha256').update(response.id).digest('hex').slice(0, 32)}`),
+        response: { ...response, previous_response_id: previousId, store: true },
+        input: newInput,
+        output: outputOf(response),
+        previousResponseId: previousId,
+        conversationId: null,
+        requestId: c.get('requestId'),
+      });
+    };
+
+    return runProxy<ResponsesStreamTap>(c, deps, {
+      route: 'responses',
+      path: '/responses',
+      requestedModel,
+      stream,
+      upstreamBody: JSON.stringify(forwarded),
+      estimateBody,
+      outcomeRequest: estimateBody,
+      threadId,
+      listField: 'output',
+      readReply: (json) => ({
+        usage: parseResponsesUsage(json.usage),
+        servedModel: typeof json.model === 'string' ? json.model : null,
+        generationId: typeof json.id === 'string' ? json.id : null,
+        finishReason: typeof json.status === 'string' ? json.status : null,
+        text: outputText(json),
+      }),
+      beforeSend: (json) => (json.status === 'completed' || json.status === 'incomplete' ? save(json) : Promise.resolve()),
+      createTap: () => createResponsesStreamTap({ maxKeptChars: deps.config.memoryMaxReplyBytes, holdFinal: keep }),
+      beforeEnd: keep ? (tap) => save(tap.state.response!) : undefined,
+      streamFacts: (tap) => {
+        const s = tap.state;
+        return {
+          usage: s.usage,
+          servedModel: typeof s.response?.model === 'string' ? s.response.model : null,
+          generationId: typeof s.response?.id === 'string' ? s.response.id : null,
+          finishReason: s.status,
+          lazyContent: () => {
+            const done = s.status ? { text: outputText(s.response), truncatedChars: 0 } : tap.completeText();
+            return { text: done.text, toolCalls: [], truncatedChars: done.truncatedChars };
+          },
+        };
+      },
+    });
+  });
+
+  const stored = async (c: AppContext) => {
+    const row = await store.get(ws(c), c.req.param('id')!);
+    if (!row) throw new GatewayError('not_found', `Response with id '${c.req.param('id')}' not found.`, { param: 'response_id' });
+    return row;
+  };
+
+  api.get('/:id', async (c) => {
+    const row = await stored(c);
+    return c.body(row.body, 200, { 'content-type': 'application/json' });
+  });
+
+  api.delete('/:id', async (c) => {
+    const row = await stored(c);
+    await store.delete(ws(c), row);
+    return c.json({ id: row.id, object: 'response', deleted: true });
+  });
+
+  /** The response's own input items, paginated as OpenAI's list (`limit` 1-100, `order`, `after`, `before`). */
+  api.get('/:id/input_items', async (c) => {
+    const row = await stored(c);
+    const limitText = c.req.query('limit');
+    const limit = limitText === undefined ? 20 : Number(limitText);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 100) throw new GatewayError('invalid_value', "Invalid value for 'limit': expected an integer from 1 to 100.", { param: 'limit' });
+    const order = c.req.query('order') ?? 'desc';
+    if (order !== 'asc' && order !== 'desc') throw new GatewayError('invalid_value', "Invalid value for 'order': expected 'asc' or 'desc'.", { param: 'order' });
+    let items = (await store.inputItems(ws(c), row)).map(({ id, item }) => presentItem(id, item));
+    if (order === 'desc') items.reverse();
+    for (const [param, keepAfter] of [['after', true], ['before', false]] as const) {
+      const cursor = c.req.query(param);
+      if (cursor === undefined) continue;
+      const at = items.findIndex((i) => i.id === cursor);
+      if (at === -1) throw new GatewayError('invalid_value', `Invalid value for '${param}': no such item in this response.`, { param });
+      items = keepAfter ? items.slice(at + 1) : items.slice(0, at);
+    }
+    const page = items.slice(0, limit);
+    return c.json({ object: 'list', data: page, first_id: page[0]?.id ?? null, last_id: page.at(-1)?.id ?? null, has_more: items.length > limit });
+  });
+
+  return api;
+}
+
+/** The text of a response's output_text parts, joined (what the SDKs call `output_text`). */
+function outputText(response: any): string {
+  let text = '';
+  for (const item of outputOf(response)) {
+    if (item?.type !== 'message' || !Array.isArray(item.content)) continue;
+    for (const part of item.content) if (part?.type === 'output_text' && typeof part.text === 'string') text += part.text;
+  }
+  return text;
+}

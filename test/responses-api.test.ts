@@ -1,0 +1,172 @@
+import OpenAI from 'openai';
+import { sql } from 'drizzle-orm';
+import { describe, expect, it } from 'vitest';
+import { expectedResponsesUsage } from './fake-openrouter/server.js';
+import { dbKinds } from './helpers/databases.js';
+import { MODEL, useProxyEnv } from './helpers/proxy-env.js';
+
+// The Responses API through the gateway with the real openai SDK (its default retries on). The
+// fake upstream is stateless like OpenRouter: it refuses previous_response_id and conversation, so
+// every chain that works here is the gateway's own state.
+
+const rowsOf = (r: unknown) => (Array.isArray(r) ? r : (r as { rows: any[] }).rows) as any[];
+const responsesBodies = (env: ReturnType<typeof useProxyEnv>) => env.fake.requests.filter((r) => r.path.endsWith('/responses')).map((r) => r.body);
+const ledger = async (env: ReturnType<typeof useProxyEnv>, requestIds?: string[]) => {
+  await env.gw.deps.usage.flush(10_000);
+  const rows = rowsOf(await env.database.db.execute(sql`select * from usage_records where route = 'responses' order by created_at`));
+  return requestIds ? rows.filter((r) => requestIds.includes(r.request_id)) : rows;
+};
+
+describe.each(dbKinds())('POST /v1/responses on %s', (kind) => {
+  const env = useProxyEnv({ db: kind });
+  const sdk = () => new OpenAI({ baseURL: `${env.gw.url}/v1`, apiKey: env.key, timeout: 20_000 });
+
+  it('answers non-stream and stream with the upstream reply, one ledger record each, usage from the response', async () => {
+    const client = sdk();
+    const res = await client.responses.create({ model: MODEL, input: 'Say something nice.' });
+    expect(res.object).toBe('response');
+    expect(res.id).toMatch(/^resp_/);
+    expect(res.output_text.length).toBeGreaterThan(0);
+    const sent = responsesBodies(env).at(-1)!;
+    expect(sent.input).toBe('Say something nice.');
+    expect(sent.store).toBeUndefined(); // the gateway's own field
+
+    const stream = await client.responses.create({ model: MODEL, input: [{ role: 'user', content: 'Stream it.' }], stream: true });
+    const types: string[] = [];
+    const seqs: number[] = [];
+    let completed: any;
+    for await (const event of stream) {
+      types.push(event.type);
+      seqs.push(event.sequence_number);
+      if (event.type === 'response.completed') completed = event.response;
+    }
+    expect(types[0]).toBe('response.created');
+    expect(types).toContain('response.output_text.delta');
+    expect(types.at(-1)).toBe('response.completed');
+    expect(seqs).toEqual(seqs.map((_, i) => i)); // the upstream's numbering, intact
+    const streamBody = responsesBodies(env).at(-1)!;
+
+    const rows = await ledger(env);
+    const [plain, streamed] = rows.slice(-2);
+    const u1 = expectedResponsesUsage(sent);
+    expect([plain.prompt_tokens, plain.completion_tokens, plain.status, plain.stream]).toEqual([u1.input_tokens, u1.output_tokens, 'ok', false]);
+    const u2 = expectedResponsesUsage(streamBody);
+    expect([streamed.prompt_tokens, streamed.completion_tokens, streamed.status, streamed.stream]).toEqual([u2.input_tokens, u2.output_tokens, 'ok', true]);
+    expect(streamed.cost_source).toBe('upstream');
+    expect(completed.usage.input_tokens).toBe(u2.input_tokens);
+  });
+
+  it('chains previous_response_id: the upstream gets the whole input rebuilt, instructions not carried over', async () => {
+    const client = sdk();
+    const first = await client.responses.create({ model: MODEL, instructions: 'Be terse.', input: 'My name is Ada.' });
+    // Right after the answer (no pause): read-your-writes.
+    const second = await client.responses.create({ model: MODEL, previous_response_id: first.id, input: 'What is my name?' });
+    const third = await client.responses.create({ model: MODEL, previous_response_id: second.id, input: [{ role: 'user', content: 'And again?' }], stream: true });
+    for await (const _ of third);
+    const [, b2, b3] = responsesBodies(env).slice(-3);
+    expect(b2.previous_response_id).toBeUndefined();
+    expect(b2.instructions).toBeUndefined();
+    expect(b2.input).toEqual([
+      { type: 'message', role: 'user', content: 'My name is Ada.' },
+      ...first.output.map((o) => expect.objectContaining({ id: o.id, type: o.type })),
+      { type: 'message', role: 'user', content: 'What is my name?' },
+    ]);
+    expect(b3.input.length).toBe(b2.input.length + second.output.length + 1);
+    expect(JSON.stringify(b3.input)).toContain('My name is Ada.');
+    expect(b3.input.at(-1)).toEqual({ role: 'user', content: 'And again?' });
+  });
+
+  it('a streamed response is chainable the moment its stream ends', async () => {
+    const client = sdk();
+    const s = await client.responses.create({ model: MODEL, input: 'Remember: the code word is tangerine.', stream: true });
+    let id = '';
+    for await (const event of s) if (event.type === 'response.completed') id = event.response.id;
+    const next = await client.responses.create({ model: MODEL, previous_response_id: id, input: 'What is the code word?' });
+    expect(next.output_text.length).toBeGreaterThan(0);
+    expect(JSON.stringify(responsesBodies(env).at(-1)!.input)).toContain('tangerine');
+  });
+
+  it('retrieves, lists input items of, and deletes a stored response; store:false keeps nothing', async () => {
+    const client = sdk();
+    const r = await client.responses.create({ model: MODEL, input: [{ role: 'user', content: 'one' }, { role: 'user', content: [{ type: 'input_text', text: 'two' }] }] });
+    const got = await client.responses.retrieve(r.id);
+    expect(got.id).toBe(r.id);
+    expect(got.output_text).toBe(r.output_text);
+    const items = await client.responses.inputItems.list(r.id, { order: 'asc' });
+    expect(items.data.map((i: any) => [i.type, i.role, i.content[0].text])).toEqual([
+      ['message', 'user', 'one'],
+      ['message', 'user', 'two'],
+    ]);
+    const page = await fetch(`${env.gw.url}/v1/responses/${r.id}/input_items?limit=1&order=asc`, { headers: { authorization: `Bearer ${env.key}` } }).then((x) => x.json());
+    expect(page.data.length).toBe(1);
+    expect(page.has_more).toBe(true);
+
+    await client.responses.delete(r.id);
+    await expect(client.responses.retrieve(r.id)).rejects.toMatchObject({ status: 404 });
+    await expect(client.responses.create({ model: MODEL, previous_response_id: r.id, input: 'x' })).rejects.toMatchObject({
+      status: 400,
+      error: expect.objectContaining({ param: 'previous_response_id', code: 'previous_response_not_found' }),
+    });
+
+    const unstored = await client.responses.create({ model: MODEL, input: 'forget me', store: false });
+    await expect(client.responses.retrieve(unstored.id)).rejects.toMatchObject({ status: 404 });
+    await expect(client.responses.create({ model: MODEL, previous_response_id: unstored.id, input: 'x' })).rejects.toMatchObject({ status: 400 });
+  });
+
+  it('a function-call round trip: the call, then its output chained back', async () => {
+    const client = sdk();
+    const tools = [{ type: 'function' as const, name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } }, strict: false }];
+    const call = await client.responses.create({ model: MODEL, input: 'Weather in Paris?', tools, fake: { mode: 'tool_calls' } } as any);
+    const fc = call.output.find((o) => o.type === 'function_call') as any;
+    expect(fc).toBeDefined();
+    const answer = await client.responses.create({
+      model: MODEL,
+      previous_response_id: call.id,
+      tools,
+      input: [{ type: 'function_call_output', call_id: fc.call_id, output: '{"temp":21}' }],
+    });
+    expect(answer.output_text.length).toBeGreaterThan(0);
+    const sent = responsesBodies(env).at(-1)!.input;
+    expect(sent.map((i: any) => i.type ?? 'message')).toEqual(['message', 'function_call', 'function_call_output']);
+    expect(sent[1]).toMatchObject({ call_id: fc.call_id, name: 'get_weather' });
+  });
+
+  it('reasoning items go back with their encrypted content as given', async () => {
+    const client = sdk();
+    const first = await client.responses.create({ model: MODEL, input: 'Think first.', reasoning: { effort: 'low' } });
+    const reasoning = first.output.find((o) => o.type === 'reasoning') as any;
+    expect(reasoning?.encrypted_content).toBeTruthy();
+    await client.responses.create({ model: MODEL, previous_response_id: first.id, input: 'Again.' });
+    expect(responsesBodies(env).at(-1)!.input[1]).toEqual(reasoning);
+  });
+});
+
+describe('Responses stream failures', () => {
+  const env = useProxyEnv();
+
+  it('a failure mid-stream reaches the client as error + response.failed, recorded upstream_error', async () => {
+    const res = await env.post('/v1/responses', { model: MODEL, input: 'x', stream: true, fake: { mode: 'midstream_error' } });
+    expect(res.status).toBe(200);
+    const text = await res.text();
+    expect(text).toContain('event: error');
+    expect(text).toContain('event: response.failed');
+    const rows = rowsOf(await (async () => (await env.gw.deps.usage.flush(10_000), env.database.db.execute(sql`select status from usage_records where route = 'responses'`)))());
+    expect(rows.map((r) => r.status)).toEqual(['upstream_error']);
+  });
+
+  it("a stream the upstream drops gets the gateway's own error and response.failed events", async () => {
+    const res = await env.post('/v1/responses', { model: MODEL, input: 'x', stream: true, fake: { mode: 'drop', chunks: 3 } });
+    const text = await res.text();
+    const failed = text.split('\n\n').find((b) => b.startsWith('event: response.failed'))!;
+    expect(failed).toBeDefined();
+    const data = JSON.parse(failed.split('\n')[1]!.slice(6));
+    expect(data.response.status).toBe('failed');
+    expect(data.response.error.code).toBe('upstream_stream_interrupted');
+  });
+
+  it('an error before the stream is OpenAI-shaped', async () => {
+    const res = await env.post('/v1/responses', { model: MODEL, input: 'x', stream: true, fake: { mode: 'error', status: 400 } });
+    expect(res.status).toBe(400);
+    expect((await res.json()).error).toMatchObject({ type: 'invalid_request_error' });
+  });
+});
