@@ -15,6 +15,7 @@ import { dashboardRoutes } from './routes/dashboard.js';
 import type { AppDeps, AppEnv } from './routes/context.js';
 import { embeddings } from './routes/embeddings.js';
 import { responsesRoutes } from './routes/responses.js';
+import { conversationRoutes } from './routes/conversations.js';
 import { healthRoutes } from './routes/health.js';
 import { metricsRoute } from './routes/metrics.js';
 import { setResponseHeader } from './routes/response-headers.js';
@@ -68,6 +69,7 @@ export function createApp(deps: AppDeps, state: AppState = { draining: () => fal
   v1.post('/chat/completions', recordRejections(deps, 'chat.completions'), chatCompletions(deps));
   v1.post('/embeddings', recordRejections(deps, 'embeddings'), embeddings(deps));
   v1.route('/responses', responsesRoutes(deps, deps.responses));
+  v1.route('/conversations', conversationRoutes(deps, deps.responses));
   v1.get('/models', listModels(deps));
   v1.get('/models/:id{.+}', getModel(deps));
   v1.route('/threads', threadRoutes(deps));

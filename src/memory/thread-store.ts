@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { and, asc, eq, gt, inArray, ne, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, inArray, ne, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import { storableDeep, storableOrNull, storableText } from '../db/storable.js';
 import { memoryJobs, threadItems, threads } from '../db/schema/index.js';
@@ -369,6 +369,33 @@ export function createThreadStore(db: Db, opts: { embed?: boolean; vectors?: boo
         .where(and(eq(threadItems.workspaceId, workspaceId), inArray(threadItems.responseId, responseIds), ne(threadItems.status, 'superseded')))
         .orderBy(asc(threadItems.seq));
       return rows.map(toRow);
+    },
+
+    /**
+     * The newest `limit` items of a thread as a conversation holds them (every kind the Responses
+     * API sends back: messages, tool calls and results, reasoning), oldest first; superseded ones
+     * (an abandoned branch) left out.
+     */
+    async conversationItems(workspaceId: string, threadId: string, limit: number): Promise<ItemRow[]> {
+      const rows = await db
+        .select()
+        .from(threadItems)
+        .where(and(inThread(workspaceId, threadId), inArray(threadItems.kind, ['message', 'reasoning', 'item']), ne(threadItems.status, 'superseded')))
+        .orderBy(desc(threadItems.seq))
+        .limit(limit);
+      return rows.reverse().map(toRow);
+    },
+
+    /** An item of a thread by its own id, or by the id its Responses form carries (`msg_…`, `fc_…`). */
+    async findItem(workspaceId: string, threadId: string, id: string): Promise<ItemRow | undefined> {
+      // The raw form is matched as text, then checked parsed (a cast to jsonb would fail on a NUL escape).
+      const rows = await db
+        .select()
+        .from(threadItems)
+        .where(and(inThread(workspaceId, threadId), sql`(${threadItems.id} = ${id} or strpos(${threadItems.raw}, ${JSON.stringify(id)}) > 0)`))
+        .limit(20);
+      const row = rows.find((r) => r.id === id) ?? rows.find((r) => (decode(r.raw) as { id?: unknown } | null)?.id === id);
+      return row && toRow(row);
     },
 
     /** Deletes a response's items from its thread (the response itself is deleted by the caller, in `within`). */

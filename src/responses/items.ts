@@ -100,7 +100,7 @@ export interface StorableItemOptions {
  * A Responses item as a thread item: the raw item (redacted, large inline data left out) for the
  * Responses API to send back, and its chat form (same rules) for thread memory, hashing and tokens.
  */
-export function threadItemOf(item: ResponseItem, responseId: string, opts: StorableItemOptions, extra: Partial<NewItem> = {}): NewItem {
+export function threadItemOf(item: ResponseItem, responseId: string | null, opts: StorableItemOptions, extra: Partial<NewItem> = {}): NewItem {
   const raw = redactDeep(withoutLargeInlineRaw(item, opts.maxInlineBytes), opts.redact).value;
   const chat = chatFormOf(raw);
   if (chat) {
@@ -169,4 +169,30 @@ export function presentItem(id: string, item: ResponseItem): ResponseItem {
     return { ...item, type: 'message', id: typeof item.id === 'string' ? item.id : id, role, status: item.status ?? 'completed', content };
   }
   return { ...item, id: typeof item.id === 'string' ? item.id : id };
+}
+
+/** What makes two items the same turn: their chat form's hash (messages, calls, results), else their JSON without an id. */
+function itemKey(item: ResponseItem): string {
+  const chat = chatFormOf(item);
+  if (chat) return messageHash(chat);
+  const { id: _id, ...rest } = item;
+  return JSON.stringify(rest);
+}
+
+/**
+ * How many of `input`'s first items the stored history already ends with (a client re-sending its
+ * history, whole or its last part): those are neither stored again nor sent twice. One repeated
+ * item alone is a new turn (a user saying the same thing again), not a re-send.
+ */
+export function overlapWithHistory(history: ResponseItem[], input: ResponseItem[]): number {
+  const max = Math.min(history.length, input.length);
+  if (max === 0) return 0;
+  const tail = history.slice(-max).map(itemKey);
+  const head = input.slice(0, max).map(itemKey);
+  for (let k = max; k >= 1; k--) {
+    let same = true;
+    for (let i = 0; i < k && same; i++) same = tail[max - k + i] === head[i];
+    if (same && (k >= 2 || k < input.length)) return k;
+  }
+  return 0;
 }

@@ -9,6 +9,8 @@ export type StoredResponse = typeof responses.$inferSelect;
 
 /** How long a chain may be followed back (a cycle cannot occur, ids come from the upstream; this bounds the walk anyway). */
 const MAX_CHAIN = 10_000;
+/** The most items of a conversation a rebuilt input reads (the context window then decides how many go). */
+const CONVERSATION_LOAD = 2_000;
 const rowsOf = (r: unknown) => (Array.isArray(r) ? r : (r as { rows: unknown[] }).rows) as Record<string, any>[];
 
 /** A stored item as the Responses API sends it back: its raw form, else (written by chat, or edited) rebuilt from the chat form. */
@@ -54,6 +56,8 @@ export function createResponseStore(db: Db, threads: ThreadStore, items: Storabl
       previousResponseId: string | null;
       conversationId: string | null;
       requestId: string;
+      /** False (`store: false` on a conversation): the turn goes into the thread, but no response row is kept. */
+      retrievable?: boolean;
     }): Promise<void> {
       const id = String(args.response.id);
       const rows = [
@@ -62,7 +66,8 @@ export function createResponseStore(db: Db, threads: ThreadStore, items: Storabl
           threadItemOf(item, id, items, { requestId: args.requestId, model: typeof args.response.model === 'string' ? args.response.model : null, generationId: id }),
         ),
       ];
-      await threads.appendItems(args.workspaceId, args.threadId, rows, [], async (tx) => {
+      const writeRow = async (tx: Pick<Db, 'insert'>) => {
+        if (args.retrievable === false) return;
         await tx
           .insert(responses)
           .values({
@@ -77,7 +82,10 @@ export function createResponseStore(db: Db, threads: ThreadStore, items: Storabl
             body: storableText(JSON.stringify(args.response)),
           })
           .onConflictDoNothing();
-      });
+      };
+      // Items and row in one transaction; a response with no items at all is its row alone.
+      if (rows.length === 0) await writeRow(db);
+      else await threads.appendItems(args.workspaceId, args.threadId, rows, [], writeRow);
     },
 
     /**
@@ -97,6 +105,17 @@ export function createResponseStore(db: Db, threads: ThreadStore, items: Storabl
       ).map((r) => String(r.id));
       const rows = await threads.responseItems(workspaceId, chain);
       return rows.flatMap((row) => responseItemsOfRow(row).map((item) => ({ seq: row.seq, tokens: row.tokens, item })));
+    },
+
+    /** The newest items of a conversation (a thread) as a rebuilt input starts with them, oldest first. */
+    async threadHistory(workspaceId: string, threadId: string): Promise<{ seq: number; tokens: number; id: string; item: ResponseItem }[]> {
+      const rows = await threads.conversationItems(workspaceId, threadId, CONVERSATION_LOAD);
+      return rows.flatMap((row) => responseItemsOfRow(row).map((item) => ({ seq: row.seq, tokens: row.tokens, id: row.id, item })));
+    },
+
+    /** Appends items to a conversation outside a response (POST /v1/conversations/{id}/items). */
+    async appendItems(workspaceId: string, threadId: string, added: ResponseItem[]): Promise<ItemRow[]> {
+      return threads.appendItems(workspaceId, threadId, added.map((item) => threadItemOf(item, null, items)));
     },
 
     /** A response's own input items, with their item ids, oldest first. */

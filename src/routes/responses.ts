@@ -3,13 +3,13 @@ import { Hono } from 'hono';
 import { GatewayError } from '../errors.js';
 import { parseResponsesUsage } from '../proxy/outcome.js';
 import { createResponsesStreamTap, type ResponsesStreamTap } from '../proxy/responses-stream-tap.js';
-import { chatMessagesOf, inputItems, itemTokens, presentItem, type ResponseItem } from '../responses/items.js';
+import { chatMessagesOf, inputItems, itemTokens, overlapWithHistory, presentItem, type ResponseItem } from '../responses/items.js';
 import type { ResponseStore, StoredResponse } from '../responses/response-store.js';
 import type { AppContext, AppDeps, AppEnv } from './context.js';
 import { runProxy } from './proxy-pipeline.js';
 import { readJsonObject } from './read-json.js';
 import { setResponseHeader } from './response-headers.js';
-import { THREAD_ID, withoutGatewayFields } from './thread-params.js';
+import { THREAD_ID, memoryOptions, resolveThread, withoutGatewayFields } from './thread-params.js';
 import { recordRejections } from '../middleware/record-rejections.js';
 
 /** Fields the gateway resolves itself: never sent to the (stateless) upstream. */
@@ -62,6 +62,14 @@ function fitHistory(deps: AppDeps, body: Record<string, any>, history: { tokens:
   return history.slice(start).map((h) => h.item);
 }
 
+/** `conversation`: an id, or `{id}`. */
+function conversationParam(value: unknown): string | null {
+  if (value === undefined || value === null) return null;
+  const id = typeof value === 'string' ? value : typeof value === 'object' && typeof (value as any).id === 'string' ? (value as any).id : null;
+  if (!id || !THREAD_ID.test(id)) throw new GatewayError('invalid_value', "Invalid value for 'conversation': expected a conversation id or {\"id\": …}.", { param: 'conversation' });
+  return id;
+}
+
 /** The finished response's output items (the terminal event's, or the body's). */
 const outputOf = (response: any): ResponseItem[] => (Array.isArray(response?.output) ? response.output : []);
 
@@ -74,28 +82,47 @@ export function responsesRoutes(deps: AppDeps, store: ResponseStore) {
     const { body } = await readJsonObject(c, deps.config.maxBodyBytes);
     validate(body);
     const stream = body.stream === true;
-    const keep = body.store !== false;
+    // `store: false` keeps no response (neither retrievable nor chainable); a conversation or a thread still gets the turn.
+    const retrievable = body.store !== false;
     const requestedModel: string = body.model;
     c.get('logFields').model = requestedModel;
     const newInput = body.input === undefined || body.input === null ? [] : inputItems(body.input);
 
-    // State the upstream cannot keep: the chain before this call, rebuilt from the store.
+    // State the upstream cannot keep: the chain before this call, or the conversation (a thread:
+    // `conversation`, X-Thread-Id, metadata.thread_id or /t/{id}/v1), rebuilt from the store.
     const previousId: string | null = body.previous_response_id ?? null;
+    const conversationId = conversationParam(body.conversation);
+    const named = resolveThread(c, body);
+    if (conversationId && named && named !== conversationId) {
+      throw new GatewayError('invalid_value', `The request names two threads: conversation '${conversationId}' and thread '${named}'.`, { param: 'conversation' });
+    }
+    const mode = conversationId ? 'readwrite' : named ? (deps.config.memoryEnabled ? memoryOptions(c).mode : 'off') : 'off';
+    const threadOf = conversationId ?? (mode === 'off' ? null : named);
     let previous: StoredResponse | undefined;
     let history: ResponseItem[] = [];
+    let toStore = newInput;
     if (previousId) {
-      if (body.conversation !== undefined && body.conversation !== null) {
-        throw new GatewayError('invalid_value', "'previous_response_id' and 'conversation' cannot be used together.", { param: 'conversation' });
-      }
+      if (threadOf) throw new GatewayError('invalid_value', "'previous_response_id' and 'conversation' cannot be used together.", { param: 'conversation' });
       previous = await store.get(ws(c), previousId);
       if (!previous) throw new GatewayError('previous_response_not_found', `Previous response with id '${previousId}' not found.`, { param: 'previous_response_id' });
       history = fitHistory(deps, body, await store.chainItems(ws(c), previousId), newInput);
+    } else if (threadOf) {
+      if (conversationId && !(await deps.threads.getThread(ws(c), conversationId))) {
+        throw new GatewayError('not_found', `Conversation with id '${conversationId}' not found.`, { param: 'conversation' });
+      }
+      const stored = mode === 'write' ? [] : await store.threadHistory(ws(c), threadOf);
+      // A client re-sending (part of) what the thread holds: those items count once, in the client's own form.
+      const overlap = overlapWithHistory(stored.map((h) => h.item), newInput);
+      toStore = newInput.slice(overlap);
+      history = fitHistory(deps, body, stored.slice(0, stored.length - overlap), newInput);
     }
     const forwarded: Record<string, any> = {};
     for (const [k, v] of Object.entries(withoutGatewayFields(body))) if (!STATE_FIELDS.includes(k)) forwarded[k] = v;
     if (history.length) forwarded.input = [...history, ...newInput];
-    const threadId = previous?.threadId ?? null;
+    const threadId = previous?.threadId ?? threadOf;
     if (threadId) setResponseHeader(c, 'x-thread-id', threadId);
+    const writes = !threadOf || mode === 'write' || mode === 'readwrite';
+    const keep = retrievable || !!threadOf;
     const estimateBody = {
       model: requestedModel,
       messages: chatMessagesOf([...history, ...newInput], body.instructions),
@@ -105,15 +132,16 @@ export function responsesRoutes(deps: AppDeps, store: ResponseStore) {
 
     /** Stores a finished response (completed or incomplete) before the client has its end. */
     const save = async (response: Record<string, any>) => {
-      if (!keep || typeof response?.id !== 'string') return;
+      if (!keep || !writes || typeof response?.id !== 'string') return;
       await store.save({
         workspaceId: ws(c),
         threadId: threadId ?? (THREAD_ID.test(response.id) ? response.id : `resp_${createHash('sha256').update(response.id).digest('hex').slice(0, 32)}`),
-        response: { ...response, previous_response_id: previousId, store: true },
-        input: newInput,
+        response: { ...response, previous_response_id: previousId, store: true, ...(conversationId ? { conversation: { id: conversationId } } : {}) },
+        input: toStore,
         output: outputOf(response),
         previousResponseId: previousId,
-        conversationId: null,
+        conversationId,
+        retrievable,
         requestId: c.get('requestId'),
       });
     };
