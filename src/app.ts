@@ -15,6 +15,7 @@ import { dashboardRoutes } from './routes/dashboard.js';
 import type { AppDeps, AppEnv } from './routes/context.js';
 import { embeddings } from './routes/embeddings.js';
 import { responsesRoutes } from './routes/responses.js';
+import { completions } from './routes/completions.js';
 import { conversationRoutes } from './routes/conversations.js';
 import { healthRoutes } from './routes/health.js';
 import { metricsRoute } from './routes/metrics.js';
@@ -68,6 +69,7 @@ export function createApp(deps: AppDeps, state: AppState = { draining: () => fal
   v1.use('*', requireKey(deps.verifier, 'proxy'));
   v1.post('/chat/completions', recordRejections(deps, 'chat.completions'), chatCompletions(deps));
   v1.post('/embeddings', recordRejections(deps, 'embeddings'), embeddings(deps));
+  v1.post('/completions', recordRejections(deps, 'completions'), completions(deps));
   v1.route('/responses', responsesRoutes(deps, deps.responses));
   v1.route('/conversations', conversationRoutes(deps, deps.responses));
   v1.get('/models', listModels(deps));
@@ -78,7 +80,7 @@ export function createApp(deps: AppDeps, state: AppState = { draining: () => fal
   app.route('/t/:thread/v1', v1);
 
   app.notFound((c) => {
-    const err = new GatewayError('unknown_url', `Invalid URL (${c.req.method} ${c.req.path})`);
+    const err = new GatewayError('unknown_url', unknownUrlMessage(c.req.method, c.req.path));
     return c.json(renderError(err), 404);
   });
 
@@ -103,6 +105,17 @@ export function createApp(deps: AppDeps, state: AppState = { draining: () => fal
   });
 
   return app;
+}
+
+/** The proxied API the gateway serves under /v1 (and /t/{thread}/v1), named in every 404. */
+const SERVED = ['/v1/chat/completions', '/v1/completions', '/v1/responses', '/v1/conversations', '/v1/embeddings', '/v1/models', '/v1/threads'];
+
+/** OpenAI's 404 wording, plus where the right path is: the base URL missing `/v1`, or OpenRouter's `/api/v1`. */
+export function unknownUrlMessage(method: string, path: string): string {
+  const base = `Invalid URL (${method} ${path}).`;
+  const bare = path.replace(/^\/api(?=\/v1\/)/, '').replace(/^\/(?!v1\/|t\/)/, '/v1/');
+  const hint = bare !== path && SERVED.some((p) => bare === p || bare.startsWith(`${p}/`)) ? ` Did you mean ${method} ${bare}? Set the base URL to this gateway's /v1.` : '';
+  return `${base}${hint} The gateway serves ${SERVED.join(', ')} (also under /t/{thread}/v1/…), /health and /metrics.`;
 }
 
 /** The cause of a 5xx, for the log: codes and a scrubbed message (never SQL, parameters or values). */

@@ -1,8 +1,10 @@
 import OpenAI from 'openai';
 import { sql } from 'drizzle-orm';
-import { describe, expect, it } from 'vitest';
-import { expectedResponsesUsage } from './fake-openrouter/server.js';
-import { dbKinds } from './helpers/databases.js';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { Database } from '../src/db/client.js';
+import { expectedResponsesUsage, startFakeOpenRouter, type FakeOpenRouter } from './fake-openrouter/server.js';
+import { dbKinds, openTestDatabase } from './helpers/databases.js';
+import { startTestGateway, type TestGateway } from './helpers/gateway.js';
 import { MODEL, useProxyEnv } from './helpers/proxy-env.js';
 
 // The Responses API through the gateway with the real openai SDK (its default retries on). The
@@ -168,5 +170,67 @@ describe('Responses stream failures', () => {
     const res = await env.post('/v1/responses', { model: MODEL, input: 'x', stream: true, fake: { mode: 'error', status: 400 } });
     expect(res.status).toBe(400);
     expect((await res.json()).error).toMatchObject({ type: 'invalid_request_error' });
+  });
+});
+
+describe.runIf(inject('postgresUrl'))('Responses state across two instances on one Postgres', () => {
+  let fake: FakeOpenRouter;
+  let database: Database;
+  let a: TestGateway;
+  let b: TestGateway;
+  beforeAll(async () => {
+    fake = await startFakeOpenRouter();
+    database = await openTestDatabase('postgres');
+    a = await startTestGateway({ database, upstreamUrl: fake.baseUrl });
+    b = await startTestGateway({ database, upstreamUrl: fake.baseUrl });
+  });
+  afterAll(async () => {
+    await a?.close();
+    await b?.close();
+    await database?.close();
+    await fake?.close();
+  });
+
+  for (const stream of [false, true]) {
+    it(`a chain alternating instances at 0 ms sees every earlier turn (${stream ? 'stream' : 'non-stream'})`, async () => {
+      const { key } = await a.createKey();
+      const on = (gw: TestGateway) => new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: key, timeout: 20_000 });
+      const ask = async (gw: TestGateway, input: string, previous?: string) => {
+        if (!stream) return on(gw).responses.create({ model: MODEL, input, previous_response_id: previous });
+        const s = await on(gw).responses.create({ model: MODEL, input, previous_response_id: previous, stream: true });
+        let done: any;
+        for await (const event of s) if (event.type === 'response.completed') done = event.response;
+        return done;
+      };
+      const r1 = await ask(a, 'Hello, my name is Ada.');
+      const r2 = await ask(b, 'What is my name?', r1.id);
+      const r3 = await ask(a, 'Remember: the code is 42.', r2.id);
+      const r4 = await ask(b, 'What is my name?', r3.id);
+      const text = (r: any) => r.output.flatMap((o: any) => o.content ?? []).map((p: any) => p.text).join('');
+      expect(text(r2)).toBe('Your name is Ada.');
+      expect(text(r4)).toBe('Your name is Ada.');
+      const last = fake.requests.filter((r) => r.path.endsWith('/responses')).at(-1)!.body.input;
+      expect(last.filter((i: any) => i.role === 'user').map((i: any) => i.content)).toEqual(['Hello, my name is Ada.', 'What is my name?', 'Remember: the code is 42.', 'What is my name?']);
+    });
+  }
+});
+
+describe('an abandoned Responses stream', () => {
+  const env = useProxyEnv();
+
+  it('aborts the upstream and is recorded client_aborted with an estimate of what was seen', async () => {
+    const controller = new AbortController();
+    const res = await env.post('/v1/responses', { model: MODEL, input: 'Tell me a long story.', stream: true, fake: { mode: 'stall', chunks: 4 } }, { signal: controller.signal });
+    const reader = res.body!.getReader();
+    let seen = '';
+    while (!seen.includes('response.output_text.delta')) seen += new TextDecoder().decode((await reader.read()).value);
+    controller.abort();
+    const aborted = await env.fake.waitForAbort(10_000);
+    expect(aborted.path).toMatch(/\/responses$/);
+    await env.gw.deps.usage.flush(10_000);
+    const [row] = rowsOf(await env.database.db.execute(sql`select status, prompt_tokens, estimated from usage_records where route = 'responses'`));
+    expect(row.status).toBe('client_aborted');
+    expect(row.prompt_tokens).toBeGreaterThan(0);
+    expect(row.estimated).toBe(true);
   });
 });

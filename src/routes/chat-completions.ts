@@ -1,21 +1,12 @@
-import { GatewayError, UpstreamHttpError } from '../errors.js';
-import { createChatStreamTap, type ChatStreamState } from '../proxy/chat-stream-tap.js';
-import { classifyFailure, pickUpstreamHeaders, readUpstreamBody, relayedHeaders, startForward, upstreamJson } from '../proxy/forward.js';
+import { GatewayError } from '../errors.js';
+import { createChatStreamTap, type ChatStreamState, type ChatStreamTap } from '../proxy/chat-stream-tap.js';
 import { parseUsage } from '../proxy/outcome.js';
-import { relayChatStream, relayChatStreamToNode, type RelayOptions } from '../proxy/relay-stream.js';
 import type { AppContext, AppDeps } from './context.js';
-import { admitRequest } from './admission.js';
-import { outcomeEmitter } from './outcome-emitter.js';
-import { clientSignalOf, readJsonObject } from './read-json.js';
-import { directResponse, markSent, nodeHeaders, sendJson, setResponseHeader } from './response-headers.js';
+import { runProxy } from './proxy-pipeline.js';
+import { readJsonObject } from './read-json.js';
+import { setResponseHeader } from './response-headers.js';
 import { memoryOptions, resolveThread, withoutGatewayFields } from './thread-params.js';
 import type { MemoryContext } from '../memory/memory-service.js';
-
-const SSE_HEADERS = {
-  'content-type': 'text/event-stream; charset=utf-8',
-  'cache-control': 'no-cache',
-  'x-accel-buffering': 'no',
-};
 
 /**
  * Validates the fields the gateway itself reads; everything else passes through untouched.
@@ -103,103 +94,59 @@ export function chatCompletions(deps: AppDeps) {
       forwarded.stream_options.include_usage = true;
     }
     const upstreamBody = forwarded === body ? raw : JSON.stringify(forwarded);
+    // A thread that stores replies gets them committed before the answer ends (read-your-writes).
+    const commits = !!memory && (memory.mode === 'write' || memory.mode === 'readwrite');
+    const requestId = c.get('requestId');
 
-    const t0 = c.get('startedAt');
-    const clientSignal = clientSignalOf(c);
-    const outcome = outcomeEmitter(c, deps, {
+    return runProxy<ChatStreamTap>(c, deps, {
       route: 'chat.completions',
+      path: '/chat/completions',
       requestedModel,
       stream,
-      request: forwarded,
+      upstreamBody,
+      estimateBody: forwarded,
+      outcomeRequest: forwarded,
       threadId,
       memory,
-    });
-    await admitRequest(c, deps, outcome, forwarded);
-    const handle = startForward(clientSignal, deps.config.upstreamTimeoutMs);
-
-    let res;
-    try {
-      res = await deps.upstream.send({
-        path: '/chat/completions',
-        method: 'POST',
-        body: upstreamBody,
-        headers: pickUpstreamHeaders((n) => c.req.header(n), c.get('requestId')),
-        signal: handle.signal,
-        stream,
-        onDispatch: handle.dispatched,
-      });
-    } catch (err) {
-      handle.settle();
-      const failure = classifyFailure(err, handle, clientSignal);
-      const code =
-        failure.error instanceof GatewayError
-          ? failure.error.code
-          : failure.error instanceof UpstreamHttpError
-            ? failure.error.body.error.code
-            : null;
-      outcome({ status: failure.status, httpStatus: failure.httpStatus, errorCode: code });
-      throw failure.error;
-    }
-    const upstreamHeadersMs = performance.now() - t0;
-
-    if (!stream) {
-      let text: string;
-      try {
-        text = await readUpstreamBody(res.body, deps.config.upstreamMaxBodyBytes);
-      } catch (err) {
-        handle.settle();
-        const failure = classifyFailure(err, handle, clientSignal, true);
-        const errorCode = failure.error instanceof GatewayError ? failure.error.code : null;
-        outcome({ status: failure.status, httpStatus: failure.httpStatus, errorCode, upstreamHeadersMs });
-        throw failure.error;
-      }
-      handle.settle();
-      const { json, error } = upstreamJson(text, 'choices');
-      if (error) {
-        outcome({ status: 'upstream_error', httpStatus: 502, errorCode: error.body.error.code, upstreamHeadersMs });
-        throw error;
-      }
-      const message = json.choices.find((ch: any) => (ch?.index ?? 0) === 0)?.message ?? {};
-      const reply = {
-        status: 'ok' as const,
-        usage: parseUsage(json.usage),
-        servedModel: typeof json.model === 'string' ? json.model : null,
-        text: typeof message.content === 'string' ? message.content : '',
-        toolCalls: Array.isArray(message.tool_calls) ? message.tool_calls : [],
-        generationId: typeof json.id === 'string' ? json.id : null,
-      };
+      listField: 'choices',
+      readReply: (json) => {
+        const message = json.choices.find((ch: any) => (ch?.index ?? 0) === 0)?.message ?? {};
+        return {
+          usage: parseUsage(json.usage),
+          servedModel: typeof json.model === 'string' ? json.model : null,
+          text: typeof message.content === 'string' ? message.content : '',
+          toolCalls: Array.isArray(message.tool_calls) ? message.tool_calls : [],
+          generationId: typeof json.id === 'string' ? json.id : null,
+          finishReason: json.choices[0]?.finish_reason ?? null,
+          provider: typeof json.provider === 'string' ? json.provider : null,
+        };
+      },
       // Read-your-writes: the exchange is in the database before the client has the answer.
-      if (memory) await deps.memory.commit({ ...reply, requestId: c.get('requestId'), requestedModel, truncatedChars: 0, request: forwarded }, memory);
-      // The answer goes out first; the outcome (ledger, log) is recorded after it.
-      const sent = sendJson(c, text, relayedHeaders(res));
-      outcome({
-        ...reply,
-        httpStatus: 200,
-        finishReason: json.choices[0]?.finish_reason ?? null,
-        provider: typeof json.provider === 'string' ? json.provider : null,
-        upstreamHeadersMs,
-        firstByteMs: performance.now() - t0,
-      });
-      return sent;
-    }
-
-    // A thread that stores replies gets them committed before the stream's [DONE] (read-your-writes).
-    const commits = !!memory && (memory.mode === 'write' || memory.mode === 'readwrite');
-    const tap = createChatStreamTap({ includeUsage: clientWantsUsage, maxKeptChars: deps.config.memoryMaxReplyBytes, holdDone: commits });
-    let firstByteMs: number | null = null;
-    const relayOptions: RelayOptions = {
-      upstream: res,
-      tap,
-      abortUpstream: handle.abort,
-      clientSignal,
-      timedOut: handle.timedOut,
-      registry: deps.streams,
+      beforeSend: memory
+        ? (_json, facts) =>
+            deps.memory.commit(
+              {
+                status: 'ok',
+                usage: facts.usage,
+                servedModel: facts.servedModel,
+                text: facts.text ?? '',
+                toolCalls: facts.toolCalls ?? [],
+                generationId: facts.generationId,
+                requestId,
+                requestedModel,
+                truncatedChars: 0,
+                request: forwarded,
+              },
+              memory,
+            )
+        : undefined,
+      createTap: () => createChatStreamTap({ includeUsage: clientWantsUsage, maxKeptChars: deps.config.memoryMaxReplyBytes, holdDone: commits }),
       beforeEnd: commits
-        ? () => {
+        ? (tap) => {
             const s = tap.complete(true);
             return deps.memory.commit(
               {
-                requestId: c.get('requestId'),
+                requestId,
                 status: 'ok',
                 text: s.text,
                 toolCalls: s.toolCalls.filter(Boolean),
@@ -214,39 +161,22 @@ export function chatCompletions(deps: AppDeps) {
             );
           }
         : undefined,
-      onFirstByte: () => {
-        firstByteMs = performance.now() - t0;
-      },
-      onEnd: ({ status, errorCode }) => {
-        handle.settle();
+      streamFacts: (tap) => {
         // The ending is read now; the reply's text and tool calls only when a consumer asks.
         const s = tap.complete(false);
         let content: ChatStreamState | null = null;
-        outcome({
-          status,
-          httpStatus: 200,
-          errorCode,
+        return {
           usage: s.usage,
           servedModel: s.servedModel,
+          finishReason: s.finishReason,
+          generationId: s.generationId,
+          provider: s.provider,
           lazyContent: () => {
             content ??= tap.complete(true);
             return { text: content.text, toolCalls: content.toolCalls.filter(Boolean), truncatedChars: content.truncatedChars };
           },
-          finishReason: s.finishReason,
-          generationId: s.generationId,
-          provider: s.provider,
-          upstreamHeadersMs,
-          firstByteMs,
-        });
+        };
       },
-    };
-    c.set('streamed', true);
-    const outgoing = directResponse(c, deps.config);
-    if (outgoing) {
-      // Straight to Node's socket, with the headers collected so far.
-      relayChatStreamToNode(relayOptions, outgoing, nodeHeaders(c, SSE_HEADERS, relayedHeaders(res)));
-      return markSent(c);
-    }
-    return c.body(relayChatStream(relayOptions), 200, { ...SSE_HEADERS, ...relayedHeaders(res) });
+    });
   };
 }

@@ -2,6 +2,7 @@ import { GatewayError, UpstreamHttpError } from '../errors.js';
 import { classifyFailure, pickUpstreamHeaders, readUpstreamBody, relayedHeaders, startForward, upstreamJson } from '../proxy/forward.js';
 import type { RequestOutcome, ToolCall, Usage } from '../proxy/outcome.js';
 import { relayChatStream, relayChatStreamToNode, type StreamTap } from '../proxy/relay-stream.js';
+import type { MemoryContext } from '../memory/memory-service.js';
 import type { AppContext, AppDeps } from './context.js';
 import { admitRequest } from './admission.js';
 import { outcomeEmitter, type OutcomePart } from './outcome-emitter.js';
@@ -44,12 +45,14 @@ export interface ProxySpec<Tap extends StreamTap = StreamTap> {
   /** The request as the outcome keeps it (estimates of a stream cut short read `messages`). */
   outcomeRequest: Record<string, unknown> | null;
   threadId?: string | null;
+  /** Thread memory of the request (chat), handed to the outcome's consumers. */
+  memory?: MemoryContext;
   /** Non-stream: the list a good upstream body carries (`choices`, `data`, `output`). */
   listField: 'choices' | 'data' | 'output';
   /** Non-stream: the facts of the upstream's good body. */
   readReply(json: any): ReplyFacts;
   /** Non-stream: runs before the answer is sent (state the next call must see is stored here). */
-  beforeSend?(json: any): Promise<void>;
+  beforeSend?(json: any, facts: ReplyFacts): Promise<void>;
   /** Stream: the tap that parses this protocol's events as they pass. */
   createTap?(): Tap;
   /** Stream: runs when the upstream finished a complete reply, before the client gets the end. */
@@ -68,6 +71,7 @@ export async function runProxy<Tap extends StreamTap>(c: AppContext, deps: AppDe
     stream: spec.stream,
     request: spec.outcomeRequest,
     threadId: spec.threadId ?? null,
+    memory: spec.memory,
   });
   await admitRequest(c, deps, outcome, spec.estimateBody);
   const handle = startForward(clientSignal, deps.config.upstreamTimeoutMs);
@@ -110,7 +114,7 @@ export async function runProxy<Tap extends StreamTap>(c: AppContext, deps: AppDe
     const facts = spec.readReply(json);
     if (spec.beforeSend) {
       try {
-        await spec.beforeSend(json);
+        await spec.beforeSend(json, facts);
       } catch (err) {
         // The reply exists and was billed: recorded as such, and the client is told not to retry it.
         outcome({ status: 'upstream_error', httpStatus: 503, errorCode: 'service_unavailable', ...facts, upstreamHeadersMs });
