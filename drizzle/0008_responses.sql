@@ -14,5 +14,7 @@ CREATE TABLE "responses" (
 --> statement-breakpoint
 ALTER TABLE "thread_items" ADD COLUMN "response_id" text;--> statement-breakpoint
 ALTER TABLE "thread_items" ADD COLUMN "raw" text;--> statement-breakpoint
+ALTER TABLE "thread_items" ADD COLUMN "item_ref" text;--> statement-breakpoint
 CREATE INDEX "responses_thread_idx" ON "responses" USING btree ("workspace_id","thread_id");--> statement-breakpoint
-CREATE INDEX "thread_items_response_idx" ON "thread_items" USING btree ("workspace_id","response_id","seq") WHERE "thread_items"."response_id" is not null;
+CREATE INDEX "thread_items_response_idx" ON "thread_items" USING btree ("workspace_id","response_id","seq") WHERE "thread_items"."response_id" is not null;--> statement-breakpoint
+CREATE INDEX "thread_items_ref_idx" ON "thread_items" USING btree ("workspace_id","item_ref") WHERE "thread_items"."item_ref" is not null;

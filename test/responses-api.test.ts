@@ -133,6 +133,23 @@ describe.each(dbKinds())('POST /v1/responses on %s', (kind) => {
     expect(sent[1]).toMatchObject({ call_id: fc.call_id, name: 'get_weather' });
   });
 
+  it('item_reference items (the AI SDK re-sends earlier output that way) are resolved from the store; unknown ones are refused', async () => {
+    const client = sdk();
+    const first = await client.responses.create({ model: MODEL, input: 'My name is Ada.' });
+    const msg = first.output.find((o) => o.type === 'message')!;
+    const next = await client.responses.create({
+      model: MODEL,
+      input: [{ role: 'user', content: 'My name is Ada.' }, { type: 'item_reference', id: msg.id }, { role: 'user', content: 'What is my name?' }],
+    });
+    expect(next.output_text).toBe('Your name is Ada.');
+    const sent = responsesBodies(env).at(-1)!.input;
+    expect(sent[1]).toEqual(msg); // the stored item itself, not the reference
+    await expect(client.responses.create({ model: MODEL, input: [{ type: 'item_reference', id: 'msg_nope' }] })).rejects.toMatchObject({
+      status: 400,
+      error: expect.objectContaining({ param: 'input[0].id' }),
+    });
+  });
+
   it('reasoning items go back with their encrypted content as given', async () => {
     const client = sdk();
     const first = await client.responses.create({ model: MODEL, input: 'Think first.', reasoning: { effort: 'low' } });

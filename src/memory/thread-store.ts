@@ -388,13 +388,23 @@ export function createThreadStore(db: Db, opts: { embed?: boolean; vectors?: boo
 
     /** An item of a thread by its own id, or by the id its Responses form carries (`msg_…`, `fc_…`). */
     async findItem(workspaceId: string, threadId: string, id: string): Promise<ItemRow | undefined> {
-      // The raw form is matched as text, then checked parsed (a cast to jsonb would fail on a NUL escape).
       const rows = await db
         .select()
         .from(threadItems)
-        .where(and(inThread(workspaceId, threadId), sql`(${threadItems.id} = ${id} or strpos(${threadItems.raw}, ${JSON.stringify(id)}) > 0)`))
-        .limit(20);
-      const row = rows.find((r) => r.id === id) ?? rows.find((r) => (decode(r.raw) as { id?: unknown } | null)?.id === id);
+        .where(and(inThread(workspaceId, threadId), sql`(${threadItems.id} = ${id} or ${threadItems.itemRef} = ${id})`))
+        .limit(2);
+      const row = rows.find((r) => r.id === id) ?? rows[0];
+      return row && toRow(row);
+    },
+
+    /** The newest item of the workspace whose Responses form carries this id (what an `item_reference` names). */
+    async findByRef(workspaceId: string, ref: string): Promise<ItemRow | undefined> {
+      const [row] = await db
+        .select()
+        .from(threadItems)
+        .where(and(eq(threadItems.workspaceId, workspaceId), eq(threadItems.itemRef, ref), ne(threadItems.status, 'superseded')))
+        .orderBy(desc(threadItems.createdAt))
+        .limit(1);
       return row && toRow(row);
     },
 

@@ -116,6 +116,7 @@ export function threadItemOf(item: ResponseItem, responseId: string | null, opts
       status: 'complete',
       responseId,
       raw: JSON.stringify(raw),
+      itemRef: typeof raw.id === 'string' ? raw.id.slice(0, 200) : null,
       ...extra,
     };
   }
@@ -132,6 +133,7 @@ export function threadItemOf(item: ResponseItem, responseId: string | null, opts
     status: 'complete',
     responseId,
     raw: text,
+    itemRef: typeof raw.id === 'string' ? raw.id.slice(0, 200) : null,
     ...extra,
   };
 }

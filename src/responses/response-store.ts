@@ -1,5 +1,6 @@
 import { and, eq, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
+import { GatewayError } from '../errors.js';
 import { storableText } from '../db/storable.js';
 import { responses } from '../db/schema/index.js';
 import type { ItemRow, ThreadStore } from '../memory/thread-store.js';
@@ -105,6 +106,26 @@ export function createResponseStore(db: Db, threads: ThreadStore, items: Storabl
       ).map((r) => String(r.id));
       const rows = await threads.responseItems(workspaceId, chain);
       return rows.flatMap((row) => responseItemsOfRow(row).map((item) => ({ seq: row.seq, tokens: row.tokens, item })));
+    },
+
+    /**
+     * `item_reference` items replaced by the stored items they name (this workspace's only): the
+     * upstream is stateless and could not resolve them. An unknown reference is the client's error.
+     */
+    async resolveReferences(workspaceId: string, input: ResponseItem[]): Promise<ResponseItem[]> {
+      if (!input.some((item) => item.type === 'item_reference')) return input;
+      const out: ResponseItem[] = [];
+      for (const [i, item] of input.entries()) {
+        if (item.type !== 'item_reference') {
+          out.push(item);
+          continue;
+        }
+        const row = typeof item.id === 'string' ? await threads.findByRef(workspaceId, item.id) : undefined;
+        const resolved = row ? responseItemsOfRow(row) : [];
+        if (resolved.length === 0) throw new GatewayError('invalid_value', `Item with id '${String(item.id)}' not found.`, { param: `input[${i}].id` });
+        out.push(...resolved);
+      }
+      return out;
     },
 
     /** The newest items of a conversation (a thread) as a rebuilt input starts with them, oldest first. */

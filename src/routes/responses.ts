@@ -86,7 +86,8 @@ export function responsesRoutes(deps: AppDeps, store: ResponseStore) {
     const retrievable = body.store !== false;
     const requestedModel: string = body.model;
     c.get('logFields').model = requestedModel;
-    const newInput = body.input === undefined || body.input === null ? [] : inputItems(body.input);
+    const given = body.input === undefined || body.input === null ? [] : inputItems(body.input);
+    const newInput = await store.resolveReferences(ws(c), given);
 
     // State the upstream cannot keep: the chain before this call, or the conversation (a thread:
     // `conversation`, X-Thread-Id, metadata.thread_id or /t/{id}/v1), rebuilt from the store.
@@ -118,7 +119,7 @@ export function responsesRoutes(deps: AppDeps, store: ResponseStore) {
     }
     const forwarded: Record<string, any> = {};
     for (const [k, v] of Object.entries(withoutGatewayFields(body))) if (!STATE_FIELDS.includes(k)) forwarded[k] = v;
-    if (history.length) forwarded.input = [...history, ...newInput];
+    if (history.length || newInput !== given) forwarded.input = [...history, ...newInput];
     const threadId = previous?.threadId ?? threadOf;
     if (threadId) setResponseHeader(c, 'x-thread-id', threadId);
     const writes = !threadOf || mode === 'write' || mode === 'readwrite';

@@ -58,6 +58,8 @@ export const threadItems = pgTable(
     responseId: text('response_id'),
     /** The item exactly as the Responses API carries it (JSON text): what a rebuilt input sends back. */
     raw: text('raw'),
+    /** The id the raw item carries (`msg_…`, `fc_…`, `rs_…`), which an `item_reference` names. */
+    itemRef: text('item_ref'),
     /** The item's text for lexical retrieval (at most 64 KiB of it); `search` is its stemmed vector. */
     searchText: text('search_text'),
     search: tsvector('search').generatedAlwaysAs(sql`to_tsvector('english', coalesce(search_text, ''))`),
@@ -67,6 +69,7 @@ export const threadItems = pgTable(
     index('thread_items_search_idx').using('gin', t.search),
     index('thread_items_pinned_idx').on(t.workspaceId, t.threadId).where(sql`${t.pinned}`),
     index('thread_items_response_idx').on(t.workspaceId, t.responseId, t.seq).where(sql`${t.responseId} is not null`),
+    index('thread_items_ref_idx').on(t.workspaceId, t.itemRef).where(sql`${t.itemRef} is not null`),
   ],
 );
 
