@@ -160,6 +160,31 @@ describe.each(dbKinds())('POST /v1/responses on %s', (kind) => {
   });
 });
 
+describe('a rebuilt input and the context window', () => {
+  const env = useProxyEnv();
+
+  it("never exceeds the model's window: the oldest items are left out (truncation auto); truncation disabled gets OpenAI's error", async () => {
+    const client = new OpenAI({ baseURL: `${env.gw.url}/v1`, apiKey: env.key, maxRetries: 0 });
+    const small = 'fake/small-600'; // a 600-token window in the fake catalog
+    const sentence = (i: number) => `Turn ${i}: the quick brown fox jumps over the lazy dog near the riverbank at dawn, again and again.`;
+    let previous: string | undefined;
+    for (let i = 0; i < 14; i++) {
+      const r = await client.responses.create({ model: small, input: sentence(i), previous_response_id: previous, max_output_tokens: 100 });
+      previous = r.id;
+    }
+    const last = responsesBodies(env).at(-1)!.input;
+    const text = JSON.stringify(last);
+    expect(text).toContain('Turn 13:');
+    expect(text).not.toContain('Turn 0:'); // cut, oldest first
+    expect(last[0].type === 'function_call_output').toBe(false);
+    const calls = responsesBodies(env).length;
+    await expect(
+      client.responses.create({ model: small, input: sentence(14), previous_response_id: previous, truncation: 'disabled', max_output_tokens: 100 }),
+    ).rejects.toMatchObject({ status: 400, error: expect.objectContaining({ code: 'context_length_exceeded', param: 'input' }) });
+    expect(responsesBodies(env).length).toBe(calls); // refused before the upstream
+  });
+});
+
 describe('Responses stream failures', () => {
   const env = useProxyEnv();
 

@@ -9,6 +9,8 @@ import type { AppContext, AppDeps, AppEnv } from './context.js';
 import { runProxy } from './proxy-pipeline.js';
 import { readJsonObject } from './read-json.js';
 import { setResponseHeader } from './response-headers.js';
+import { tokenFactor } from '../memory/context-plan.js';
+import { countTextTokens } from '../tokens/count-tokens.js';
 import { THREAD_ID, memoryOptions, resolveThread, withoutGatewayFields } from './thread-params.js';
 import { recordRejections } from '../middleware/record-rejections.js';
 
@@ -37,16 +39,23 @@ function validate(body: Record<string, any>) {
  * left out oldest first (a tool result never starts it without its call), unless the client asked
  * for `truncation: "disabled"`, which gets OpenAI's error instead. Unknown window: all of it.
  */
-function fitHistory(deps: AppDeps, body: Record<string, any>, history: { tokens: number; item: ResponseItem }[], input: ResponseItem[]): ResponseItem[] {
+async function fitHistory(deps: AppDeps, body: Record<string, any>, history: { tokens: number; item: ResponseItem }[], input: ResponseItem[]): Promise<ResponseItem[]> {
+  if (history.length === 0) return [];
+  if (!deps.catalog.isLoaded()) await deps.catalog.get().catch(() => undefined);
   const model = deps.catalog.peek(String(body.model));
   const window = model?.contextLength;
-  if (!window || history.length === 0) return history.map((h) => h.item);
+  if (!window) return history.map((h) => h.item);
+  // Other models tokenize differently: counted with chat memory's margin, so the estimate never falls short.
+  const factor = tokenFactor(model.id);
   const requested = Number(body.max_output_tokens);
   const reserve = Number.isFinite(requested) && requested > 0 ? requested : Math.min(model.maxCompletionTokens ?? 1_024, Math.floor(window / 4));
   const margin = Math.ceil(window * 0.05) + 64;
-  const fixed = itemTokens(input) + (typeof body.instructions === 'string' ? Math.ceil(body.instructions.length / 3) : 0) + (body.tools ? Math.ceil(JSON.stringify(body.tools).length / 3) : 0);
+  const fixed = Math.ceil(
+    (itemTokens(input) + (typeof body.instructions === 'string' ? countTextTokens(body.instructions) : 0) + (body.tools ? countTextTokens(JSON.stringify(body.tools)) : 0)) * factor,
+  );
   const room = window - reserve - margin - fixed;
-  let total = history.reduce((n, h) => n + h.tokens, 0);
+  const cost = (h: { tokens: number }) => Math.ceil(h.tokens * factor);
+  let total = history.reduce((n, h) => n + cost(h), 0);
   if (total <= room) return history.map((h) => h.item);
   if (body.truncation === 'disabled') {
     throw new GatewayError(
@@ -56,7 +65,7 @@ function fitHistory(deps: AppDeps, body: Record<string, any>, history: { tokens:
     );
   }
   let start = 0;
-  while (start < history.length && total > room) total -= history[start++]!.tokens;
+  while (start < history.length && total > room) total -= cost(history[start++]!);
   // A tool result or reasoning left without what preceded it would be refused: start at a message or call.
   while (start < history.length && (history[start]!.item.type === 'function_call_output' || history[start]!.item.type === 'reasoning')) start++;
   return history.slice(start).map((h) => h.item);
@@ -106,7 +115,7 @@ export function responsesRoutes(deps: AppDeps, store: ResponseStore) {
       if (threadOf) throw new GatewayError('invalid_value', "'previous_response_id' and 'conversation' cannot be used together.", { param: 'conversation' });
       previous = await store.get(ws(c), previousId);
       if (!previous) throw new GatewayError('previous_response_not_found', `Previous response with id '${previousId}' not found.`, { param: 'previous_response_id' });
-      history = fitHistory(deps, body, await store.chainItems(ws(c), previousId), newInput);
+      history = await fitHistory(deps, body, await store.chainItems(ws(c), previousId), newInput);
     } else if (threadOf) {
       if (conversationId && !(await deps.threads.getThread(ws(c), conversationId))) {
         throw new GatewayError('not_found', `Conversation with id '${conversationId}' not found.`, { param: 'conversation' });
@@ -115,7 +124,7 @@ export function responsesRoutes(deps: AppDeps, store: ResponseStore) {
       // A client re-sending (part of) what the thread holds: those items count once, in the client's own form.
       const overlap = overlapWithHistory(stored.map((h) => h.item), newInput);
       toStore = newInput.slice(overlap);
-      history = fitHistory(deps, body, stored.slice(0, stored.length - overlap), newInput);
+      history = await fitHistory(deps, body, stored.slice(0, stored.length - overlap), newInput);
     }
     const forwarded: Record<string, any> = {};
     for (const [k, v] of Object.entries(withoutGatewayFields(body))) if (!STATE_FIELDS.includes(k)) forwarded[k] = v;
