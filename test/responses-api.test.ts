@@ -185,6 +185,43 @@ describe('a rebuilt input and the context window', () => {
   });
 });
 
+describe('Responses under the same keys, limits, budgets and redaction as chat', () => {
+  const env = useProxyEnv();
+
+  it('rpm limits apply, and a refused call is recorded rejected without reaching the upstream', async () => {
+    const { key } = await env.gw.createKey({ rpm: 2 });
+    const client = new OpenAI({ baseURL: `${env.gw.url}/v1`, apiKey: key, maxRetries: 0 });
+    await client.responses.create({ model: MODEL, input: 'one' });
+    await client.responses.create({ model: MODEL, input: 'two', stream: true }).then(async (s) => {
+      for await (const _ of s);
+    });
+    await expect(client.responses.create({ model: MODEL, input: 'three' })).rejects.toMatchObject({ status: 429, error: expect.objectContaining({ code: 'rate_limit_exceeded' }) });
+    expect(responsesBodies(env)).toHaveLength(2);
+    const rows = await ledger(env);
+    expect(rows.map((r) => r.status)).toEqual(['ok', 'ok', 'rejected']);
+  });
+
+  it('a budget counts Responses spend and refuses once it is used', async () => {
+    const { key } = await env.gw.createKey({ budget_usd: '0.000001', budget_period: 'day' });
+    const client = new OpenAI({ baseURL: `${env.gw.url}/v1`, apiKey: key, maxRetries: 0 });
+    const first = await client.responses.create({ model: MODEL, input: 'hello '.repeat(200) });
+    await expect(client.responses.create({ model: MODEL, previous_response_id: first.id, input: 'more' })).rejects.toMatchObject({
+      status: 429,
+      error: expect.objectContaining({ code: 'insufficient_quota' }),
+    });
+    expect(responsesBodies(env)).toHaveLength(1);
+  });
+
+  it('secrets are redacted before a response is stored, so a chain never sends them again', async () => {
+    const secret = 'sk-proj-' + 'a1B2c3D4e5F6g7H8i9J0'.repeat(2);
+    const first = await env.openai.responses.create({ model: MODEL, input: `My key is ${secret}` });
+    await env.openai.responses.create({ model: MODEL, previous_response_id: first.id, input: 'And?' });
+    const sent = JSON.stringify(responsesBodies(env).at(-1)!.input);
+    expect(sent).not.toContain(secret);
+    expect(sent).toContain('My key is');
+  });
+});
+
 describe('Responses stream failures', () => {
   const env = useProxyEnv();
 
