@@ -7,7 +7,8 @@ import { withDeadline } from '../db/deadline.js';
 import { contextPlanner, messageTokens, storableMessage, type ContextPlan } from './context-plan.js';
 import { messageHash, type ChatMessage } from './message-hash.js';
 import { cosine, decodeVector, type Embedder } from './embedder.js';
-import { RETRIEVAL_SPAN, type HistoryRow, type NewItem, type ThreadStore } from './thread-store.js';
+import { RETRIEVAL_SPAN, type HistoryRow, type ItemRow, type NewItem, type ThreadRow, type ThreadStore } from './thread-store.js';
+import type { ModelInfo } from '../catalog/catalog.js';
 
 export type MemoryMode = 'off' | 'read' | 'write' | 'readwrite';
 
@@ -24,6 +25,11 @@ export interface MemoryContext {
 
 /** What storing an exchange reads of a request's outcome (available before the outcome itself). */
 export type ExchangeSource = Pick<RequestOutcome, 'requestId' | 'status' | 'text' | 'toolCalls' | 'truncatedChars' | 'servedModel' | 'requestedModel' | 'usage' | 'generationId' | 'request'>;
+
+/** What a plan reads of the thread row (a cached view is used only while these hold). */
+function sameFacts(a: ThreadRow | undefined, b: ThreadRow): boolean {
+  return !!a && a.version === b.version && a.createdAt.getTime() === b.createdAt.getTime() && a.summary === b.summary && a.summaryUptoSeq === b.summaryUptoSeq && a.nextSeq === b.nextSeq;
+}
 
 /** The longest a response waits for its exchange to be committed before it ends (then the durable writer takes it). */
 const COMMIT_WAIT_MS = 1_000;
@@ -142,35 +148,54 @@ export function createMemoryService(opts: MemoryServiceOptions) {
    * (`prepare`) and the dry run (`POST /v1/threads/{id}/context`).
    */
   async function plan(args: { workspaceId: string; threadId: string; body: Record<string, any>; inject: boolean; maxTokens?: number; deadlineMs?: number }): Promise<ContextPlan> {
-    const work = async () => {
-      // An exchange of this thread still being written on this instance is waited for first
-      // (read-your-writes: an earlier request that ended is seen).
-      const before = pending.get(threadKey(args.workspaceId, args.threadId));
-      if (before) await before;
-      const [view, model] = await Promise.all([opts.store.loadView(args.workspaceId, args.threadId), modelInfo(String(args.body.model ?? args.body.models?.[0]))]);
-      const input = {
-        body: args.body,
-        model,
-        thread: view.thread,
-        recent: view.recent,
-        pinned: view.pinned,
-        inject: args.inject,
-        cap: args.maxTokens ?? opts.defaultMaxTokens,
-        redact,
-        maxInlineBytes: opts.maxInlineBytes,
-      };
-      const planner = contextPlanner(input);
-      const first = planner.plan();
-      // Recall beyond recency: older messages that share words with the request, when some were left out.
-      const share = opts.retrievalShare ?? 0.3;
-      if (share <= 0 || first.retrievalBefore === null || !first.query) return first;
+    const share = opts.retrievalShare ?? 0.3;
+    const inputOf = (view: { thread: ThreadRow | undefined; recent: HistoryRow[]; pinned: ItemRow[] }, model: ModelInfo | undefined) => ({
+      body: args.body,
+      model,
+      thread: view.thread,
+      recent: view.recent,
+      pinned: view.pinned,
+      inject: args.inject,
+      cap: args.maxTokens ?? opts.defaultMaxTokens,
+      redact,
+      maxInlineBytes: opts.maxInlineBytes,
+    });
+    /** Recall beyond recency: older messages that share words (or meaning) with the request, when some were left out. */
+    const retrieve = async (first: ContextPlan): Promise<HistoryRow[] | null> => {
+      if (share <= 0 || first.retrievalBefore === null || !first.query) return null;
       const below = first.retrievalBefore;
       const [lexical, vector] = await Promise.all([
         opts.store.searchItems(args.workspaceId, args.threadId, first.query, below, RETRIEVAL_CANDIDATES),
         opts.embedder ? vectorSearch(args.workspaceId, args.threadId, first.query, below) : Promise.resolve([] as number[]),
       ]);
-      const found = vector.length ? await fuse(args.workspaceId, args.threadId, lexical, vector) : lexical;
-      return found.length ? planner.plan(found, share) : first;
+      return vector.length ? fuse(args.workspaceId, args.threadId, lexical, vector) : lexical;
+    };
+    const finish = (planner: ReturnType<typeof contextPlanner>, first: ContextPlan, found: HistoryRow[] | null) => (found?.length ? planner.plan(found, share) : first);
+
+    const work = async () => {
+      // An exchange of this thread still being written on this instance is waited for first
+      // (read-your-writes: an earlier request that ended is seen).
+      const before = pending.get(threadKey(args.workspaceId, args.threadId));
+      if (before) await before;
+      const modelId = String(args.body.model ?? args.body.models?.[0]);
+      // Retrieval starts from this instance's cached view while the thread's version is checked:
+      // when the check confirms the view (the usual case), its search already ran meanwhile.
+      const peek = share > 0 && opts.catalog.isLoaded() ? opts.store.peekView(args.workspaceId, args.threadId) : undefined;
+      let guess: { planner: ReturnType<typeof contextPlanner>; first: ContextPlan; found: Promise<HistoryRow[] | null> } | undefined;
+      if (peek) {
+        const planner = contextPlanner(inputOf(peek, opts.catalog.peek(modelId)));
+        const first = planner.plan();
+        const found = retrieve(first);
+        found.catch(() => {}); // awaited below when the view holds; dropped otherwise
+        guess = { planner, first, found };
+      }
+      const [view, model] = await Promise.all([opts.store.loadView(args.workspaceId, args.threadId), modelInfo(modelId)]);
+      if (guess && peek && view.recent === peek.recent && view.pinned === peek.pinned && sameFacts(view.thread, peek.thread)) {
+        return finish(guess.planner, guess.first, await guess.found);
+      }
+      const planner = contextPlanner(inputOf(view, model));
+      const first = planner.plan();
+      return finish(planner, first, await retrieve(first));
     };
     return args.deadlineMs ? withDeadline(work(), args.deadlineMs, 'thread memory') : work();
   }

@@ -57,26 +57,26 @@ export const newItemId = () => `itm_${randomBytes(12).toString('base64url')}`;
 const HISTORY_LIMIT = 400;
 const CACHE_THREADS = 2_000;
 
-/**
- * Threads and their items. Every query is scoped by workspace: a thread id alone finds nothing.
- * The recent history of busy threads is cached in process and trusted only while the thread's
- * version (bumped by every change, on any instance) is the one it was read at.
- */
 /** pgvector's text form of a vector: `[0.1,0.2,…]`. */
 export function vectorLiteral(v: ArrayLike<number>): string {
   return `[${Array.from(v, (x) => (Number.isFinite(x) ? x : 0)).join(',')}]`;
 }
 
+/**
+ * Threads and their items. Every query is scoped by workspace: a thread id alone finds nothing.
+ * The recent history of busy threads is cached in process and trusted only while the thread's
+ * version (bumped by every change, on any instance) is the one it was read at.
+ */
 export function createThreadStore(db: Db, opts: { embed?: boolean; vectors?: boolean } = {}) {
   const inThread = (workspaceId: string, threadId: string) => and(eq(threadItems.workspaceId, workspaceId), eq(threadItems.threadId, threadId));
-  const cache = new Map<string, { version: string; recent: HistoryRow[]; pinned: ItemRow[] }>();
+  const cache = new Map<string, { version: string; recent: HistoryRow[]; pinned: ItemRow[]; thread?: ThreadRow }>();
   const cacheKey = (workspaceId: string, threadId: string) => `${workspaceId}\u0000${threadId}`;
   // A version is the counter plus the thread's creation time: a deleted and re-created thread starts again at 1.
   const versionOf = (t: { version: number; createdAt: Date }) => `${t.createdAt.getTime()}:${t.version}`;
-  const remember = (key: string, version: string, recent: HistoryRow[], pinned: ItemRow[]) => {
+  const remember = (key: string, version: string, recent: HistoryRow[], pinned: ItemRow[], thread?: ThreadRow) => {
     cache.delete(key);
     if (cache.size >= CACHE_THREADS) cache.delete(cache.keys().next().value!);
-    cache.set(key, { version, recent, pinned });
+    cache.set(key, { version, recent, pinned, thread });
   };
   /** Marks a thread changed (for every instance) after an item edit outside appendItems. */
   const bump = async (workspaceId: string, threadId: string) => {
@@ -108,7 +108,10 @@ export function createThreadStore(db: Db, opts: { embed?: boolean; vectors?: boo
       const thread = await this.getThread(workspaceId, threadId);
       if (!thread) return { thread, recent: [] as HistoryRow[], pinned: [] as ItemRow[] };
       const cached = cache.get(key);
-      if (cached && cached.version === versionOf(thread)) return { thread, recent: cached.recent, pinned: cached.pinned };
+      if (cached && cached.version === versionOf(thread)) {
+        cached.thread = thread;
+        return { thread, recent: cached.recent, pinned: cached.pinned };
+      }
       const [recent, pinned] = await Promise.all([
         db.execute(sql`
           select seq, role, content, tool_calls, tool_call_id, name, content_hash, tokens
@@ -124,8 +127,17 @@ export function createThreadStore(db: Db, opts: { embed?: boolean; vectors?: boo
       ]);
       const history: HistoryRow[] = rowsOf(recent).reverse().map(historyRowOf);
       const pinnedRows = pinned.map(toRow);
-      remember(key, versionOf(thread), history, pinnedRows);
+      remember(key, versionOf(thread), history, pinnedRows, thread);
       return { thread, recent: history, pinned: pinnedRows };
+    },
+
+    /**
+     * This instance's cached view of a thread, unchecked (no query): what the thread most likely
+     * holds, for work that can start before loadView confirms it (retrieval). Undefined when not cached.
+     */
+    peekView(workspaceId: string, threadId: string): { thread: ThreadRow; recent: HistoryRow[]; pinned: ItemRow[] } | undefined {
+      const cached = cache.get(cacheKey(workspaceId, threadId));
+      return cached?.thread ? { thread: cached.thread, recent: cached.recent, pinned: cached.pinned } : undefined;
     },
 
 
@@ -202,6 +214,7 @@ export function createThreadStore(db: Db, opts: { embed?: boolean; vectors?: boo
     ): Promise<ItemRow[]> {
       if (items.length === 0 && supersedeSeqs.length === 0) return [];
       let version = 0;
+      let nextSeq = 0;
       let created: Date | undefined;
       const written = await db.transaction(async (tx) => {
         if (items[0]?.id) {
@@ -217,6 +230,7 @@ export function createThreadStore(db: Db, opts: { embed?: boolean; vectors?: boo
           })
           .returning({ nextSeq: threads.nextSeq, version: threads.version, createdAt: threads.createdAt });
         const first = reserved.nextSeq - items.length;
+        nextSeq = reserved.nextSeq;
         version = reserved.version;
         created = reserved.createdAt;
         if (supersedeSeqs.length) {
@@ -267,7 +281,8 @@ export function createThreadStore(db: Db, opts: { embed?: boolean; vectors?: boo
           .filter((r) => r.kind === 'message' && r.status === 'complete')
           .map((r) => ({ seq: r.seq, role: r.role, content: r.content, toolCalls: r.toolCalls, toolCallId: r.toolCallId, name: r.name, contentHash: r.contentHash, tokens: r.tokens }));
         const pinned = [...cached.pinned.filter((r) => !superseded.has(r.seq)), ...written.filter((r) => r.pinned && r.status !== 'superseded')];
-        remember(key, versionOf({ version, createdAt: created }), [...cached.recent.filter((r) => !superseded.has(r.seq)), ...added].slice(-HISTORY_LIMIT), pinned);
+        const thread = cached.thread && { ...cached.thread, version, nextSeq };
+        remember(key, versionOf({ version, createdAt: created }), [...cached.recent.filter((r) => !superseded.has(r.seq)), ...added].slice(-HISTORY_LIMIT), pinned, thread);
       } else {
         cache.delete(key);
       }
