@@ -56,11 +56,14 @@ export function adminRoutes(deps: AppDeps) {
   admin.use('*', async (c, next) => {
     // Reports have their own access rule (admin token or a `reports` key): see admin-usage.ts.
     if (c.req.path === '/admin/usage' || c.req.path.startsWith('/admin/usage/')) return next();
-    if (!deps.config.adminToken && !deps.localAdminToken) {
-      throw new GatewayError('admin_disabled', 'Admin routes are disabled: set ADMIN_TOKEN to enable them.');
-    }
     const token = bearerToken(c.req.header('authorization'));
-    if (!token || !isAdminToken(token, deps)) throw new GatewayError('invalid_api_key', 'A valid admin token is required.');
+    const valid = !!token && isAdminToken(token, deps);
+    // Without ADMIN_TOKEN only the local CLI's one-off token (DATA_DIR/gateway.lock) gets in;
+    // everyone else is told the routes are off and how to turn them on, whatever they sent.
+    if (!deps.config.adminToken && !valid) {
+      throw new GatewayError('admin_disabled', "Admin routes are disabled: set ADMIN_TOKEN (at least 16 characters) in the gateway's environment and restart it to enable them.");
+    }
+    if (!valid) throw new GatewayError('invalid_api_key', 'A valid admin token is required.');
     await next();
   });
 
