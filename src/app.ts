@@ -10,6 +10,7 @@ import { inputGuard } from './middleware/input-guard.js';
 import { requestId } from './middleware/request-id.js';
 import { adminRoutes } from './routes/admin.js';
 import { adminUsageRoutes } from './routes/admin-usage.js';
+import { adminUsageStatsRoutes } from './routes/admin-usage-stats.js';
 import { chatCompletions } from './routes/chat-completions.js';
 import { dashboardRoutes } from './routes/dashboard.js';
 import type { AppDeps, AppEnv } from './routes/context.js';
@@ -62,6 +63,7 @@ export function createApp(deps: AppDeps, state: AppState = { draining: () => fal
   app.route('/health', healthRoutes(deps, state));
   app.get('/metrics', metricsRoute(deps));
   app.route('/admin/usage', adminUsageRoutes(deps));
+  app.route('/admin/usage', adminUsageStatsRoutes(deps));
   app.route('/admin', adminRoutes(deps));
   app.route('/dashboard', dashboardRoutes(deps));
 

@@ -26,6 +26,33 @@ export function sessionCookieValue(access: ReportsAccess, deps: AppDeps): string
   return `${payload}.${sign(payload, deps)}`;
 }
 
+/**
+ * The console's CSRF token for a session: an HMAC of the session's own cookie payload, so it is
+ * different for every sign-in, dies with the session, and can be checked without any state.
+ */
+function csrfOf(payload: string, deps: AppDeps): string {
+  return sign(`csrf:${payload}`, deps);
+}
+
+/** The CSRF token of the request's session cookie (for the console page), or null without a valid session. */
+export function csrfTokenFor(c: AppContext, deps: AppDeps): string | null {
+  const cookie = getCookie(c, SESSION_COOKIE);
+  if (!cookie || !readSession(cookie, deps)) return null;
+  return csrfOf(cookie.split('.')[0], deps);
+}
+
+/**
+ * The session cookie of a request, checked (signature, expiry) but not re-verified against the key
+ * store; `csrfOk` says whether the request carries the session's CSRF token in `x-csrf-token`.
+ */
+export function sessionOf(c: AppContext, deps: AppDeps): { access: ReportsAccess; csrfOk: boolean } | null {
+  const cookie = getCookie(c, SESSION_COOKIE);
+  const access = cookie ? readSession(cookie, deps) : null;
+  if (!cookie || !access) return null;
+  const sent = c.req.header('x-csrf-token');
+  return { access, csrfOk: !!sent && safeEqual(sent, csrfOf(cookie.split('.')[0], deps)) };
+}
+
 function readSession(value: string, deps: AppDeps): ReportsAccess | null {
   const [payload, signature] = value.split('.');
   if (!payload || !signature || !safeEqual(signature, sign(payload, deps))) return null;

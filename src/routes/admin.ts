@@ -1,9 +1,9 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
 import { GatewayError } from '../errors.js';
-import { bearerToken } from '../keys/key-material.js';
-import { isAdminToken } from '../middleware/reports-access.js';
+import { requireAdmin } from '../middleware/admin-access.js';
 import { SCOPES, presentKey, presentWorkspace } from '../keys/key-store.js';
+import { adminThreadRoutes } from './admin-threads.js';
 import type { AppDeps, AppEnv } from './context.js';
 import { readJsonObject } from './read-json.js';
 import { formatDecimal, parseDecimal } from '../usage/decimal.js';
@@ -53,19 +53,13 @@ const toInput = (b: z.infer<typeof patchKeyBody>) => ({
 export function adminRoutes(deps: AppDeps) {
   const admin = new Hono<AppEnv>();
 
+  const adminOnly = requireAdmin(deps);
   admin.use('*', async (c, next) => {
     // Reports have their own access rule (admin token or a `reports` key): see admin-usage.ts.
     if (c.req.path === '/admin/usage' || c.req.path.startsWith('/admin/usage/')) return next();
-    const token = bearerToken(c.req.header('authorization'));
-    const valid = !!token && isAdminToken(token, deps);
-    // Without ADMIN_TOKEN only the local CLI's one-off token (DATA_DIR/gateway.lock) gets in;
-    // everyone else is told the routes are off and how to turn them on, whatever they sent.
-    if (!deps.config.adminToken && !valid) {
-      throw new GatewayError('admin_disabled', "Admin routes are disabled: set ADMIN_TOKEN (at least 16 characters) in the gateway's environment and restart it to enable them.");
-    }
-    if (!valid) throw new GatewayError('invalid_api_key', 'A valid admin token is required.');
-    await next();
+    return adminOnly(c, next);
   });
+  admin.route('/workspaces/:workspace/threads', adminThreadRoutes(deps));
 
   /** Spend and what is left of a key's budget in the current period (money as decimal strings). */
   async function budgetState(keyId: string, budget: string | null, period: string | null) {
