@@ -71,9 +71,9 @@ describe('npm start and the keys CLI on the embedded database', () => {
       csv = (await runScript('src/cli.ts', ['usage', '--group-by', 'key,model', '--key', 'third', '--csv'], env)).stdout;
     }
     const lines = csv.trim().split('\r\n');
-    expect(lines[0]).toBe('key,key_name,model,requests,errors,prompt_tokens,completion_tokens,cost_usd,unpriced_requests,unpriced_tokens');
+    expect(lines[0]).toBe('key,key_name,workspace,workspace_id,model,requests,errors,prompt_tokens,completion_tokens,cost_usd,unpriced_requests,unpriced_tokens');
     expect(lines).toHaveLength(2);
-    expect(lines[1]).toMatch(/^key_\S+,third,openai\/gpt-4o-mini,3,0,\d+,\d+,0\.\d+,0,0$/);
+    expect(lines[1]).toMatch(/^key_\S+,third,acme,ws_\S+,openai\/gpt-4o-mini,3,0,\d+,\d+,0\.\d+,0,0$/);
     const table = await runScript('src/cli.ts', ['usage', '--group-by', 'model'], env);
     expect(table.stdout).toMatch(/TOTAL/);
   });
@@ -89,7 +89,7 @@ describe('npm start and the keys CLI on the embedded database', () => {
     gateway = undefined;
     const csv = await runScript('src/cli.ts', ['usage', '--group-by', 'key', '--key', 'third', '--csv'], env);
     expect(csv.code, csv.stderr).toBe(0);
-    expect(csv.stdout.trim().split('\r\n')[1]).toMatch(/,third,3,0,/);
+    expect(csv.stdout.trim().split('\r\n')[1]).toMatch(/,third,acme,ws_\S+,3,0,/);
   });
 
   it('rejects bad configuration with one line per bad variable', async () => {

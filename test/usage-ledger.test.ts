@@ -254,9 +254,9 @@ describe.each(dbKinds())('usage ledger on %s', (kind) => {
     const csv = await report(`${q}&format=csv`);
     expect(csv.res.headers.get('content-type')).toMatch(/text\/csv/);
     const lines = (csv.body as string).trimEnd().split('\r\n');
-    expect(lines[0]).toBe('day,key,key_name,model,requests,errors,prompt_tokens,completion_tokens,cost_usd,unpriced_requests,unpriced_tokens');
+    expect(lines[0]).toBe('day,key,key_name,workspace,workspace_id,model,requests,errors,prompt_tokens,completion_tokens,cost_usd,unpriced_requests,unpriced_tokens');
     expect(lines).toHaveLength(json.data.length + 1);
-    const requests = lines.slice(1).reduce((s, l) => s + Number(l.split(',')[4]), 0);
+    const requests = lines.slice(1).reduce((s, l) => s + Number(l.split(',')[6]), 0);
     expect(requests).toBe(json.totals.requests);
     // Weeks and months are the same records regrouped: their totals match the day grouping.
     for (const group of ['week', 'month']) {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { GatewayError } from '../errors.js';
 import type { KeyStore } from '../keys/key-store.js';
-import { buildReportFilter, parseGroups } from './report-filter.js';
+import { buildReportFilter, parseChoices, parseFormat, parseGroups, periodRange, RECORD_ROUTES, RECORD_STATUSES } from './report-filter.js';
 
 const NOW = Date.parse('2026-11-26T15:30:00Z');
 const workspaces = [
@@ -56,8 +56,15 @@ describe('report filter', () => {
     // Without a workspace a key name may match in several.
     expect(await buildReportFilter(store, { ...base, key: 'app' }, NOW)).toEqual({ ...base, keyIds: ['key_1', 'key_2'] });
     expect(await buildReportFilter(store, { ...base, key: 'key_3' }, NOW)).toEqual({ ...base, keyIds: ['key_3'] });
-    // A key that matches nothing filters to nothing (not to everything).
-    expect(await buildReportFilter(store, { ...base, key: 'nope' }, NOW)).toEqual({ ...base, keyIds: [] });
+    // A key that matches nothing is not found (never an empty report that looks like no usage)...
+    expect(await refusal(buildReportFilter(store, { ...base, key: 'nope' }, NOW))).toEqual({
+      status: 404,
+      code: 'not_found',
+      param: 'key',
+      message: 'Key "nope" not found (key takes a key name or id).',
+    });
+    // ...but the gateway's own calls, recorded under gateway:… ids, can be picked out.
+    expect(await buildReportFilter(store, { ...base, key: 'gateway:memory-summary' }, NOW)).toEqual({ ...base, keyIds: ['gateway:memory-summary'] });
     expect(await buildReportFilter(store, { ...base, model: 'openai/gpt-4o-mini' }, NOW)).toEqual({ ...base, model: 'openai/gpt-4o-mini' });
   });
 
@@ -71,6 +78,68 @@ describe('report filter', () => {
     expect(await buildReportFilter(store, { ...base, workspace: 'acme' }, NOW, 'ws_a')).toEqual({ ...base, workspaceIds: ['ws_a'] });
     expect(await refusal(buildReportFilter(store, { ...base, workspace: 'beta' }, NOW, 'ws_a'))).toMatchObject({ status: 404, param: 'workspace' });
     expect(await buildReportFilter(store, { ...base, key: 'app' }, NOW, 'ws_a')).toEqual({ ...base, workspaceIds: ['ws_a'], keyIds: ['key_1'] });
+    expect(await refusal(buildReportFilter(store, { ...base, key: 'key_2' }, NOW, 'ws_a'))).toMatchObject({ status: 404, param: 'key' });
+  });
+});
+
+describe('period', () => {
+  // 2026-11-26 is a Thursday.
+  it.each([
+    ['today', '2026-11-26', '2026-11-27'],
+    ['yesterday', '2026-11-25', '2026-11-26'],
+    ['this_week', '2026-11-23', '2026-11-30'],
+    ['last_week', '2026-11-16', '2026-11-23'],
+    ['this_month', '2026-11-01', '2026-12-01'],
+    ['last_month', '2026-10-01', '2026-11-01'],
+    ['2026-02', '2026-02-01', '2026-03-01'],
+    ['2025-12', '2025-12-01', '2026-01-01'],
+  ])('%s is %s to %s (exclusive)', async (period, from, to) => {
+    expect(await buildReportFilter(store, { period }, NOW)).toEqual({ from, to });
+    expect(periodRange(period, NOW)).toEqual({ from, to });
+  });
+
+  it('crosses year ends, and a Monday or a Sunday is in its own week', () => {
+    expect(periodRange('last_month', Date.parse('2027-01-15T00:00:00Z'))).toEqual({ from: '2026-12-01', to: '2027-01-01' });
+    expect(periodRange('this_month', Date.parse('2026-12-31T23:59:59Z'))).toEqual({ from: '2026-12-01', to: '2027-01-01' });
+    expect(periodRange('this_week', Date.parse('2026-11-23T00:00:00Z'))).toEqual({ from: '2026-11-23', to: '2026-11-30' });
+    expect(periodRange('this_week', Date.parse('2026-11-29T23:00:00Z'))).toEqual({ from: '2026-11-23', to: '2026-11-30' });
+  });
+
+  it('refuses an unknown period, naming what it takes, and a period with from or to', async () => {
+    for (const period of ['month', 'bogus', '2026-13', '2026-00', '2026-1', 'This_month']) {
+      expect(await refusal(buildReportFilter(store, { period }, NOW))).toEqual({
+        status: 400,
+        code: 'invalid_value',
+        param: 'period',
+        message: `Invalid value for 'period': '${period}'. Supported values are: 'today', 'yesterday', 'this_week', 'last_week', 'this_month', 'last_month', or a month as YYYY-MM.`,
+      });
+    }
+    expect(await refusal(buildReportFilter(store, { period: 'today', from: '2026-11-01' }, NOW))).toMatchObject({ status: 400, param: 'period' });
+    expect(await refusal(buildReportFilter(store, { period: 'today', to: '2026-11-01' }, NOW))).toMatchObject({ status: 400, param: 'period' });
+  });
+});
+
+describe('closed lists: status, route, format', () => {
+  it('takes comma-separated values of the list, refuses anything else naming the param and the values', () => {
+    expect(parseChoices(undefined, 'status', RECORD_STATUSES)).toBeUndefined();
+    expect(parseChoices('upstream_error, timeout,timeout', 'status', RECORD_STATUSES)).toEqual(['upstream_error', 'timeout']);
+    expect(() => parseChoices('bogus', 'status', RECORD_STATUSES)).toThrow(
+      "Invalid value for 'status': 'bogus'. Supported values are: 'ok', 'upstream_error', 'client_aborted', 'timeout', 'rejected', 'aborted'.",
+    );
+    expect(() => parseChoices('ok,', 'status', RECORD_STATUSES)).toThrow("Invalid value for 'status': ''.");
+    expect(() => parseChoices('chat', 'route', RECORD_ROUTES)).toThrow("Supported values are: 'chat.completions', 'completions', 'responses', 'embeddings'.");
+    expect(parseFormat(undefined)).toBe('json');
+    expect(parseFormat('csv')).toBe('csv');
+    try {
+      parseFormat('xml');
+      expect.unreachable();
+    } catch (e) {
+      expect(e).toMatchObject({ status: 400, code: 'invalid_value', param: 'format', message: "Invalid value for 'format': 'xml'. Supported values are: 'json', 'csv'." });
+    }
+  });
+
+  it('cuts a long bad value in the message', () => {
+    expect(() => parseChoices('x'.repeat(500), 'status', RECORD_STATUSES)).toThrow(`'${'x'.repeat(100)}…'`);
   });
 });
 
@@ -82,7 +151,9 @@ describe('group_by', () => {
   });
 
   it('refuses anything else, naming what it takes', () => {
-    expect(() => parseGroups('day,hour')).toThrow('group_by takes day, week, month, workspace, key, model; got "hour".');
+    expect(() => parseGroups('day,hour')).toThrow(
+      "Invalid value for 'group_by': 'hour'. Supported values are: 'day', 'week', 'month', 'workspace', 'key', 'model' (comma-separated).",
+    );
     try {
       parseGroups('Day');
       expect.unreachable();

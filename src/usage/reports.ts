@@ -41,9 +41,20 @@ const GROUP_SQL: Record<Group, { inner: SQL; outer: SQL; columns: string[] }> = 
   model: { inner: sql`d.model as g_model`, outer: sql`g.g_model as model`, columns: ['model'] },
 };
 
+/**
+ * Grouped by key but not by workspace, rows also name the key's workspace (a key belongs to one, so
+ * the grouping is the same): key names repeat across workspaces. Null for the gateway's own calls.
+ */
+const KEY_WORKSPACE = { outer: sql`kw.name as workspace, k.workspace_id as workspace_id`, columns: ['workspace', 'workspace_id'] };
+const keyWorkspace = (groups: Group[]) => groups.includes('key') && !groups.includes('workspace');
+
+function shownColumns(groups: Group[]): string[] {
+  return groups.flatMap((g) => [...GROUP_SQL[g].columns, ...(g === 'key' && keyWorkspace(groups) ? KEY_WORKSPACE.columns : [])]);
+}
+
 /** The columns a report with these groups has, in order (also the CSV header). */
 export function reportColumns(groups: Group[]): string[] {
-  return [...groups.flatMap((g) => GROUP_SQL[g].columns), 'requests', 'errors', 'prompt_tokens', 'completion_tokens', 'cost_usd', 'unpriced_requests', 'unpriced_tokens'];
+  return [...shownColumns(groups), 'requests', 'errors', 'prompt_tokens', 'completion_tokens', 'cost_usd', 'unpriced_requests', 'unpriced_tokens'];
 }
 
 function whereClause(f: ReportFilter): SQL {
@@ -69,7 +80,7 @@ function rowsOf(result: unknown): Record<string, any>[] {
  */
 export async function usageReport(db: Db, groups: Group[], filter: ReportFilter): Promise<{ data: ReportRow[]; totals: Totals }> {
   const inner = groups.map((g) => GROUP_SQL[g].inner);
-  const outer = groups.map((g) => GROUP_SQL[g].outer);
+  const outer = groups.flatMap((g) => [GROUP_SQL[g].outer, ...(g === 'key' && keyWorkspace(groups) ? [KEY_WORKSPACE.outer] : [])]);
   const positions = groups.map((_, i) => sql.raw(String(i + 1)));
   const orderBy = groups.map((g) => sql.raw(`g.g_${g}`));
   const query = sql`
@@ -87,6 +98,7 @@ export async function usageReport(db: Db, groups: Group[], filter: ReportFilter)
     ) g
     ${groups.includes('workspace') ? sql`left join workspaces w on w.id = g.g_workspace` : sql``}
     ${groups.includes('key') ? sql`left join api_keys k on k.id = g.g_key` : sql``}
+    ${keyWorkspace(groups) ? sql`left join workspaces kw on kw.id = k.workspace_id` : sql``}
     ${orderBy.length ? sql`order by ${sql.join(orderBy, sql`, `)}` : sql``}
   `;
   const raw = rowsOf(await db.execute(query));
@@ -95,7 +107,7 @@ export async function usageReport(db: Db, groups: Group[], filter: ReportFilter)
   for (const r of raw) {
     if (r.requests === null) continue; // no groups and no rows: sum() gives one all-null row
     const row: Record<string, string | number | null> = {};
-    for (const col of groups.flatMap((g) => GROUP_SQL[g].columns)) row[col] = (r[col] as string | null) ?? null;
+    for (const col of shownColumns(groups)) row[col] = (r[col] as string | null) ?? null;
     const cost = normalizeDecimal(r.cost_usd as string);
     const out = {
       ...row,
@@ -121,28 +133,48 @@ export async function usageReport(db: Db, groups: Group[], filter: ReportFilter)
 }
 
 export interface RecordsQuery extends ReportFilter {
-  status?: string;
+  statuses?: string[];
+  routes?: string[];
   limit: number;
   cursor?: { createdAt: string; requestId: string };
 }
 
-/** Raw records, newest first, paginated by a (created_at, request_id) cursor. */
+/**
+ * The per-request report's columns, in order (also its CSV header): the ledger's columns with the
+ * workspace's and the key's names beside their ids (names as they are now; null for the gateway's
+ * own `gateway:…` calls, which have no key).
+ */
+export const RECORD_COLUMNS: readonly string[] = [
+  'request_id', 'client_request_id', 'created_at', 'workspace_id', 'workspace_name', 'key_id', 'key_name', 'route',
+  'model_requested', 'model_served', 'model', 'thread_id', 'stream', 'status', 'http_status', 'error_code', 'prompt_tokens', 'completion_tokens',
+  'cached_tokens', 'reasoning_tokens', 'cost_usd', 'cost_source', 'estimated', 'latency_ms', 'ttfb_ms', 'generation_id', 'provider',
+];
+
+/** Raw records, newest first, paginated by a (created_at, request_id) cursor, with workspace and key names. */
 export async function usageRecordsPage(db: Db, q: RecordsQuery) {
-  const parts: SQL[] = [sql`created_at >= ${q.from}::timestamptz`, sql`created_at < ${q.to}::timestamptz`];
-  if (q.workspaceIds) parts.push(inList(sql`workspace_id`, q.workspaceIds));
-  if (q.keyIds) parts.push(inList(sql`key_id`, q.keyIds));
-  if (q.model) parts.push(sql`model = ${q.model}`);
-  if (q.status) parts.push(sql`status = ${q.status}`);
-  if (q.cursor) parts.push(sql`(created_at, request_id) < (${q.cursor.createdAt}::timestamptz, ${q.cursor.requestId})`);
+  const parts: SQL[] = [sql`r.created_at >= ${q.from}::timestamptz`, sql`r.created_at < ${q.to}::timestamptz`];
+  if (q.workspaceIds) parts.push(inList(sql`r.workspace_id`, q.workspaceIds));
+  if (q.keyIds) parts.push(inList(sql`r.key_id`, q.keyIds));
+  if (q.model) parts.push(sql`r.model = ${q.model}`);
+  if (q.statuses) parts.push(inList(sql`r.status`, q.statuses));
+  if (q.routes) parts.push(inList(sql`r.route`, q.routes));
+  if (q.cursor) parts.push(sql`(r.created_at, r.request_id) < (${q.cursor.createdAt}::timestamptz, ${q.cursor.requestId})`);
+  // The page is cut first, then the names are joined to its rows only (by primary key).
   const raw = rowsOf(
     await db.execute(sql`
-      select request_id, client_request_id, to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as created_at, workspace_id, key_id, route,
-        model_requested, model_served, model, thread_id, stream, status, http_status, error_code, prompt_tokens, completion_tokens,
-        cached_tokens, reasoning_tokens, cost_usd::text as cost_usd, cost_source, estimated, latency_ms, ttfb_ms, generation_id, provider
-      from usage_records
-      where ${sql.join(parts, sql` and `)}
-      order by created_at desc, request_id desc
-      limit ${q.limit + 1}
+      select p.request_id, p.client_request_id, to_char(p.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as created_at,
+        p.workspace_id, w.name as workspace_name, p.key_id, k.name as key_name, p.route,
+        p.model_requested, p.model_served, p.model, p.thread_id, p.stream, p.status, p.http_status, p.error_code, p.prompt_tokens, p.completion_tokens,
+        p.cached_tokens, p.reasoning_tokens, p.cost_usd::text as cost_usd, p.cost_source, p.estimated, p.latency_ms, p.ttfb_ms, p.generation_id, p.provider
+      from (
+        select r.* from usage_records r
+        where ${sql.join(parts, sql` and `)}
+        order by r.created_at desc, r.request_id desc
+        limit ${q.limit + 1}
+      ) p
+      left join workspaces w on w.id = p.workspace_id
+      left join api_keys k on k.id = p.key_id
+      order by p.created_at desc, p.request_id desc
     `),
   );
   const more = raw.length > q.limit;
