@@ -224,8 +224,11 @@ describe.each(dbKinds())('usage ledger on %s', (kind) => {
     expect(Number(listed.spend_usd)).toBeCloseTo(spent, 12);
     expect(listed.budget_remaining_usd).toBe('0');
     expect(listed.budget_period_start).toBe(new Date().toISOString().slice(0, 10));
+    // Keys without a budget show this month's spend, and no budget left.
     const plain = keys.data.find((k: any) => k.budget_usd === null);
-    expect(plain.spend_usd).toBeUndefined();
+    expect(plain).toMatchObject({ spend_period: 'month', spend_period_start: `${new Date().toISOString().slice(0, 8)}01`, spend_usd: expect.stringMatching(/^\d+(\.\d+)?$/) });
+    expect(plain.budget_remaining_usd).toBeUndefined();
+    expect(listed).toMatchObject({ spend_period: 'day', spend_period_start: listed.budget_period_start });
   });
 
   it('serves reports to reports keys for their own workspace only; other keys get 403', async () => {

@@ -102,6 +102,23 @@ describe.each(dbKinds())('usage reports on %s', (kind) => {
     expect((await get(`/admin/usage?workspace=${k.workspace}&period=${today().slice(0, 7)}`)).json.totals.requests).toBe(3);
   });
 
+  it("the key list shows every key's spend this period (its budget's, else the month)", async () => {
+    const k = await keyWithTraffic('spender');
+    await env.gw.deps.usage.flush();
+    const records = (await get(`/admin/usage/requests?key=${k.id}&period=today`)).json.data;
+    const cost = records.reduce((s: number, r: any) => s + Number(r.cost_usd), 0);
+    expect(cost).toBeGreaterThan(0);
+    const { data } = await (await env.gw.admin(`/admin/keys?workspace=${k.workspace}`)).json();
+    expect(data).toHaveLength(1);
+    expect(data[0]).toMatchObject({ id: k.id, budget_usd: null, spend_period: 'month', spend_period_start: `${today().slice(0, 8)}01` });
+    expect(Number(data[0].spend_usd)).toBeCloseTo(cost, 12);
+    expect(data[0].budget_remaining_usd).toBeUndefined();
+    // A key without usage this period has spent 0.
+    const idle = await env.gw.createKey({ budget_usd: '5', budget_period: 'day' });
+    const [listed] = (await (await env.gw.admin(`/admin/keys?workspace=${idle.workspace}`)).json()).data;
+    expect(listed).toMatchObject({ spend_period: 'day', spend_period_start: today(), spend_usd: '0', budget_period_start: today(), budget_remaining_usd: '5' });
+  });
+
   it('refuses an unknown value of any report filter with a 400 naming the param and what it takes', async () => {
     const { key } = await env.gw.createKey({ scopes: ['proxy', 'reports'] });
     const cases: [string, string, RegExp][] = [

@@ -6,8 +6,7 @@ import { SCOPES, presentKey, presentWorkspace } from '../keys/key-store.js';
 import { adminThreadRoutes } from './admin-threads.js';
 import type { AppDeps, AppEnv } from './context.js';
 import { readJsonObject } from './read-json.js';
-import { formatDecimal, parseDecimal } from '../usage/decimal.js';
-import { periodStart, type BudgetPeriod } from '../usage/spend-tracker.js';
+import { keySpend } from '../usage/key-spend.js';
 
 const money = z
   .union([z.string(), z.number()])
@@ -61,23 +60,6 @@ export function adminRoutes(deps: AppDeps) {
   });
   admin.route('/workspaces/:workspace/threads', adminThreadRoutes(deps));
 
-  /** Spend and what is left of a key's budget in the current period (money as decimal strings). */
-  async function budgetState(keyId: string, budget: string | null, period: string | null) {
-    if (!budget) return {};
-    const p = (period ?? 'month') as BudgetPeriod;
-    try {
-      const spent = await deps.usage.spend.spent(keyId, p);
-      const left = parseDecimal(budget) - spent;
-      return {
-        budget_period_start: periodStart(p, deps.now()),
-        spend_usd: formatDecimal(spent),
-        budget_remaining_usd: formatDecimal(left > 0n ? left : 0n),
-      };
-    } catch {
-      return { spend_usd: null, budget_remaining_usd: null };
-    }
-  }
-
   admin.post('/workspaces', async (c) => {
     const { body } = await readJsonObject(c, 64 * 1024);
     const { name } = parse(createWorkspaceBody, body);
@@ -105,7 +87,8 @@ export function adminRoutes(deps: AppDeps) {
       workspaceId = ws.id;
     }
     const rows = await deps.keys.listKeys(workspaceId);
-    const data = await Promise.all(rows.map(async (r) => ({ ...presentKey(r, r.workspaceName), ...(await budgetState(r.id, r.budgetUsd, r.budgetPeriod)) })));
+    const spend = await keySpend(deps.database.db, rows, deps.now(), deps.usage.spend);
+    const data = rows.map((r) => ({ ...presentKey(r, r.workspaceName), ...spend.get(r.id) }));
     return c.json({ object: 'list', data });
   });
 
