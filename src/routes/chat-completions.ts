@@ -1,41 +1,39 @@
-import { GatewayError } from '../errors.js';
+import { z } from 'zod';
+import { CHAT_MESSAGE_DOC, always, checkBody, field, jsonArray, optional, required } from './body-schema.js';
 import { createChatStreamTap, type ChatStreamState, type ChatStreamTap } from '../proxy/chat-stream-tap.js';
 import { parseUsage } from '../proxy/outcome.js';
 import type { AppContext, AppDeps } from './context.js';
 import { runProxy } from './proxy-pipeline.js';
 import { readJsonObject } from './read-json.js';
 import { setResponseHeader } from './response-headers.js';
-import { memoryOptions, resolveThread, withoutGatewayFields } from './thread-params.js';
+import { THREAD_METADATA, memoryOptions, resolveThread, withoutGatewayFields } from './thread-params.js';
 import type { MemoryContext } from '../memory/memory-service.js';
 
+const nonBlank = z.string().regex(/\S/);
+
 /**
- * Validates the fields the gateway itself reads; everything else passes through untouched.
- * `model` may be left out when OpenRouter's fallback list `models` is given (it then serves the
- * first of them that is available).
+ * The fields of a chat completion request the gateway itself reads; everything else passes through
+ * untouched (the body is forwarded as received, so the parsed copy is not used, and a plain object
+ * schema costs a third of a loose one that copies every field: ~0.3 µs a request). `model` may be
+ * left out when OpenRouter's fallback list `models` is given (it then serves the first of them
+ * that is available).
  */
-function validateChatBody(body: Record<string, any>) {
-  if (body.models !== undefined && body.models !== null) {
-    const models = body.models;
-    if (!Array.isArray(models) || models.length === 0 || !models.every((m) => typeof m === 'string' && m.trim())) {
-      throw new GatewayError('invalid_value', "Invalid value for 'models': expected a non-empty array of non-empty strings.", { param: 'models' });
-    }
-  }
-  if ((body.model === undefined || body.model === null) && !Array.isArray(body.models)) {
-    throw new GatewayError('missing_required_parameter', "Missing required parameter: 'model'.", { param: 'model' });
-  }
-  if (body.model !== undefined && body.model !== null && (typeof body.model !== 'string' || !body.model.trim())) {
-    throw new GatewayError('invalid_value', "Invalid value for 'model': expected a non-empty string.", { param: 'model' });
-  }
-  if (body.messages === undefined || body.messages === null) {
-    throw new GatewayError('missing_required_parameter', "Missing required parameter: 'messages'.", { param: 'messages' });
-  }
-  if (!Array.isArray(body.messages) || body.messages.length === 0) {
-    throw new GatewayError('invalid_value', "Invalid value for 'messages': expected a non-empty array.", { param: 'messages' });
-  }
-  if (body.stream !== undefined && typeof body.stream !== 'boolean' && body.stream !== null) {
-    throw new GatewayError('invalid_value', "Invalid value for 'stream': expected a boolean.", { param: 'stream' });
-  }
-}
+export const chatCompletionRequest = z
+  .object({
+    models: field(
+      z.array(nonBlank).min(1).nullish().meta({ description: "OpenRouter's fallback list: tried in order; stands in for `model` when that is left out." }),
+      optional('models', 'expected a non-empty array of non-empty strings'),
+    ),
+    model: field(nonBlank.nullish().meta({ description: 'Model id, e.g. `openai/gpt-4o-mini` (required unless `models` is given).' }), required('model', 'expected a non-empty string')),
+    messages: field(
+      jsonArray({ minItems: 1, items: CHAT_MESSAGE_DOC, description: 'The conversation so far; stored thread history is added before it (see X-Thread-Id).' }),
+      required('messages', 'expected a non-empty array'),
+    ),
+    stream: field(z.boolean().nullish().meta({ description: 'Stream the answer as server-sent events.' }), optional('stream', 'expected a boolean')),
+    metadata: THREAD_METADATA,
+  })
+  .refine((b) => (b.model !== undefined && b.model !== null) || Array.isArray(b.models), { path: ['model'], ...always })
+  .meta({ anyOf: [{ required: ['model'] }, { required: ['models'] }] });
 
 /**
  * A shallow copy of a parsed JSON object, every own field kept (`__proto__` too, as a plain field,
@@ -56,7 +54,7 @@ function copyFields(src: Record<string, any>): Record<string, any> {
 export function chatCompletions(deps: AppDeps) {
   return async (c: AppContext) => {
     const { body, raw } = await readJsonObject(c, deps.config.maxBodyBytes);
-    validateChatBody(body);
+    checkBody(chatCompletionRequest, body);
     const stream = body.stream === true;
     // The client asks for the usage chunk OpenAI's way or OpenRouter's (`usage: {include: true}`).
     const askedIncludeUsage = body.stream_options?.include_usage === true;

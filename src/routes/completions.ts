@@ -1,4 +1,5 @@
-import { GatewayError } from '../errors.js';
+import { z } from 'zod';
+import { checkBody, field, missing, optional, present } from './body-schema.js';
 import { createChatStreamTap, type ChatStreamTap } from '../proxy/chat-stream-tap.js';
 import { parseUsage } from '../proxy/outcome.js';
 import type { AppContext, AppDeps } from './context.js';
@@ -12,6 +13,13 @@ function promptText(prompt: unknown): string {
   return '';
 }
 
+/** The fields of a legacy completion request the gateway reads; the rest passes through untouched. */
+export const completionRequest = z.object({
+  model: field(z.string().regex(/\S/).meta({ description: 'Model id.' }), () => missing('model')),
+  prompt: field(present({ description: 'A string, an array of strings, or token arrays (checked by the upstream).', examples: ['Say hello'] }), () => missing('prompt')),
+  stream: field(z.boolean().nullish().meta({ description: 'Stream the answer as server-sent events.' }), optional('stream', 'expected a boolean')),
+});
+
 /**
  * `POST /v1/completions` (legacy text completions): a pass-through, stream and non-stream, with its
  * usage recorded. Its stream is chat's framing (`data:` chunks, a usage chunk, [DONE]) with `text`
@@ -20,15 +28,7 @@ function promptText(prompt: unknown): string {
 export function completions(deps: AppDeps) {
   return async (c: AppContext) => {
     const { body, raw } = await readJsonObject(c, deps.config.maxBodyBytes);
-    if (typeof body.model !== 'string' || !body.model.trim()) {
-      throw new GatewayError('missing_required_parameter', "Missing required parameter: 'model'.", { param: 'model' });
-    }
-    if (body.prompt === undefined || body.prompt === null) {
-      throw new GatewayError('missing_required_parameter', "Missing required parameter: 'prompt'.", { param: 'prompt' });
-    }
-    if (body.stream !== undefined && body.stream !== null && typeof body.stream !== 'boolean') {
-      throw new GatewayError('invalid_value', "Invalid value for 'stream': expected a boolean.", { param: 'stream' });
-    }
+    checkBody(completionRequest, body);
     const stream = body.stream === true;
     c.get('logFields').model = body.model;
     const askedUsage = body.stream_options?.include_usage === true || body.usage?.include === true;

@@ -1,6 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { Hono } from 'hono';
+import { z } from 'zod';
 import { GatewayError } from '../errors.js';
+import { checkBody, field, invalid, jsonSchemaOf, missing, type FieldError } from './body-schema.js';
+import { badItem, inputItem } from './responses.js';
 import type { ThreadRow } from '../memory/thread-store.js';
 import { inputItems, presentItem } from '../responses/items.js';
 import { responseItemsOfRow, type ResponseStore } from '../responses/response-store.js';
@@ -19,22 +22,37 @@ const presentConversation = (t: ThreadRow) => ({
 });
 
 /** Metadata as OpenAI takes it: up to 16 string values. */
-function metadataOf(value: unknown): Record<string, string> | undefined {
-  if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'object' || Array.isArray(value)) throw new GatewayError('invalid_value', "Invalid value for 'metadata': expected an object of strings.", { param: 'metadata' });
-  const entries = Object.entries(value as Record<string, unknown>);
-  if (entries.length > 16 || !entries.every(([k, v]) => typeof v === 'string' && k.length <= 64 && v.length <= 512)) {
-    throw new GatewayError('invalid_value', "Invalid value for 'metadata': at most 16 string values (keys up to 64 characters, values up to 512).", { param: 'metadata' });
-  }
-  return value as Record<string, string>;
-}
+const isMetadata = (v: unknown) =>
+  !!v && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length <= 16 && Object.entries(v).every(([k, s]) => typeof s === 'string' && k.length <= 64 && s.length <= 512);
+// zod's record skips a `__proto__` key (it would set its parsed copy's prototype), which the
+// gateway keeps like any other: so the value itself is checked, and documented by the record.
+const metadata = z
+  .unknown()
+  .refine(isMetadata)
+  .meta(jsonSchemaOf(z.record(z.string().max(64), z.string().max(512)).meta({ maxProperties: 16, description: 'Up to 16 string values (keys up to 64 characters, values up to 512).' })));
+const metadataError: FieldError = (v) =>
+  v === undefined || v === null
+    ? missing('metadata')
+    : typeof v !== 'object' || Array.isArray(v)
+      ? invalid('metadata', 'expected an object of strings')
+      : invalid('metadata', 'at most 16 string values (keys up to 64 characters, values up to 512)');
 
-function addedItems(value: unknown): Record<string, any>[] {
-  if (value === undefined || value === null) return [];
-  if (!Array.isArray(value)) throw new GatewayError('invalid_value', "Invalid value for 'items': expected an array of items.", { param: 'items' });
-  if (value.length > MAX_ADDED) throw new GatewayError('invalid_value', `Invalid value for 'items': at most ${MAX_ADDED} items at a time.`, { param: 'items' });
-  return inputItems(value);
-}
+const itemsError: FieldError = (v) =>
+  v === undefined || v === null || (Array.isArray(v) && v.length === 0)
+    ? missing('items')
+    : !Array.isArray(v)
+      ? invalid('items', 'expected an array of items')
+      : v.length > MAX_ADDED
+        ? invalid('items', `at most ${MAX_ADDED} items at a time`)
+        : badItem(v);
+const items = z.array(inputItem).max(MAX_ADDED).meta({ description: `Items to add (at most ${MAX_ADDED}), in the Responses API's input item form.` });
+
+/** `POST /v1/conversations`. */
+export const conversationCreateRequest = z.object({ metadata: field(metadata.nullish(), metadataError), items: field(items.nullish(), itemsError) });
+/** `POST /v1/conversations/{id}`: new metadata. */
+export const conversationUpdateRequest = z.object({ metadata: field(metadata, metadataError) });
+/** `POST /v1/conversations/{id}/items`. */
+export const conversationItemsRequest = z.object({ items: field(items.min(1), itemsError) });
 
 /**
  * `/v1/conversations`: OpenAI's Conversations API over thread memory. A conversation is a thread
@@ -54,8 +72,9 @@ export function conversationRoutes(deps: AppDeps, store: ResponseStore) {
 
   api.post('/', async (c) => {
     const { body } = await readJsonObject(c, deps.config.maxBodyBytes);
-    const metadata = metadataOf(body.metadata);
-    const items = addedItems(body.items);
+    checkBody(conversationCreateRequest, body);
+    const items = body.items ? inputItems(body.items) : [];
+    const metadata = body.metadata ?? undefined;
     const id = `conv_${randomBytes(24).toString('hex')}`;
     const t = await deps.threads.ensureThread(ws(c), id, { metadata: metadata ?? null });
     if (items.length) await store.appendItems(ws(c), id, items);
@@ -67,8 +86,8 @@ export function conversationRoutes(deps: AppDeps, store: ResponseStore) {
   api.post('/:id', async (c) => {
     const t = await conversation(c);
     const { body } = await readJsonObject(c, deps.config.maxBodyBytes);
-    const metadata = metadataOf(body.metadata);
-    if (metadata === undefined) throw new GatewayError('missing_required_parameter', "Missing required parameter: 'metadata'.", { param: 'metadata' });
+    checkBody(conversationUpdateRequest, body);
+    const metadata = body.metadata as Record<string, string>;
     return c.json(presentConversation((await deps.threads.updateThread(ws(c), t.id, { metadata }))!));
   });
 
@@ -101,8 +120,8 @@ export function conversationRoutes(deps: AppDeps, store: ResponseStore) {
   api.post('/:id/items', async (c) => {
     const t = await conversation(c);
     const { body } = await readJsonObject(c, deps.config.maxBodyBytes);
-    const items = addedItems(body.items);
-    if (items.length === 0) throw new GatewayError('missing_required_parameter', "Missing required parameter: 'items'.", { param: 'items' });
+    checkBody(conversationItemsRequest, body);
+    const items = inputItems(body.items);
     const rows = await store.appendItems(ws(c), t.id, items);
     const data = rows.flatMap((row) => responseItemsOfRow(row).map((item) => presentItem(row.id, item)));
     return c.json({ object: 'list', data, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null, has_more: false });

@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import { Hono } from 'hono';
+import { z } from 'zod';
 import { GatewayError } from '../errors.js';
+import { checkBody, field, invalid, optional } from './body-schema.js';
 import { parseResponsesUsage } from '../proxy/outcome.js';
 import { createResponsesStreamTap, type ResponsesStreamTap } from '../proxy/responses-stream-tap.js';
 import { chatMessagesOf, inputItems, itemTokens, overlapWithHistory, presentItem, type ResponseItem } from '../responses/items.js';
@@ -11,28 +13,59 @@ import { readJsonObject } from './read-json.js';
 import { setResponseHeader } from './response-headers.js';
 import { tokenFactor } from '../memory/context-plan.js';
 import { countTextTokens } from '../tokens/count-tokens.js';
-import { THREAD_ID, memoryOptions, resolveThread, withoutGatewayFields } from './thread-params.js';
+import { THREAD_ID, THREAD_METADATA, memoryOptions, resolveThread, threadIdSchema, withoutGatewayFields } from './thread-params.js';
 import { recordRejections } from '../middleware/record-rejections.js';
 
 /** Fields the gateway resolves itself: never sent to the (stateless) upstream. */
 const STATE_FIELDS = ['previous_response_id', 'conversation', 'store'];
 
-function validate(body: Record<string, any>) {
-  if (typeof body.model !== 'string' || !body.model.trim()) {
-    throw new GatewayError(body.model === undefined || body.model === null ? 'missing_required_parameter' : 'invalid_value', "Missing required parameter: 'model'.", { param: 'model' });
-  }
-  for (const name of ['stream', 'store'] as const) {
-    if (body[name] !== undefined && body[name] !== null && typeof body[name] !== 'boolean') {
-      throw new GatewayError('invalid_value', `Invalid value for '${name}': expected a boolean.`, { param: name });
-    }
-  }
-  if (body.previous_response_id !== undefined && body.previous_response_id !== null && (typeof body.previous_response_id !== 'string' || !body.previous_response_id)) {
-    throw new GatewayError('invalid_value', "Invalid value for 'previous_response_id': expected a response id.", { param: 'previous_response_id' });
-  }
-  if (body.truncation !== undefined && body.truncation !== null && body.truncation !== 'auto' && body.truncation !== 'disabled') {
-    throw new GatewayError('invalid_value', "Invalid value for 'truncation': expected 'auto' or 'disabled'.", { param: 'truncation' });
-  }
-}
+const isItem = (item: unknown) => !!item && typeof item === 'object' && !Array.isArray(item);
+
+/** An input item, as documented: the gateway reads only that it is an object. */
+export const inputItem = z.object({}).meta({ description: 'An input item: a message `{role, content}` or `{type, …}` (function_call_output, item_reference, …).' });
+
+/** The error of the first element of `items` that is not an item (named `input[i]`, as on POST /v1/responses). */
+export const badItem = (items: unknown[]) => {
+  const at = items.findIndex((item) => !isItem(item));
+  return invalid(`input[${at}]`, 'expected an object', `input[${at}]`);
+};
+const conversationError = () => invalid('conversation', 'expected a conversation id or {"id": …}');
+
+/**
+ * The fields of a Responses API request the gateway reads (the state it keeps, and what it needs to
+ * rebuild a chain); every other field passes through to the upstream untouched.
+ */
+export const responseRequest = z.object({
+  model: field(z.string().regex(/\S/).meta({ description: 'Model id, e.g. `openai/gpt-4o-mini`.' }), (v) => [
+    v === undefined || v === null ? 'missing_required_parameter' : 'invalid_value',
+    "Missing required parameter: 'model'.",
+  ]),
+  stream: field(z.boolean().nullish().meta({ description: 'Stream the answer as server-sent events (`event:` and `data:` lines).' }), optional('stream', 'expected a boolean')),
+  store: field(
+    z.boolean().nullish().meta({ description: 'Keep the response (default true) for GET /v1/responses/{id}, input_items and `previous_response_id`.' }),
+    optional('store', 'expected a boolean'),
+  ),
+  previous_response_id: field(
+    z.string().min(1).nullish().meta({ description: 'Continue from a stored response: the gateway rebuilds the whole chain for the stateless upstream.' }),
+    optional('previous_response_id', 'expected a response id'),
+  ),
+  truncation: field(
+    z.enum(['auto', 'disabled']).nullish().meta({ description: 'A rebuilt input that does not fit the context window: drop the oldest items (`auto`) or fail (`disabled`).' }),
+    () => ['invalid_value', "Invalid value for 'truncation': expected 'auto' or 'disabled'."],
+  ),
+  input: field(
+    z
+      .union([z.string(), z.array(inputItem)])
+      .nullish()
+      .meta({ description: 'A string (one user message) or a list of input items.' }),
+    (v) => (Array.isArray(v) ? badItem(v) : invalid('input', 'expected a string or an array of items')),
+  ),
+  conversation: field(
+    z.union([threadIdSchema, z.object({ id: threadIdSchema })]).nullish().meta({ description: 'A conversation (`conv_…`, or any thread id): the turn is read from it and appended to it.' }),
+    conversationError,
+  ),
+  metadata: THREAD_METADATA,
+});
 
 /**
  * The history a rebuilt input carries, fitted to the model's context window: what does not fit is
@@ -71,13 +104,8 @@ async function fitHistory(deps: AppDeps, body: Record<string, any>, history: { t
   return history.slice(start).map((h) => h.item);
 }
 
-/** `conversation`: an id, or `{id}`. */
-function conversationParam(value: unknown): string | null {
-  if (value === undefined || value === null) return null;
-  const id = typeof value === 'string' ? value : typeof value === 'object' && typeof (value as any).id === 'string' ? (value as any).id : null;
-  if (!id || !THREAD_ID.test(id)) throw new GatewayError('invalid_value', "Invalid value for 'conversation': expected a conversation id or {\"id\": …}.", { param: 'conversation' });
-  return id;
-}
+/** `conversation` (already checked): an id, or `{id}`. */
+const conversationParam = (value: unknown): string | null => (typeof value === 'string' ? value : ((value as { id?: string } | null | undefined)?.id ?? null));
 
 /** The finished response's output items (the terminal event's, or the body's). */
 const outputOf = (response: any): ResponseItem[] => (Array.isArray(response?.output) ? response.output : []);
@@ -89,7 +117,7 @@ export function responsesRoutes(deps: AppDeps, store: ResponseStore) {
 
   api.post('/', recordRejections(deps, 'responses'), async (c) => {
     const { body } = await readJsonObject(c, deps.config.maxBodyBytes);
-    validate(body);
+    checkBody(responseRequest, body);
     const stream = body.stream === true;
     // `store: false` keeps no response (neither retrievable nor chainable); a conversation or a thread still gets the turn.
     const retrievable = body.store !== false;

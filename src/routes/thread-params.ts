@@ -1,4 +1,6 @@
+import { z } from 'zod';
 import { GatewayError } from '../errors.js';
+import { jsonSchemaOf } from './body-schema.js';
 import type { MemoryMode } from '../memory/memory-service.js';
 import type { AppContext } from './context.js';
 
@@ -7,6 +9,21 @@ import type { AppContext } from './context.js';
  * such a thread could be created through a header or body and never reached at `/v1/threads/{id}`.
  */
 export const THREAD_ID = /^(?!\.\.?$)[A-Za-z0-9._:-]{1,128}$/;
+
+/** A thread id, as documented (headers, path parameters, `metadata.thread_id`). */
+export const threadIdSchema = z.string().regex(THREAD_ID).meta({ description: 'A thread id: 1-128 characters of A-Z a-z 0-9 . _ : - (not "." or "..").', examples: ['support-42'] });
+
+/**
+ * `metadata` of a proxied request: passed through, but for the gateway's own `thread_id` (checked
+ * in resolveThread, as X-Thread-Id takes precedence over it, and never forwarded).
+ */
+export const THREAD_METADATA = z
+  .unknown()
+  .optional()
+  .meta({
+    description: 'Passed through, except `thread_id`: the gateway\'s own field (joins the request to a thread unless X-Thread-Id is sent; never forwarded).',
+    properties: { thread_id: jsonSchemaOf(threadIdSchema) },
+  });
 
 export function checkThreadId(id: string, param: string): string {
   if (!THREAD_ID.test(id)) {

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Hono } from 'hono';
 import { z } from 'zod';
 import { GatewayError } from '../errors.js';
+import { CHAT_MESSAGE_DOC, checkBody, field, jsonArray, missing } from './body-schema.js';
 import { messageTokens, storableMessage } from '../memory/context-plan.js';
 import { messageHash, type ChatMessage } from '../memory/message-hash.js';
 import type { ItemRow, ThreadRow } from '../memory/thread-store.js';
@@ -39,10 +40,10 @@ const presentItem = (i: ItemRow) => ({
 });
 
 const metadata = z.record(z.string(), z.unknown()).nullable().optional();
-const threadBody = z.object({ id: z.string().optional(), title: z.string().max(500).nullable().optional(), metadata }).strict();
-const threadPatch = z.object({ title: z.string().max(500).nullable().optional(), metadata }).strict();
+export const threadBody = z.object({ id: z.string().optional(), title: z.string().max(500).nullable().optional(), metadata }).strict();
+export const threadPatch = z.object({ title: z.string().max(500).nullable().optional(), metadata }).strict();
 const content = z.union([z.string(), z.array(z.record(z.string(), z.unknown()))]);
-const itemBody = z
+export const itemBody = z
   .object({
     kind: z.enum(['message', 'fact', 'note']).default('message'),
     role: z.enum(['user', 'assistant', 'system', 'tool']).optional(),
@@ -50,7 +51,13 @@ const itemBody = z
     pinned: z.boolean().optional(),
   })
   .strict();
-const itemPatch = z.object({ content: content.optional(), pinned: z.boolean().optional(), status: z.enum(['complete', 'superseded']).optional() }).strict();
+export const itemPatch = z.object({ content: content.optional(), pinned: z.boolean().optional(), status: z.enum(['complete', 'superseded']).optional() }).strict();
+
+/** The dry run's body: what a chat completion on the thread would send (other fields are read as a request's). */
+export const threadContextRequest = z.object({
+  model: field(z.string().min(1).meta({ description: 'The model the request would go to (its context window sets the budget).' }), () => missing('model')),
+  messages: field(jsonArray({ items: CHAT_MESSAGE_DOC, description: "The request's own messages." }), () => missing('messages')),
+});
 
 function parse<T>(schema: z.ZodType<T>, body: unknown): T {
   const result = schema.safeParse(body);
@@ -162,8 +169,7 @@ export function threadRoutes(deps: AppDeps) {
   api.post('/:id/context', async (c) => {
     const t = await thread(c);
     const { body } = await readJsonObject(c, deps.config.maxBodyBytes);
-    if (typeof body.model !== 'string' || !body.model) throw new GatewayError('missing_required_parameter', "Missing required parameter: 'model'.", { param: 'model' });
-    if (!Array.isArray(body.messages)) throw new GatewayError('missing_required_parameter', "Missing required parameter: 'messages'.", { param: 'messages' });
+    checkBody(threadContextRequest, body);
     const maxHeader = c.req.header('x-memory-max-tokens');
     // The very function a real request on this thread goes through (retrieval and all).
     const plan = await deps.memory.plan({
