@@ -1,4 +1,5 @@
 import { Hono } from 'hono';
+import { databaseIdentity } from '../db/identity.js';
 import type { WriterStats } from '../usage/ledger-writer.js';
 import type { AppDeps, AppEnv } from './context.js';
 
@@ -12,10 +13,12 @@ async function timed(check: () => Promise<unknown>) {
   }
 }
 
-/** `/health` (liveness) and `/health/ready` (database and upstream catalog, with latencies). */
+/** `/health` (liveness, with the database fingerprint) and `/health/ready` (database and upstream catalog, with latencies). */
 export function healthRoutes(deps: AppDeps, state: { draining: () => boolean }) {
   const health = new Hono<AppEnv>();
-  health.get('/', (c) => c.json({ status: 'ok' }));
+  // Which database this gateway serves, as a non-secret fingerprint: the CLI compares it with its own.
+  const { kind, fingerprint } = databaseIdentity(deps.config);
+  health.get('/', (c) => c.json({ status: 'ok', database: { kind, fingerprint } }));
   const ready = async (c: any) => {
     const [database, catalog, redis] = await Promise.all([
       timed(() => withTimeout(deps.database.ping(), 2_000)),
