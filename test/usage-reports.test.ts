@@ -76,7 +76,14 @@ describe.each(dbKinds())('usage reports on %s', (kind) => {
     const { json } = await get(`/admin/usage?${q}`);
     const byKey = new Map(json.data.map((r: any) => [r.key, r]));
     for (const k of [a, b]) {
-      expect(byKey.get(k.id)).toMatchObject({ key: k.id, key_name: 'shared-name', workspace: k.workspace, workspace_id: expect.stringMatching(/^ws_/), requests: 3, errors: 1 });
+      expect(byKey.get(k.id)).toMatchObject({
+        key: k.id,
+        key_name: 'shared-name',
+        workspace: k.workspace,
+        workspace_id: expect.stringMatching(/^ws_/),
+        requests: 3,
+        errors: 1,
+      });
     }
     const csv = parseCsv((await get(`/admin/usage?${q}&format=csv`)).text);
     expect(csv.header.slice(0, 5)).toEqual(['key', 'key_name', 'workspace', 'workspace_id', 'requests']);
@@ -116,7 +123,13 @@ describe.each(dbKinds())('usage reports on %s', (kind) => {
     // A key without usage this period has spent 0.
     const idle = await env.gw.createKey({ budget_usd: '5', budget_period: 'day' });
     const [listed] = (await (await env.gw.admin(`/admin/keys?workspace=${idle.workspace}`)).json()).data;
-    expect(listed).toMatchObject({ spend_period: 'day', spend_period_start: today(), spend_usd: '0', budget_period_start: today(), budget_remaining_usd: '5' });
+    expect(listed).toMatchObject({
+      spend_period: 'day',
+      spend_period_start: today(),
+      spend_usd: '0',
+      budget_period_start: today(),
+      budget_remaining_usd: '5',
+    });
   });
 
   it('refuses an unknown value of any report filter with a 400 naming the param and what it takes', async () => {
@@ -126,7 +139,11 @@ describe.each(dbKinds())('usage reports on %s', (kind) => {
       ['/admin/usage/requests?status=ok,bogus', 'status', /'bogus'/],
       ['/admin/usage/requests?route=chat', 'route', /'chat.completions', 'completions', 'responses', 'embeddings'/],
       ['/admin/usage?group_by=hour', 'group_by', /'day', 'week', 'month', 'workspace', 'key', 'model'/],
-      ['/admin/usage?period=bogus', 'period', /'today', 'yesterday', 'this_week', 'last_week', 'this_month', 'last_month', or a month as YYYY-MM/],
+      [
+        '/admin/usage?period=bogus',
+        'period',
+        /'today', 'yesterday', 'this_week', 'last_week', 'this_month', 'last_month', or a month as YYYY-MM/,
+      ],
       ['/admin/usage/requests?period=2026-13', 'period', /'this_month'/],
       ['/admin/usage?period=today&from=2026-01-01', 'period', /one or the other/],
       ['/admin/usage?format=xml', 'format', /'json', 'csv'/],
@@ -147,7 +164,11 @@ describe.each(dbKinds())('usage reports on %s', (kind) => {
       }
     }
     // Unknown names are not found (404), never an empty report.
-    for (const path of ['/admin/usage?key=no-such-key', '/admin/usage/requests?key=no-such-key', '/admin/usage/requests?workspace=no-such-ws']) {
+    for (const path of [
+      '/admin/usage?key=no-such-key',
+      '/admin/usage/requests?key=no-such-key',
+      '/admin/usage/requests?workspace=no-such-ws',
+    ]) {
       const res = await get(path);
       expect(res.status, path).toBe(404);
       expect(res.json.error.param, path).toBe(path.includes('key=') ? 'key' : 'workspace');

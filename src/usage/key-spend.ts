@@ -59,7 +59,11 @@ export async function keySpend(db: Db, keys: KeyBudget[], now: number, tracker?:
       const start = periodStart(period, now);
       let spent: bigint | null = totals ? (totals.get(k.id)?.[period] ?? 0n) : null;
       if (k.budgetUsd && tracker) spent = await tracker.spent(k.id, period).catch(() => spent);
-      const fields: KeySpendFields = { spend_period: period, spend_period_start: start, spend_usd: spent === null ? null : formatDecimal(spent) };
+      const fields: KeySpendFields = {
+        spend_period: period,
+        spend_period_start: start,
+        spend_usd: spent === null ? null : formatDecimal(spent),
+      };
       if (k.budgetUsd) {
         const left = spent === null ? null : parseDecimal(k.budgetUsd) - spent;
         fields.budget_period_start = start;
