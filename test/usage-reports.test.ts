@@ -154,6 +154,8 @@ describe.each(dbKinds())('usage reports on %s', (kind) => {
       ['/admin/usage/requests?limit=1e2', 'limit', /1 to 1000/],
       ['/admin/usage?status=ok', 'status', /\/admin\/usage\/requests only/],
       ['/admin/usage?route=responses', 'route', /\/admin\/usage\/requests only/],
+      ['/admin/usage/latency?period=bogus', 'period', /'this_month'/],
+      ['/admin/usage/errors?from=2026-13-01', 'from', /YYYY-MM-DD/],
     ];
     for (const token of [ADMIN_TOKEN, key]) {
       for (const [path, param, allowed] of cases) {

@@ -1,13 +1,13 @@
 import { Hono } from 'hono';
 import { resolveReportsAccess } from '../middleware/reports-access.js';
-import { buildReportFilter } from '../usage/report-filter.js';
+import { buildReportFilter, readReportParams } from '../usage/report-filter.js';
 import type { ReportFilter } from '../usage/reports.js';
 import { errorsByStatus, latencyByModel } from '../usage/stats.js';
 import type { AppContext, AppDeps, AppEnv } from './context.js';
 
 /**
  * `GET /admin/usage/latency` and `GET /admin/usage/errors`: the console's latency and error views,
- * with the report filters (`from`, `to`, `workspace`, `key`, `model`) and the report access rule
+ * with the report filters (`from`, `to`, `period`, `workspace`, `key`, `model`) and the report access rule
  * (the admin token, or a `reports` key for its own workspace).
  */
 export function adminUsageStatsRoutes(deps: AppDeps) {
@@ -15,9 +15,8 @@ export function adminUsageStatsRoutes(deps: AppDeps) {
 
   async function filterOf(c: AppContext): Promise<ReportFilter> {
     const access = await resolveReportsAccess(c, deps);
-    const q = (name: string) => c.req.query(name) || undefined;
-    const params = { from: q('from'), to: q('to'), workspace: q('workspace'), key: q('key'), model: q('model') };
-    return buildReportFilter(deps.keys, params, deps.now(), access.kind === 'key' ? access.workspaceId : undefined);
+    // The reports' own parameters (period too), each refused with a 400 when out of what it takes.
+    return buildReportFilter(deps.keys, readReportParams((name) => c.req.query(name)), deps.now(), access.kind === 'key' ? access.workspaceId : undefined);
   }
 
   stats.get('/latency', async (c) => {
