@@ -10,6 +10,12 @@ async function readFilter(c: AppContext, deps: AppDeps, access: ReportsAccess): 
   return buildReportFilter(deps.keys, readReportParams((name) => c.req.query(name)), deps.now(), access.kind === 'key' ? access.workspaceId : undefined);
 }
 
+/** The days a CSV covers, as its name says them: `from` to the last day included (`to` is exclusive). */
+function days(filter: ReportFilter): string {
+  const last = new Date(Date.parse(`${filter.to}T00:00:00Z`) - 86_400_000).toISOString().slice(0, 10);
+  return `${filter.from}_${last}`;
+}
+
 function csvResponse(c: AppContext, name: string, body: string) {
   return c.body(body, 200, { 'content-type': 'text/csv; charset=utf-8', 'content-disposition': `attachment; filename="${name}"` });
 }
@@ -37,7 +43,7 @@ export function adminUsageRoutes(deps: AppDeps) {
     const filter = await readFilter(c, deps, access);
     const report = await usageReport(deps.database.db, groups, filter);
     c.header('x-usage-recording', recording());
-    if (csv) return csvResponse(c, `usage_${filter.from}_${filter.to}.csv`, toCsv(reportColumns(groups), report.data));
+    if (csv) return csvResponse(c, `usage_${days(filter)}.csv`, toCsv(reportColumns(groups), report.data));
     return c.json({ object: 'usage_report', from: filter.from, to: filter.to, group_by: groups, recording: recording(), ...report });
   });
 
@@ -73,7 +79,7 @@ export function adminUsageRoutes(deps: AppDeps) {
     const next = page.next ? Buffer.from(JSON.stringify([page.next.createdAt, page.next.requestId])).toString('base64url') : null;
     c.header('x-usage-recording', recording());
     if (next) c.header('x-next-cursor', next);
-    if (csv) return csvResponse(c, `usage_requests_${filter.from}_${filter.to}.csv`, toCsv([...RECORD_COLUMNS], page.data));
+    if (csv) return csvResponse(c, `usage_requests_${days(filter)}.csv`, toCsv([...RECORD_COLUMNS], page.data));
     return c.json({ object: 'list', data: page.data, next_cursor: next, recording: recording() });
   });
 
