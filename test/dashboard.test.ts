@@ -3,7 +3,9 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium } from './dashboard/browser.js';
 import { parseCsv, scaled, sumDecimals } from './dashboard/csv.js';
+import { insertUsageBatch } from '../src/usage/ledger-store.js';
 import { ADMIN_TOKEN } from './helpers/gateway.js';
+import { usageRecord } from './helpers/usage-fixtures.js';
 import { useProxyEnv } from './helpers/proxy-env.js';
 
 const MODELS = ['openai/gpt-4o-mini', 'anthropic/claude-3.5-haiku'];
@@ -177,8 +179,10 @@ describe('finance dashboard in headless Chromium', () => {
     expect(await apiReport(day(-6), day(0), { bearer: reportsKey.key })).toEqual(api);
 
     expect(await value('totals-cost')).toBe(api.totals.cost_usd);
-    expect(await text('totals-cost')).toMatch(/^\$0\.\d+$/);
-    expect(scaled((await text('totals-cost')).slice(1))).toBe(scaled(api.totals.cost_usd));
+    // Under half a cent: two significant digits, not "$0.00"; the exact amount in the tooltip.
+    expect(await text('totals-cost')).toMatch(/^\$0\.0+[1-9]\d?$/);
+    expect(Number((await text('totals-cost')).slice(1))).toBeCloseTo(Number(api.totals.cost_usd), 6);
+    expect(await page.getByTestId('totals-cost').getAttribute('title')).toBe(`$${api.totals.cost_usd}`);
     expect(await text('totals-requests')).toBe('3');
     expect(await value('totals-prompt-tokens')).toBe(String(api.totals.prompt_tokens));
     expect(await value('totals-completion-tokens')).toBe(String(api.totals.completion_tokens));
@@ -208,7 +212,12 @@ describe('finance dashboard in headless Chromium', () => {
     const api = await apiReport(day(-6), day(0), { workspace: mine.workspace });
     const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('download-csv').click()]);
     const csv = parseCsv(readFileSync((await download.path())!, 'utf8'));
-    expect(download.suggestedFilename()).toMatch(/\.csv$/);
+    // Named for the days the page shows (the API's `to` is exclusive, the page's last day is not).
+    expect(download.suggestedFilename()).toBe(`usage_${day(-6)}_${day(0)}.csv`);
+    const direct = await fetch(`${env.gw.url}${await page.getByTestId('download-csv').getAttribute('href')}`, {
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    });
+    expect(direct.headers.get('content-disposition')).toBe(`attachment; filename="usage_${day(-6)}_${day(0)}.csv"`);
     expect(csv.header).toEqual(expect.arrayContaining(['day', 'workspace', 'key', 'model', 'requests', 'errors', 'cost_usd']));
     expect(csv.rows.length).toBeGreaterThanOrEqual(2);
     expect(new Set(csv.rows.map((r) => r.workspace))).toEqual(new Set([mine.workspace]));
@@ -279,6 +288,65 @@ describe('finance dashboard in headless Chromium', () => {
     expect(await text('totals-unpriced-requests')).toBe('1');
     const row = page.getByTestId('table-by-model').locator('tbody tr', { hasText: 'fake/unpriced' });
     expect(await row.locator('[data-unpriced]').getAttribute('data-unpriced')).toBe('1');
+  });
+
+  it('rounds money to the cent for display, exact in data-value, the tooltip, the API and the CSV', async () => {
+    const { id, workspace } = await env.gw.createKey({ name: 'big-spender' });
+    const ws = (await (await env.gw.admin('/admin/workspaces')).json()).data.find((w: { name: string }) => w.name === workspace);
+    await insertUsageBatch(env.database.db, [usageRecord({ workspaceId: ws.id, keyId: id, model: 'openai/gpt-4o-mini', costUsd: '10110.1000177' })]);
+    await applyRange(day(-6), day(0));
+    const api = await apiReport(day(-6), day(0), { workspace });
+    expect(api.totals.cost_usd).toBe('10110.1000177');
+    const row = page.getByTestId('table-by-key').locator('tbody tr', { hasText: 'big-spender' });
+    const cell = row.locator('td[data-value]');
+    expect(await cell.innerText()).toBe('$10,110.10');
+    expect(await cell.getAttribute('data-value')).toBe('10110.1000177');
+    expect(await cell.getAttribute('title')).toBe('$10110.1000177');
+    const all = await apiReport(day(-6), day(0));
+    expect(await value('totals-cost')).toBe(all.totals.cost_usd);
+    expect(await text('totals-cost')).toBe('$10,110.10');
+    const csv = await fetch(`${env.gw.url}${await page.getByTestId('download-csv').getAttribute('href')}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    const rows = parseCsv(await csv.text()).rows.filter((r) => r.key_name === 'big-spender');
+    expect(rows.map((r) => r.cost_usd)).toEqual(['10110.1000177']);
+  });
+
+  it('labels today’s bar, keeps models that only failed out of the legend, and shows latency and errors', async () => {
+    const { key } = await env.gw.createKey({ name: 'failing-app' });
+    expect((await chat(key, 'broken/model', 'this model does not exist')).status).toBeGreaterThanOrEqual(400);
+    await env.gw.deps.usage.flush();
+    for (const [from, width] of [
+      [day(-29), 1280],
+      [day(-29), 390],
+      [day(-89), 390],
+      [day(-6), 1280],
+    ] as const) {
+      await page.setViewportSize({ width, height: 900 });
+      await applyRange(from, day(0));
+      const labels = await page.locator('[data-testid="chart"] text.day').evaluateAll((t) => t.map((n) => n.getAttribute('data-day')));
+      expect(labels.at(-1), `${from}, ${width} px`).toBe(day(0));
+      expect(labels.length).toBeGreaterThanOrEqual(2);
+      // Labels never overlap: their boxes are apart.
+      const boxes = await page.locator('[data-testid="chart"] text.day').evaluateAll((t) => t.map((n) => (n as SVGGraphicsElement).getBoundingClientRect()));
+      for (let i = 1; i < boxes.length; i++) expect(boxes[i].left).toBeGreaterThan(boxes[i - 1].right);
+      const chart = await page.getByTestId('chart').boundingBox();
+      expect(boxes.at(-1)!.right).toBeLessThanOrEqual(chart!.x + chart!.width + 0.5);
+    }
+    await page.setViewportSize({ width: 1280, height: 900 });
+    await applyRange(day(-6), day(0));
+    const modelRow = page.getByTestId('table-by-model').locator('tbody tr', { hasText: 'broken/model' });
+    expect(await modelRow.count()).toBe(1);
+    const legend = page.getByTestId('legend').locator('li');
+    const entries = await legend.evaluateAll((lis) => lis.map((li) => ({ model: li.getAttribute('data-model'), text: li.textContent ?? '' })));
+    expect(entries.map((e) => e.model)).not.toContain('broken/model');
+    expect(entries.map((e) => e.model)).not.toContain('fake/unpriced');
+    expect(entries.length).toBeGreaterThanOrEqual(2);
+    for (const e of entries) expect(e.text).not.toMatch(/\$0\.00(?!\d)/);
+
+    const errors = await page.getByTestId('table-errors').locator('tbody tr').allInnerTexts();
+    expect(errors.some((r) => r.includes('upstream_error') && /\b4\d\d\b/.test(r))).toBe(true);
+    const latency = page.getByTestId('table-latency').locator('tbody tr', { hasText: MODELS[0] });
+    expect(Number(await latency.locator('td[data-ms]').first().getAttribute('data-ms'))).toBeGreaterThan(0);
+    expect(await page.getByTestId('table-unpriced').innerText()).toContain('fake/unpriced');
   });
 
   it('loaded nothing from elsewhere and broke no CSP rule', () => {

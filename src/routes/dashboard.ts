@@ -7,12 +7,13 @@ import { GatewayError } from '../errors.js';
 import {
   SESSION_COOKIE,
   checkReportsToken,
+  csrfTokenFor,
   resolveReportsAccess,
   sessionCookieValue,
   type ReportsAccess,
 } from '../middleware/reports-access.js';
 import type { AppContext, AppDeps, AppEnv } from './context.js';
-import { dashboardPage, signInPage, type Assets } from './dashboard/pages.js';
+import { consolePage, signInPage, type Assets } from './dashboard/pages.js';
 
 const PAGE_HEADERS = {
   'Content-Security-Policy': "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'",
@@ -64,11 +65,24 @@ const validDay = (s: string | undefined): s is string => {
   return Number.isFinite(ms) && isoDay(ms) === s;
 };
 
-/** `/dashboard`: sign-in form, session cookie, and the finance page (its data comes from /admin/usage). */
+/** The console's client modules (app.js imports the others) and its stylesheet: an allowlist, never the directory. */
+const SCRIPTS = ['app.js', 'lib.js', 'chart.js', 'usage.js', 'requests.js', 'keys.js', 'workspaces.js', 'threads.js'];
+
+/**
+ * `/dashboard`: the console. Sign-in form, session cookie, and one page whose client reads the JSON
+ * APIs with the cookie: `/admin/usage…` (finance: the admin or a `reports` key) and, for admin
+ * sessions, `/admin/keys`, `/admin/workspaces` and `/admin/workspaces/{ws}/threads…` (changes carry
+ * the session's CSRF token).
+ */
 export function dashboardRoutes(deps: AppDeps) {
-  const js = loadAsset('app.js', 'text/javascript; charset=utf-8');
+  const scripts = new Map(SCRIPTS.map((file) => [file, loadAsset(file, 'text/javascript; charset=utf-8')]));
   const css = loadAsset('app.css', 'text/css; charset=utf-8');
-  const assets: Assets = { jsVersion: js.etag.slice(1, 9), cssVersion: css.etag.slice(1, 9) };
+  // app.js's version covers every module: a change to any of them gives the page a new URL.
+  const jsVersion = createHash('sha256')
+    .update([...scripts.values()].map((a) => a.etag).join())
+    .digest('base64url')
+    .slice(0, 8);
+  const assets: Assets = { jsVersion, cssVersion: css.etag.slice(1, 9) };
   const dashboard = new Hono<AppEnv>();
 
   dashboard.use('*', async (c, next) => {
@@ -98,7 +112,15 @@ export function dashboardRoutes(deps: AppDeps) {
     const to = c.req.query('to');
     const range =
       validDay(from) && validDay(to) && from <= to ? { from, to } : { from: isoDay(Date.parse(today) - 29 * DAY_MS), to: today };
-    return c.html(dashboardPage(assets, { who: await describe(access), ...range, usageEnabled: deps.usage.enabled }));
+    return c.html(
+      consolePage(assets, {
+        who: await describe(access),
+        role: access.kind,
+        csrf: csrfTokenFor(c, deps) ?? '',
+        ...range,
+        usageEnabled: deps.usage.enabled,
+      }),
+    );
   });
 
   dashboard.post('/login', bodyLimit({ maxSize: 8 * 1024, onError: (c) => signIn(c as AppContext, 413, REJECTED) }), async (c) => {
@@ -139,7 +161,7 @@ export function dashboardRoutes(deps: AppDeps) {
     c.header('Content-Type', asset.type);
     return c.body(asset.body);
   };
-  dashboard.get('/app.js', serveAsset(js));
+  for (const [file, asset] of scripts) dashboard.get(`/${file}`, serveAsset(asset));
   dashboard.get('/app.css', serveAsset(css));
 
   return dashboard;
