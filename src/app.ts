@@ -20,6 +20,7 @@ import { completions } from './routes/completions.js';
 import { conversationRoutes } from './routes/conversations.js';
 import { healthRoutes } from './routes/health.js';
 import { metricsRoute } from './routes/metrics.js';
+import { apiDocsRoutes } from './routes/openapi.js';
 import { setResponseHeader } from './routes/response-headers.js';
 import { threadRoutes } from './routes/threads.js';
 import { getModel, listModels } from './routes/models.js';
@@ -66,6 +67,7 @@ export function createApp(deps: AppDeps, state: AppState = { draining: () => fal
   app.route('/admin/usage', adminUsageStatsRoutes(deps));
   app.route('/admin', adminRoutes(deps));
   app.route('/dashboard', dashboardRoutes(deps));
+  app.route('/', apiDocsRoutes());
 
   const v1 = new Hono<AppEnv>();
   v1.use('*', requireKey(deps.verifier, 'proxy'));
@@ -117,7 +119,7 @@ export function unknownUrlMessage(method: string, path: string): string {
   const base = `Invalid URL (${method} ${path}).`;
   const bare = path.replace(/^\/api(?=\/v1\/)/, '').replace(/^\/(?!v1\/|t\/)/, '/v1/');
   const hint = bare !== path && SERVED.some((p) => bare === p || bare.startsWith(`${p}/`)) ? ` Did you mean ${method} ${bare}? Set the base URL to this gateway's /v1.` : '';
-  return `${base}${hint} The gateway serves ${SERVED.join(', ')} (also under /t/{thread}/v1/…), /health and /metrics.`;
+  return `${base}${hint} The gateway serves ${SERVED.join(', ')} (also under /t/{thread}/v1/…), /health and /metrics; the API reference is at /docs.`;
 }
 
 /** The cause of a 5xx, for the log: codes and a scrubbed message (never SQL, parameters or values). */
