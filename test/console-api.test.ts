@@ -1,4 +1,6 @@
+import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it, beforeAll } from 'vitest';
+import { CONSOLE_SCRIPTS } from '../src/routes/dashboard.js';
 import { insertUsageBatch } from '../src/usage/ledger-store.js';
 import { dbKinds } from './helpers/databases.js';
 import { ADMIN_TOKEN } from './helpers/gateway.js';
@@ -12,6 +14,22 @@ import { usageRecord } from './helpers/usage-fixtures.js';
  */
 const today = () => new Date().toISOString().slice(0, 10);
 const tomorrow = () => new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
+
+describe('the console’s assets', () => {
+  it('serves every module the client imports, and the build ships them all', () => {
+    const dir = new URL('../src/routes/dashboard/', import.meta.url);
+    for (const file of CONSOLE_SCRIPTS) {
+      const text = readFileSync(new URL(file, dir), 'utf8');
+      for (const [, imported] of text.matchAll(/(?:from|import\()\s*'\.\/([\w-]+\.js)'/g)) {
+        expect(CONSOLE_SCRIPTS, `${file} imports ${imported}`).toContain(imported);
+      }
+    }
+    // The test run's global setup built dist/ (what npm start runs).
+    for (const file of [...CONSOLE_SCRIPTS, 'app.css']) {
+      expect(existsSync(new URL(`../dist/routes/dashboard/${file}`, import.meta.url)), file).toBe(true);
+    }
+  });
+});
 
 for (const kind of dbKinds()) {
   describe(`console APIs (${kind})`, () => {

@@ -66,7 +66,7 @@ const validDay = (s: string | undefined): s is string => {
 };
 
 /** The console's client modules (app.js imports the others) and its stylesheet: an allowlist, never the directory. */
-const SCRIPTS = ['app.js', 'lib.js', 'chart.js', 'usage.js', 'requests.js', 'keys.js', 'workspaces.js', 'threads.js'];
+export const CONSOLE_SCRIPTS = ['app.js', 'lib.js', 'chart.js', 'usage.js', 'requests.js', 'keys.js', 'workspaces.js', 'threads.js'];
 
 /**
  * `/dashboard`: the console. Sign-in form, session cookie, and one page whose client reads the JSON
@@ -75,7 +75,7 @@ const SCRIPTS = ['app.js', 'lib.js', 'chart.js', 'usage.js', 'requests.js', 'key
  * the session's CSRF token).
  */
 export function dashboardRoutes(deps: AppDeps) {
-  const scripts = new Map(SCRIPTS.map((file) => [file, loadAsset(file, 'text/javascript; charset=utf-8')]));
+  const scripts = new Map(CONSOLE_SCRIPTS.map((file) => [file, loadAsset(file, 'text/javascript; charset=utf-8')]));
   const css = loadAsset('app.css', 'text/css; charset=utf-8');
   // app.js's version covers every module: a change to any of them gives the page a new URL.
   const jsVersion = createHash('sha256')
