@@ -257,6 +257,23 @@ describe('the console in headless Chromium', () => {
     });
     expect(box.wrap).toBeLessThanOrEqual(390);
     expect(box.overflow).toBe('auto');
+    // A thread with its items and a dry run, and the key editor, fit too.
+    await page.goto(`${env.gw.url}/dashboard#threads/${encodeURIComponent(other.workspace)}/other-thread`);
+    await page.getByTestId('thread-detail').waitFor();
+    await expect.poll(() => page.getByTestId('table-items').locator('tbody tr').count()).toBe(2);
+    await page.getByTestId('dryrun-message').fill('What was the secret word? '.repeat(20));
+    await page.getByTestId('dryrun-submit').click();
+    await page.getByTestId('dryrun-result').waitFor();
+    expect(await noSidewaysScroll(page)).toBe(true);
+    await page.screenshot({ path: new URL('console-390-thread.png', ARTIFACTS).pathname, fullPage: true });
+    await open('keys');
+    await page.getByTestId('table-keys').getByTestId('key-edit-button').first().click();
+    await page.getByTestId('key-edit').waitFor();
+    expect(await noSidewaysScroll(page)).toBe(true);
+    const dialog = await page.getByTestId('key-edit').boundingBox();
+    expect(dialog!.x).toBeGreaterThanOrEqual(0);
+    expect(dialog!.x + dialog!.width).toBeLessThanOrEqual(390);
+    await page.getByTestId('edit-cancel').click();
     await page.setViewportSize({ width: 1280, height: 900 });
   });
 
