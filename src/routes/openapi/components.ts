@@ -148,13 +148,6 @@ export const RESOURCES = {
 export type Resource = keyof typeof RESOURCES;
 
 export const SECURITY_SCHEMES = {
-  consoleSession: {
-    type: 'apiKey',
-    in: 'cookie',
-    name: SESSION_COOKIE,
-    description:
-      'The console\'s session (signed in at /dashboard with the admin token or a `reports` key): HttpOnly, SameSite=Strict. A change (any method but GET) also needs the page\'s `x-csrf-token` from this origin; a `reports` key\'s session reads usage only.',
-  },
   gatewayKey: {
     type: 'http',
     scheme: 'bearer',
@@ -166,6 +159,13 @@ export const SECURITY_SCHEMES = {
     type: 'http',
     scheme: 'bearer',
     description: 'The operator\'s ADMIN_TOKEN (`Authorization: Bearer …`). Admin routes answer 503 `admin_disabled` while it is unset.',
+  },
+  consoleSession: {
+    type: 'apiKey',
+    in: 'cookie',
+    name: SESSION_COOKIE,
+    description:
+      'The console\'s session (signed in at /dashboard with the admin token or a `reports` key): HttpOnly, SameSite=Strict. A change (any method but GET) also needs the page\'s `x-csrf-token` from this origin; a `reports` key\'s session reads usage only.',
   },
 };
 

@@ -35,6 +35,10 @@ export const escapeHtml = (s: unknown) =>
 /** `code` spans for backticked words, everything else escaped. */
 const prose = (s: unknown) => escapeHtml(s ?? '').replace(/`([^`]+)`/g, '<code>$1</code>');
 
+/** A description, and the default when the schema has one. */
+const described = (schema: Json | undefined, description: unknown) =>
+  `${prose(description)}${schema?.default !== undefined ? `${description ? ' ' : ''}<span class="muted">Default <code>${escapeHtml(JSON.stringify(schema.default))}</code>.</span>` : ''}`;
+
 const page = (title: string, body: string) =>
   `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>${escapeHtml(title)}</title><style>${STYLE}</style></head><body><main>${body}</main></body></html>`;
 
@@ -63,7 +67,7 @@ function fieldsTable(schema: Json): string {
   if (props.length === 0) return '';
   const required = new Set<string>(schema.required ?? []);
   const rows = props.map(
-    ([name, p]) => `<tr><td><code>${escapeHtml(name)}</code>${required.has(name) ? ' <span class="muted">required</span>' : ''}</td><td><code>${escapeHtml(typeOf(p))}</code></td><td>${prose(p.description)}</td></tr>`,
+    ([name, p]) => `<tr><td><code>${escapeHtml(name)}</code>${required.has(name) ? ' <span class="muted">required</span>' : ''}</td><td><code>${escapeHtml(typeOf(p))}</code></td><td>${described(p, p.description)}</td></tr>`,
   );
   const rest = schema.additionalProperties === false ? 'No other fields.' : 'Other fields pass through untouched.';
   return `<table><tr><th>Body field</th><th>Type</th><th></th></tr>${rows.join('')}</table><p class="muted">${rest}</p>`;
@@ -73,7 +77,7 @@ function operationHtml(doc: Json, path: string, method: string, op: Json): strin
   const resolve = (p: Json) => (p.$ref ? doc.components.parameters[String(p.$ref).split('/').pop()!] : p);
   const params = (op.parameters ?? []).map(resolve);
   const paramRows = params.map(
-    (p: Json) => `<tr><td><code>${escapeHtml(p.name)}</code> <span class="muted">${escapeHtml(p.in)}</span></td><td><code>${escapeHtml(typeOf(p.schema))}</code></td><td>${prose(p.description)}</td></tr>`,
+    (p: Json) => `<tr><td><code>${escapeHtml(p.name)}</code> <span class="muted">${escapeHtml(p.in)}</span></td><td><code>${escapeHtml(typeOf(p.schema))}</code></td><td>${described(p.schema, p.description)}</td></tr>`,
   );
   const auth = (op.security ?? []).map((s: Json) => Object.entries(s).map(([name, scopes]) => `${name}${(scopes as string[]).length ? ` (${(scopes as string[]).join(', ')})` : ''}`).join(' + '));
   const bodyRef = op.requestBody?.content?.['application/json']?.schema?.$ref as string | undefined;
