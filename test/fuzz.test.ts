@@ -85,6 +85,9 @@ const ROUTES: Route[] = [
   { method: 'GET', path: '/health/ready', auth: 'none' },
   { method: 'GET', path: '/health/detailed', auth: 'none' },
   { method: 'GET', path: '/metrics', auth: 'none', text: true },
+  { method: 'GET', path: '/', auth: 'none' },
+  { method: 'GET', path: '/docs', auth: 'none', text: true },
+  { method: 'GET', path: '/openapi.json', auth: 'none' },
   { method: 'GET', path: '/no/such/route', auth: 'none' },
 ];
 
