@@ -14,7 +14,9 @@ function handValidation(body: Record<string, any>) {
   if (body.models !== undefined && body.models !== null) {
     const models = body.models;
     if (!Array.isArray(models) || models.length === 0 || !models.every((m) => typeof m === 'string' && m.trim())) {
-      throw new GatewayError('invalid_value', "Invalid value for 'models': expected a non-empty array of non-empty strings.", { param: 'models' });
+      throw new GatewayError('invalid_value', "Invalid value for 'models': expected a non-empty array of non-empty strings.", {
+        param: 'models',
+      });
     }
   }
   if ((body.model === undefined || body.model === null) && !Array.isArray(body.models)) {
@@ -58,8 +60,15 @@ const msgs = [
   { role: 'user', content: 'Say hello' },
 ];
 // Bodies as the route has them: straight from JSON.parse.
-const benchBody = JSON.parse(JSON.stringify({ model: 'openai/gpt-4o-mini', messages: msgs, max_tokens: 32, stream: true, stream_options: { include_usage: true } }));
-const longBody = JSON.parse(JSON.stringify({ ...benchBody, messages: Array.from({ length: 200 }, (_, i) => ({ role: i % 2 ? 'assistant' : 'user', content: `turn ${i}` })) }));
+const benchBody = JSON.parse(
+  JSON.stringify({ model: 'openai/gpt-4o-mini', messages: msgs, max_tokens: 32, stream: true, stream_options: { include_usage: true } }),
+);
+const longBody = JSON.parse(
+  JSON.stringify({
+    ...benchBody,
+    messages: Array.from({ length: 200 }, (_, i) => ({ role: i % 2 ? 'assistant' : 'user', content: `turn ${i}` })),
+  }),
+);
 
 const fmt = (r: { median: number; best: number }) => `${(r.median / 1000).toFixed(3)} µs (best ${(r.best / 1000).toFixed(3)})`;
 console.log(`CPU per call, median of ${ROUNDS} rounds of ${PER_ROUND.toLocaleString()} calls`);

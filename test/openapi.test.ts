@@ -41,7 +41,11 @@ function refsIn(value: unknown, at = '#', out: [string, string][] = []): [string
   }
   return out;
 }
-const resolve = (ref: string) => ref.slice(2).split('/').reduce<any>((node, part) => node?.[part], doc);
+const resolve = (ref: string) =>
+  ref
+    .slice(2)
+    .split('/')
+    .reduce<any>((node, part) => node?.[part], doc);
 
 describe('the OpenAPI document', () => {
   it('has the OpenAPI 3.1 shape: info with the package version, paths of operations with responses, unique operation ids', () => {
@@ -93,8 +97,10 @@ describe('the OpenAPI document', () => {
     expect(doc.paths['/health'].get.security).toEqual([]);
     for (const [path, item] of Object.entries<Json>(doc.paths)) {
       for (const [method, op] of Object.entries<Json>(item)) {
-        if (path.startsWith('/v1/') || path.startsWith('/t/')) expect(op.security, `${method} ${path}`).toEqual([{ gatewayKey: ['proxy'] }]);
-        if (path.startsWith('/admin/') && !path.startsWith('/admin/usage')) expect(op.security, `${method} ${path}`).toContainEqual({ adminToken: [] });
+        if (path.startsWith('/v1/') || path.startsWith('/t/'))
+          expect(op.security, `${method} ${path}`).toEqual([{ gatewayKey: ['proxy'] }]);
+        if (path.startsWith('/admin/') && !path.startsWith('/admin/usage'))
+          expect(op.security, `${method} ${path}`).toContainEqual({ adminToken: [] });
       }
     }
   });
@@ -105,18 +111,26 @@ describe('the OpenAPI document', () => {
     expect(doc.paths['/v1/chat/completions'].post.responses['400']).toEqual({ $ref: '#/components/responses/BadRequest' });
     expect(doc.components.responses.BadRequest.content['application/json'].schema).toEqual({ $ref: '#/components/schemas/Error' });
     const params = (op: Json) => op.parameters.map((p: Json) => (p.$ref ? resolve(p.$ref) : p).name);
-    expect(params(doc.paths['/v1/chat/completions'].post)).toEqual(expect.arrayContaining(['X-Thread-Id', 'X-Memory', 'X-Memory-Max-Tokens', 'x-request-id']));
+    expect(params(doc.paths['/v1/chat/completions'].post)).toEqual(
+      expect.arrayContaining(['X-Thread-Id', 'X-Memory', 'X-Memory-Max-Tokens', 'x-request-id']),
+    );
     expect(params(doc.paths['/v1/responses'].post)).toEqual(expect.arrayContaining(['X-Thread-Id', 'X-Memory']));
     expect(resolve('#/components/parameters/XMemory').schema.enum).toEqual(['off', 'read', 'write', 'readwrite']);
     const ok = doc.paths['/v1/chat/completions'].post.responses['200'];
-    expect(Object.keys(ok.headers)).toEqual(expect.arrayContaining(['x-request-id', 'x-thread-id', 'x-memory-status', 'x-ratelimit-remaining-requests']));
+    expect(Object.keys(ok.headers)).toEqual(
+      expect.arrayContaining(['x-request-id', 'x-thread-id', 'x-memory-status', 'x-ratelimit-remaining-requests']),
+    );
     expect(Object.keys(ok.content)).toEqual(['application/json', 'text/event-stream']);
   });
 
   it('lists every route the app serves, and serves every route it lists', () => {
     const app = createApp(env.gw.deps);
     // Hono's `:id` and `:id{.+}` and OpenAPI's `{id}` both become `{}`.
-    const norm = (path: string) => (path.replace(/:\w+(\{[^}]*\})?/g, '{}').replace(/\{\w+\}/g, '{}').replace(/(.)\/$/, '$1') || '/');
+    const norm = (path: string) =>
+      path
+        .replace(/:\w+(\{[^}]*\})?/g, '{}')
+        .replace(/\{\w+\}/g, '{}')
+        .replace(/(.)\/$/, '$1') || '/';
     const served = new Set(
       app.routes
         .filter((r) => r.method !== 'ALL')
@@ -124,13 +138,30 @@ describe('the OpenAPI document', () => {
         .filter((r) => !r.path.startsWith('/dashboard/') && !r.path.startsWith('/t/'))
         .map((r) => `${r.method} ${norm(r.path)}`),
     );
-    const documented = new Set(Object.entries<Json>(doc.paths).flatMap(([path, item]) => Object.keys(item).map((m) => `${m.toUpperCase()} ${norm(path)}`)));
+    const documented = new Set(
+      Object.entries<Json>(doc.paths).flatMap(([path, item]) => Object.keys(item).map((m) => `${m.toUpperCase()} ${norm(path)}`)),
+    );
     const missing = [...served].filter((r) => !documented.has(r));
     expect(missing, 'served but not in the OpenAPI document: add them to src/routes/openapi/operations.ts').toEqual([]);
     const mirrored = new Set(app.routes.filter((r) => r.method !== 'ALL').map((r) => `${r.method} ${norm(r.path)}`));
     const phantom = [...documented].filter((r) => !served.has(r) && !mirrored.has(r));
     expect(phantom, 'documented but not served').toEqual([]);
-    for (const route of ['POST /v1/chat/completions', 'POST /v1/completions', 'POST /v1/responses', 'GET /v1/responses/{}', 'DELETE /v1/responses/{}', 'GET /v1/responses/{}/input_items', 'POST /v1/conversations', 'GET /v1/conversations/{}/items', 'POST /v1/embeddings', 'GET /v1/models', 'GET /admin/usage', 'GET /admin/usage/requests', 'POST /admin/keys', 'GET /v1/threads']) {
+    for (const route of [
+      'POST /v1/chat/completions',
+      'POST /v1/completions',
+      'POST /v1/responses',
+      'GET /v1/responses/{}',
+      'DELETE /v1/responses/{}',
+      'GET /v1/responses/{}/input_items',
+      'POST /v1/conversations',
+      'GET /v1/conversations/{}/items',
+      'POST /v1/embeddings',
+      'GET /v1/models',
+      'GET /admin/usage',
+      'GET /admin/usage/requests',
+      'POST /admin/keys',
+      'GET /v1/threads',
+    ]) {
       expect(documented.has(route), route).toBe(true);
     }
     expect(documented.has('POST /t/{}/v1/chat/completions')).toBe(true);
@@ -156,12 +187,16 @@ describe('the OpenAPI document', () => {
 /** A body and what the document must say of it: accepted, or refused naming `param` (null: no param). */
 type Case = [body: Json, accepted: true] | [body: Json, accepted: false, param?: string | null];
 
-describe("each documented request schema is what its route accepts", () => {
+describe('each documented request schema is what its route accepts', () => {
   const ids = { thread: 'oa-thread', item: '', conversation: '', key: '', workspace: '' };
   const run = Math.random().toString(36).slice(2, 8);
   const bearer = (path: string) => (path.startsWith('/admin/') ? ADMIN_TOKEN : env.key);
   const send = (method: string, path: string, body: Json) =>
-    fetch(env.gw.url + path, { method, headers: { authorization: `Bearer ${bearer(path)}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    fetch(env.gw.url + path, {
+      method,
+      headers: { authorization: `Bearer ${bearer(path)}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
 
   beforeAll(async () => {
     expect((await send('POST', '/v1/threads', { id: ids.thread })).status).toBe(201);
@@ -288,7 +323,19 @@ describe("each documented request schema is what its route accepts", () => {
     ],
     'POST /admin/keys': () => [
       [{ workspace: ids.workspace, name: 'k1' }, true],
-      [{ workspace: ids.workspace, name: 'k2', scopes: ['reports'], rpm: 60, tpm: null, budget_usd: '5.25', budget_period: 'day', expires_at: '2099-01-01T00:00:00Z' }, true],
+      [
+        {
+          workspace: ids.workspace,
+          name: 'k2',
+          scopes: ['reports'],
+          rpm: 60,
+          tpm: null,
+          budget_usd: '5.25',
+          budget_period: 'day',
+          expires_at: '2099-01-01T00:00:00Z',
+        },
+        true,
+      ],
       [{ name: 'k' }, false, 'workspace'],
       [{ workspace: ids.workspace, name: '' }, false, 'name'],
       [{ workspace: ids.workspace, name: 'k', rpm: 0 }, false, 'rpm'],
@@ -316,34 +363,40 @@ describe("each documented request schema is what its route accepts", () => {
     expect(own.sort()).toEqual(Object.keys(TABLE).sort());
   });
 
-  it.each(Object.keys(TABLE))('%s: a body the schema refuses is a 400 naming the field (nothing sent upstream); one it accepts gets past validation', async (route) => {
-    const [method, template] = route.split(' ') as [string, string];
-    const op = doc.paths[template][method.toLowerCase()];
-    const schema = resolve(op.requestBody.content['application/json'].schema.$ref);
-    const validate = addFormats(new Ajv2020({ strict: false, allErrors: true })).compile(schema);
-    const path = template
-      .replace('{thread_id}', ids.thread)
-      .replace('{item_id}', ids.item)
-      .replace('{conversation_id}', ids.conversation)
-      .replace('{key_id}', ids.key);
-    for (const [body, accepted, param] of TABLE[route]!()) {
-      const label = `${route} ${JSON.stringify(body).slice(0, 160)}`;
-      expect(validate(body), `${label}: the document says ${accepted ? 'accepted' : 'refused'}`).toBe(accepted);
-      const upstreamBefore = env.fake.requests.length;
-      const res = await send(method, path, body);
-      const text = await res.text();
-      if (accepted) {
-        expect(res.status, `${label}: ${text.slice(0, 300)}`).toBeLessThan(300);
-      } else {
-        expect(res.status, `${label}: ${text.slice(0, 300)}`).toBe(400);
-        const { error } = JSON.parse(text);
-        expect(error, label).toMatchObject({ type: 'invalid_request_error', code: expect.stringMatching(/^(invalid_value|missing_required_parameter)$/) });
-        expect(typeof error.message).toBe('string');
-        if (param !== undefined) expect(error.param, label).toBe(param);
-        expect(env.fake.requests.length, `${label}: sent upstream`).toBe(upstreamBefore);
+  it.each(Object.keys(TABLE))(
+    '%s: a body the schema refuses is a 400 naming the field (nothing sent upstream); one it accepts gets past validation',
+    async (route) => {
+      const [method, template] = route.split(' ') as [string, string];
+      const op = doc.paths[template][method.toLowerCase()];
+      const schema = resolve(op.requestBody.content['application/json'].schema.$ref);
+      const validate = addFormats(new Ajv2020({ strict: false, allErrors: true })).compile(schema);
+      const path = template
+        .replace('{thread_id}', ids.thread)
+        .replace('{item_id}', ids.item)
+        .replace('{conversation_id}', ids.conversation)
+        .replace('{key_id}', ids.key);
+      for (const [body, accepted, param] of TABLE[route]!()) {
+        const label = `${route} ${JSON.stringify(body).slice(0, 160)}`;
+        expect(validate(body), `${label}: the document says ${accepted ? 'accepted' : 'refused'}`).toBe(accepted);
+        const upstreamBefore = env.fake.requests.length;
+        const res = await send(method, path, body);
+        const text = await res.text();
+        if (accepted) {
+          expect(res.status, `${label}: ${text.slice(0, 300)}`).toBeLessThan(300);
+        } else {
+          expect(res.status, `${label}: ${text.slice(0, 300)}`).toBe(400);
+          const { error } = JSON.parse(text);
+          expect(error, label).toMatchObject({
+            type: 'invalid_request_error',
+            code: expect.stringMatching(/^(invalid_value|missing_required_parameter)$/),
+          });
+          expect(typeof error.message).toBe('string');
+          if (param !== undefined) expect(error.param, label).toBe(param);
+          expect(env.fake.requests.length, `${label}: sent upstream`).toBe(upstreamBefore);
+        }
       }
-    }
-  });
+    },
+  );
 });
 
 describe('GET / (content negotiation)', () => {
@@ -372,7 +425,11 @@ describe('GET / (content negotiation)', () => {
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^application\/json/);
     const body = await res.json();
-    expect(body).toMatchObject({ name: 'Context Memory Gateway', version: VERSION, links: { docs: '/docs', openapi: '/openapi.json', dashboard: '/dashboard' } });
+    expect(body).toMatchObject({
+      name: 'Context Memory Gateway',
+      version: VERSION,
+      links: { docs: '/docs', openapi: '/openapi.json', dashboard: '/dashboard' },
+    });
   });
 
   it('gives the page to text/html alone and to text/html preferred over JSON', async () => {
@@ -396,7 +453,11 @@ describe('GET /docs', () => {
   it('lists every route of the document, with its body fields', () => {
     for (const [path, item] of Object.entries<Json>(doc.paths)) {
       for (const method of Object.keys(item)) {
-        expect(html, `${method} ${path}`).toMatch(new RegExp(`<span class="m ${method}">${method}</span> <span class="path">${path.replace(/[{}.?*+^$|()[\]\\/]/g, '\\$&')}</span>`));
+        expect(html, `${method} ${path}`).toMatch(
+          new RegExp(
+            `<span class="m ${method}">${method}</span> <span class="path">${path.replace(/[{}.?*+^$|()[\]\\/]/g, '\\$&')}</span>`,
+          ),
+        );
       }
     }
     expect(html).toContain('<code>messages</code>');

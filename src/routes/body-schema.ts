@@ -17,7 +17,8 @@ export function field<T extends z.ZodType>(schema: T, error: FieldError): T {
 }
 
 export const missing = (name: string) => ['missing_required_parameter', `Missing required parameter: '${name}'.`] as const;
-export const invalid = (name: string, expected: string, param?: string) => ['invalid_value', `Invalid value for '${name}': ${expected}.`, param] as const;
+export const invalid = (name: string, expected: string, param?: string) =>
+  ['invalid_value', `Invalid value for '${name}': ${expected}.`, param] as const;
 
 /** A required field: "missing" when absent or null, "invalid" otherwise. */
 export const required =
@@ -55,11 +56,11 @@ export function present(doc: Record<string, unknown>) {
 /** The chat message, as documented: the gateway passes messages on as given (the upstream checks them). */
 export const CHAT_MESSAGE_DOC = {
   description:
-    "A chat message as OpenAI defines it: `{role, content}` (`system`, `developer`, `user`, `assistant` with optional `tool_calls`, `tool` with `tool_call_id`). Passed to the upstream as given.",
+    'A chat message as OpenAI defines it: `{role, content}` (`system`, `developer`, `user`, `assistant` with optional `tool_calls`, `tool` with `tool_call_id`). Passed to the upstream as given.',
   examples: [{ role: 'user', content: 'Say hello' }],
 };
 
-/** A schema's JSON Schema, to nest in another's documentation. */
+/** A schema's JSON Schema (draft 2020-12, OpenAPI 3.1's dialect) as a client sends it, without `$schema`: to nest in a document. */
 export function jsonSchemaOf(schema: z.ZodType): Record<string, unknown> {
   const { $schema: _omit, ...rest } = z.toJSONSchema(schema, { io: 'input' });
   return rest;

@@ -33,7 +33,12 @@ export const chatCompletionRequest = z
     metadata: THREAD_METADATA,
   })
   .refine((b) => (b.model !== undefined && b.model !== null) || Array.isArray(b.models), { path: ['model'], ...always })
-  .meta({ anyOf: [{ required: ['model'] }, { required: ['models'] }] });
+  .meta({
+    anyOf: [
+      { required: ['model'], properties: { model: { type: 'string' } } },
+      { required: ['models'], properties: { models: { type: 'array' } } },
+    ],
+  });
 
 /**
  * A shallow copy of a parsed JSON object, every own field kept (`__proto__` too, as a plain field,

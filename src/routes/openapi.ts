@@ -42,8 +42,15 @@ const etagOf = (body: string) => `"${createHash('sha256').update(body).digest('b
 /** `GET /openapi.json`, `GET /docs` and `GET /`: public, no key (they describe the API, never its data). */
 export function apiDocsRoutes() {
   const version = packageVersion();
-  const json = JSON.stringify(buildOpenApiDocument(version));
-  const docs = docsPage(JSON.parse(json));
+  // Built on first use (~20 ms of zod-to-JSON-Schema work that a start, or a test's app, need not wait for).
+  let built: { json: string; docs: string } | undefined;
+  const document = () => {
+    if (!built) {
+      const json = JSON.stringify(buildOpenApiDocument(version));
+      built = { json, docs: docsPage(JSON.parse(json)) };
+    }
+    return built;
+  };
   const landing = landingPage(version);
   const info = landingInfo(version);
   const api = new Hono<AppEnv>();
@@ -60,8 +67,8 @@ export function apiDocsRoutes() {
     return cached(c, body, 'text/html; charset=utf-8');
   };
 
-  api.get('/openapi.json', (c) => cached(c, json, 'application/json; charset=utf-8'));
-  api.get('/docs', (c) => html(c, docs));
+  api.get('/openapi.json', (c) => cached(c, document().json, 'application/json; charset=utf-8'));
+  api.get('/docs', (c) => html(c, document().docs));
   api.get('/', (c) => {
     c.header('Vary', 'Accept');
     if (prefersHtml(c.req.header('accept'))) return html(c, landing);

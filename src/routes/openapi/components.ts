@@ -21,9 +21,20 @@ export const errorBody = z
       message: z.string(),
       type: z.string().meta({ description: '`invalid_request_error`, `server_error`, `requests`, `insufficient_quota`.' }),
       param: z.string().nullable().meta({ description: 'The field, query parameter or header at fault.' }),
-      code: z.string().nullable().meta({ description: 'One of the gateway\'s closed list: `invalid_value`, `missing_required_parameter`, `invalid_api_key`, `rate_limit_exceeded`, `upstream_timeout`, …' }),
+      code: z
+        .string()
+        .nullable()
+        .meta({
+          description:
+            "One of the gateway's closed list: `invalid_value`, `missing_required_parameter`, `invalid_api_key`, `rate_limit_exceeded`, `upstream_timeout`, …",
+        }),
       upstream: z
-        .object({ status: z.int(), code: z.union([z.string(), z.number()]).nullable(), message: z.string(), provider: z.string().optional() })
+        .object({
+          status: z.int(),
+          code: z.union([z.string(), z.number()]).nullable(),
+          message: z.string(),
+          provider: z.string().optional(),
+        })
         .optional()
         .meta({ description: "What the upstream itself said, on errors it returned (OpenAI's SDKs ignore it)." }),
     }),
@@ -123,18 +134,41 @@ export const RESOURCES = {
     to: z.iso.date(),
     group_by: z.array(z.enum(GROUPS)),
     recording: z.enum(['on', 'off']),
-    data: z.array(z.looseObject(totals).meta({ description: 'One row per group: the group_by fields (day, workspace and workspace_id, key and key_id, model, …), then the totals.' })),
+    data: z.array(
+      z
+        .looseObject(totals)
+        .meta({
+          description:
+            'One row per group: the group_by fields (day, workspace and workspace_id, key and key_id, model, …), then the totals.',
+        }),
+    ),
     totals: z.object(totals),
   }),
   UsageRecords: z.object({
     object: z.literal('list'),
-    data: z.array(z.record(z.string(), z.unknown()).meta({ description: 'One ledger record: request_id, created_at, workspace_id, key_id, route, model, status, tokens, cost_usd, latency_ms, …' })),
+    data: z.array(
+      z
+        .record(z.string(), z.unknown())
+        .meta({
+          description:
+            'One ledger record: request_id, created_at, workspace_id, key_id, route, model, status, tokens, cost_usd, latency_ms, …',
+        }),
+    ),
     next_cursor: z.string().nullable(),
     recording: z.enum(['on', 'off']),
   }),
-  Conversation: z.object({ id: z.string(), object: z.literal('conversation'), created_at: z.int().meta({ description: 'Unix seconds.' }), metadata: z.record(z.string(), z.string()) }),
+  Conversation: z.object({
+    id: z.string(),
+    object: z.literal('conversation'),
+    created_at: z.int().meta({ description: 'Unix seconds.' }),
+    metadata: z.record(z.string(), z.string()),
+  }),
   ConversationDeleted: deleted('conversation.deleted'),
-  ItemList: list(z.looseObject({ id: z.string(), type: z.string() })).extend({ first_id: z.string().nullable(), last_id: z.string().nullable(), has_more: z.boolean() }),
+  ItemList: list(z.looseObject({ id: z.string(), type: z.string() })).extend({
+    first_id: z.string().nullable(),
+    last_id: z.string().nullable(),
+    has_more: z.boolean(),
+  }),
   ResponseDeleted: deleted('response'),
   UpstreamReply: z.looseObject({}).meta({ description: "The upstream's reply as it sent it (OpenAI's shape for this endpoint)." }),
   ModelList: list(z.looseObject({ id: z.string(), object: z.literal('model'), created: z.int(), owned_by: z.string() })).meta({
@@ -158,14 +192,14 @@ export const SECURITY_SCHEMES = {
   adminToken: {
     type: 'http',
     scheme: 'bearer',
-    description: 'The operator\'s ADMIN_TOKEN (`Authorization: Bearer …`). Admin routes answer 503 `admin_disabled` while it is unset.',
+    description: "The operator's ADMIN_TOKEN (`Authorization: Bearer …`). Admin routes answer 503 `admin_disabled` while it is unset.",
   },
   consoleSession: {
     type: 'apiKey',
     in: 'cookie',
     name: SESSION_COOKIE,
     description:
-      'The console\'s session (signed in at /dashboard with the admin token or a `reports` key): HttpOnly, SameSite=Strict. A change (any method but GET) also needs the page\'s `x-csrf-token` from this origin; a `reports` key\'s session reads usage only.',
+      "The console's session (signed in at /dashboard with the admin token or a `reports` key): HttpOnly, SameSite=Strict. A change (any method but GET) also needs the page's `x-csrf-token` from this origin; a `reports` key's session reads usage only.",
   },
 };
 
@@ -173,10 +207,15 @@ const header = (description: string, schema: Record<string, unknown> = { type: '
 
 /** Response headers the gateway adds (SPEC.md). */
 export const RESPONSE_HEADERS = {
-  'x-request-id': header("The gateway's id of this request (its usage record's). An incoming sane `x-request-id` is echoed and kept as `client_request_id`."),
+  'x-request-id': header(
+    "The gateway's id of this request (its usage record's). An incoming sane `x-request-id` is echoed and kept as `client_request_id`.",
+  ),
   'x-thread-id': header('The thread the request joined, when it used one.'),
-  'x-memory-status': header('What thread memory did: `ok`, `off` (X-Memory: off, or memory disabled), `unavailable` (the thread could not be read in time: forwarded without memory).', { type: 'string', enum: ['ok', 'off', 'unavailable'] }),
-  'x-ratelimit-limit-requests': header('The key\'s requests per minute, when a limit applies.', { type: 'integer' }),
+  'x-memory-status': header(
+    'What thread memory did: `ok`, `off` (X-Memory: off, or memory disabled), `unavailable` (the thread could not be read in time: forwarded without memory).',
+    { type: 'string', enum: ['ok', 'off', 'unavailable'] },
+  ),
+  'x-ratelimit-limit-requests': header("The key's requests per minute, when a limit applies.", { type: 'integer' }),
   'x-ratelimit-remaining-requests': header('Requests left in the window.', { type: 'integer' }),
   'x-ratelimit-reset-requests': header('When the window resets (e.g. `12s`).'),
   'x-ratelimit-limit-tokens': header("The key's tokens per minute, when a limit applies.", { type: 'integer' }),
@@ -186,16 +225,33 @@ export const RESPONSE_HEADERS = {
   'x-should-retry': header('`false` when a retry cannot help or the gateway already retried.'),
 };
 
-const requestHeader = (name: string, description: string, schema: Record<string, unknown>) => ({ name, in: 'header', required: false, description, schema });
+const requestHeader = (name: string, description: string, schema: Record<string, unknown>) => ({
+  name,
+  in: 'header',
+  required: false,
+  description,
+  schema,
+});
 
 /** Request headers the gateway reads (SPEC.md: thread memory, correlation). */
 export const REQUEST_HEADERS = {
   XThreadId: requestHeader(
     'X-Thread-Id',
-    'Join this thread: its stored context is added to the request and the exchange written back. Takes precedence over `metadata.thread_id` and `/t/{thread}/v1`. Created on first use, in the caller\'s workspace.',
+    "Join this thread: its stored context is added to the request and the exchange written back. Takes precedence over `metadata.thread_id` and `/t/{thread}/v1`. Created on first use, in the caller's workspace.",
     jsonSchemaOf(threadIdSchema),
   ),
-  XMemory: requestHeader('X-Memory', 'What memory does with a thread (default `readwrite`; ignored without one).', { type: 'string', enum: ['off', 'read', 'write', 'readwrite'] }),
-  XMemoryMaxTokens: requestHeader('X-Memory-Max-Tokens', 'Cap on what memory adds to this request, in tokens (default MEMORY_DEFAULT_MAX_TOKENS).', { type: 'string', pattern: '^\\d+$' }),
-  XRequestId: requestHeader('x-request-id', 'Your own id for the request: echoed back when sane, and kept in the usage record as `client_request_id`.', { type: 'string' }),
+  XMemory: requestHeader('X-Memory', 'What memory does with a thread (default `readwrite`; ignored without one).', {
+    type: 'string',
+    enum: ['off', 'read', 'write', 'readwrite'],
+  }),
+  XMemoryMaxTokens: requestHeader(
+    'X-Memory-Max-Tokens',
+    'Cap on what memory adds to this request, in tokens (default MEMORY_DEFAULT_MAX_TOKENS).',
+    { type: 'string', pattern: '^\\d+$' },
+  ),
+  XRequestId: requestHeader(
+    'x-request-id',
+    'Your own id for the request: echoed back when sane, and kept in the usage record as `client_request_id`.',
+    { type: 'string' },
+  ),
 };

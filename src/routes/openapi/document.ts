@@ -24,12 +24,14 @@ const ERRORS: Record<string, string> = {
   BadRequest: 'Invalid request: `invalid_json`, `missing_required_parameter`, `invalid_value` (with `param`), `context_length_exceeded`, …',
   Unauthorized: 'A missing, unknown, expired or revoked key or admin token (`invalid_api_key`).',
   Forbidden: "The key's scopes do not allow this route (`permission_denied`).",
-  NotFound: 'No such resource in the caller\'s workspace (`not_found`), or an unknown route (`unknown_url`).',
+  NotFound: "No such resource in the caller's workspace (`not_found`), or an unknown route (`unknown_url`).",
   PayloadTooLarge: 'The body is over MAX_BODY_BYTES (`request_too_large`).',
   UnsupportedMediaType: 'The body is not `application/json` (`unsupported_media_type`).',
-  RateLimited: "Over the key's requests or tokens per minute (`rate_limit_exceeded`) or its budget (`insufficient_quota`); see `retry-after`.",
+  RateLimited:
+    "Over the key's requests or tokens per minute (`rate_limit_exceeded`) or its budget (`insufficient_quota`); see `retry-after`.",
   BadGateway: 'The upstream failed (`upstream_error`, `server_error`, `upstream_auth_failed`, …).',
-  Unavailable: 'The upstream, the database, or the admin API is unavailable (`upstream_not_configured`, `upstream_unavailable`, `service_unavailable`, `admin_disabled`).',
+  Unavailable:
+    'The upstream, the database, or the admin API is unavailable (`upstream_not_configured`, `upstream_unavailable`, `service_unavailable`, `admin_disabled`).',
   GatewayTimeout: 'The upstream did not answer in time (`upstream_timeout`).',
 };
 
@@ -55,7 +57,8 @@ function errorResponses(op: Operation): Json {
 
 function success(op: Operation): Json {
   const headers: Json = { 'x-request-id': ref('headers', 'x-request-id') };
-  if (op.thread) Object.assign(headers, { 'x-thread-id': ref('headers', 'x-thread-id'), 'x-memory-status': ref('headers', 'x-memory-status') });
+  if (op.thread)
+    Object.assign(headers, { 'x-thread-id': ref('headers', 'x-thread-id'), 'x-memory-status': ref('headers', 'x-memory-status') });
   if (op.proxied) {
     for (const name of Object.keys(RESPONSE_HEADERS)) if (name.startsWith('x-ratelimit-')) headers[name] = ref('headers', name);
   }
@@ -64,7 +67,11 @@ function success(op: Operation): Json {
   else content['application/json'] = { schema: op.ok.resource ? ref('schemas', op.ok.resource) : { type: 'object' } };
   if (op.ok.stream) {
     content['text/event-stream'] = {
-      schema: { type: 'string', description: 'With `stream: true`: server-sent events as the upstream sends them, ending with `data: [DONE]` (chat, completions) or the terminal event (responses); an error after the stream started is one error event, then the end.' },
+      schema: {
+        type: 'string',
+        description:
+          'With `stream: true`: server-sent events as the upstream sends them, ending with `data: [DONE]` (chat, completions) or the terminal event (responses); an error after the stream started is one error event, then the end.',
+      },
     };
   }
   if (op.ok.csv) content['text/csv'] = { schema: { type: 'string', description: 'With `format=csv`: the same columns, one header row.' } };
@@ -122,7 +129,11 @@ export function buildOpenApiDocument(version: string): Json {
   }
   const errorResponse = (description: string) => ({
     description,
-    headers: { 'x-request-id': ref('headers', 'x-request-id'), 'x-should-retry': ref('headers', 'x-should-retry'), 'retry-after': ref('headers', 'retry-after') },
+    headers: {
+      'x-request-id': ref('headers', 'x-request-id'),
+      'x-should-retry': ref('headers', 'x-should-retry'),
+      'retry-after': ref('headers', 'retry-after'),
+    },
     content: { 'application/json': { schema: ref('schemas', 'Error') } },
   });
   return {

@@ -54,20 +54,23 @@ export function typeOf(schema: Json | undefined): string {
   return types
     .map((t) => {
       if (t === 'array') return `array${schema.items && Object.keys(schema.items).length ? ` of ${typeOf(schema.items)}` : ''}`;
-      if ((t === 'integer' || t === 'number') && (schema.minimum !== undefined || schema.maximum !== undefined)) return `${t} ${schema.minimum ?? ''}–${schema.maximum ?? ''}`;
+      if ((t === 'integer' || t === 'number') && (schema.minimum !== undefined || schema.maximum !== undefined))
+        return `${t} ${schema.minimum ?? ''}–${schema.maximum ?? ''}`;
       return t;
     })
     .join(' | ');
 }
 
-export const anchorOf = (method: string, path: string) => `${method}-${path.replace(/[^A-Za-z0-9]+/g, '-').replace(/^-|-$/g, '') || 'root'}`;
+export const anchorOf = (method: string, path: string) =>
+  `${method}-${path.replace(/[^A-Za-z0-9]+/g, '-').replace(/^-|-$/g, '') || 'root'}`;
 
 function fieldsTable(schema: Json): string {
   const props: [string, Json][] = Object.entries(schema.properties ?? {});
   if (props.length === 0) return '';
   const required = new Set<string>(schema.required ?? []);
   const rows = props.map(
-    ([name, p]) => `<tr><td><code>${escapeHtml(name)}</code>${required.has(name) ? ' <span class="muted">required</span>' : ''}</td><td><code>${escapeHtml(typeOf(p))}</code></td><td>${described(p, p.description)}</td></tr>`,
+    ([name, p]) =>
+      `<tr><td><code>${escapeHtml(name)}</code>${required.has(name) ? ' <span class="muted">required</span>' : ''}</td><td><code>${escapeHtml(typeOf(p))}</code></td><td>${described(p, p.description)}</td></tr>`,
   );
   const rest = schema.additionalProperties === false ? 'No other fields.' : 'Other fields pass through untouched.';
   return `<table><tr><th>Body field</th><th>Type</th><th></th></tr>${rows.join('')}</table><p class="muted">${rest}</p>`;
@@ -77,9 +80,14 @@ function operationHtml(doc: Json, path: string, method: string, op: Json): strin
   const resolve = (p: Json) => (p.$ref ? doc.components.parameters[String(p.$ref).split('/').pop()!] : p);
   const params = (op.parameters ?? []).map(resolve);
   const paramRows = params.map(
-    (p: Json) => `<tr><td><code>${escapeHtml(p.name)}</code> <span class="muted">${escapeHtml(p.in)}</span></td><td><code>${escapeHtml(typeOf(p.schema))}</code></td><td>${described(p.schema, p.description)}</td></tr>`,
+    (p: Json) =>
+      `<tr><td><code>${escapeHtml(p.name)}</code> <span class="muted">${escapeHtml(p.in)}</span></td><td><code>${escapeHtml(typeOf(p.schema))}</code></td><td>${described(p.schema, p.description)}</td></tr>`,
   );
-  const auth = (op.security ?? []).map((s: Json) => Object.entries(s).map(([name, scopes]) => `${name}${(scopes as string[]).length ? ` (${(scopes as string[]).join(', ')})` : ''}`).join(' + '));
+  const auth = (op.security ?? []).map((s: Json) =>
+    Object.entries(s)
+      .map(([name, scopes]) => `${name}${(scopes as string[]).length ? ` (${(scopes as string[]).join(', ')})` : ''}`)
+      .join(' + '),
+  );
   const bodyRef = op.requestBody?.content?.['application/json']?.schema?.$ref as string | undefined;
   const bodyName = bodyRef?.split('/').pop();
   const statuses = Object.keys(op.responses ?? {}).join(', ');
@@ -98,16 +106,24 @@ export function docsPage(doc: Json): string {
     for (const [method, op] of Object.entries<Json>(methods)) {
       const tag = op.tags?.[0] ?? 'Other';
       (byTag.get(tag) ?? byTag.set(tag, []).get(tag)!).push(operationHtml(doc, path, method, op));
-      (toc.get(tag) ?? toc.set(tag, []).get(tag)!).push(`<li><a href="#${anchorOf(method, path)}"><span class="m ${method}">${method}</span> <span class="path">${escapeHtml(path)}</span></a></li>`);
+      (toc.get(tag) ?? toc.set(tag, []).get(tag)!).push(
+        `<li><a href="#${anchorOf(method, path)}"><span class="m ${method}">${method}</span> <span class="path">${escapeHtml(path)}</span></a></li>`,
+      );
     }
   }
   const tagId = (name: string) => `tag-${name.replace(/[^A-Za-z0-9]+/g, '-').toLowerCase()}`;
   const tags: Json[] = doc.tags ?? [];
   const headerRows = [
-    ...Object.values<Json>(doc.components.parameters).map((p) => `<tr><td><code>${escapeHtml(p.name)}</code></td><td>request</td><td>${prose(p.description)}</td></tr>`),
-    ...Object.entries<Json>(doc.components.headers).map(([name, h]) => `<tr><td><code>${escapeHtml(name)}</code></td><td>response</td><td>${prose(h.description)}</td></tr>`),
+    ...Object.values<Json>(doc.components.parameters).map(
+      (p) => `<tr><td><code>${escapeHtml(p.name)}</code></td><td>request</td><td>${prose(p.description)}</td></tr>`,
+    ),
+    ...Object.entries<Json>(doc.components.headers).map(
+      ([name, h]) => `<tr><td><code>${escapeHtml(name)}</code></td><td>response</td><td>${prose(h.description)}</td></tr>`,
+    ),
   ];
-  const schemes = Object.entries<Json>(doc.components.securitySchemes).map(([name, s]) => `<li><code>${escapeHtml(name)}</code>: ${prose(s.description)}</li>`);
+  const schemes = Object.entries<Json>(doc.components.securitySchemes).map(
+    ([name, s]) => `<li><code>${escapeHtml(name)}</code>: ${prose(s.description)}</li>`,
+  );
   const body = `<h1>${escapeHtml(doc.info.title)} API</h1>
 <p class="muted">Version ${escapeHtml(doc.info.version)} · OpenAPI ${escapeHtml(doc.openapi)}</p>
 <nav><a href="/openapi.json">OpenAPI document (JSON)</a><a href="/dashboard">Console</a><a href="/health">Health</a><a href="/">Home</a></nav>
