@@ -1,9 +1,9 @@
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { sql } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { withDeadline } from './deadline.js';
+import { migrationStatus, migrationsFolder, type MigrationStatus } from './migrations.js';
 import * as schema from './schema/index.js';
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
@@ -22,8 +22,6 @@ export interface Database {
   ping(): Promise<void>;
   close(): Promise<void>;
 }
-
-const migrationsFolder = fileURLToPath(new URL('../../drizzle', import.meta.url));
 
 export type DatabaseTarget = { url: string } | { dataDir: string | undefined /* undefined: in memory */ };
 
@@ -45,6 +43,11 @@ export interface RawClientAccess {
 
 export interface OpenDatabaseOptions {
   migrate?: boolean;
+  /**
+   * Called before migrations run (under the migration lock, so it sees what this process applies):
+   * the database's migration status then. For progress lines; the migrations run whatever it does.
+   */
+  onMigrate?: (before: MigrationStatus) => void;
   poolSize?: number;
   /**
    * Postgres only. Each statement is cancelled by the server after this long (`statement_timeout`),
@@ -67,7 +70,7 @@ export async function openDatabase(target: DatabaseTarget, opts: OpenDatabaseOpt
     // PGlite runs in this process: there is no network to hang on, and a statement cannot be
     // cut short from outside (a slow query blocks the event loop itself), so no deadlines apply.
     const database = await openPglite(target.dataDir);
-    if (opts.migrate !== false) await migrateDatabase(database);
+    if (opts.migrate !== false) await migrateDatabase(database, opts.onMigrate);
     database.vectors = await enableVectors(database, opts.migrate !== false);
     return database;
   }
@@ -76,7 +79,7 @@ export async function openDatabase(target: DatabaseTarget, opts: OpenDatabaseOpt
     // A migration may take longer than any request-path bound: its own client, unbounded.
     const migrator = await openPostgres(target.url, 2, { statementTimeoutMs: 0, connectTimeoutMs });
     try {
-      await migrateDatabase(migrator);
+      await migrateDatabase(migrator, opts.onMigrate);
       await enableVectors(migrator, true);
     } finally {
       await migrator.close();
@@ -202,13 +205,17 @@ async function openPglite(dataDir: string | undefined): Promise<Database> {
   };
 }
 
-async function migrateDatabase(database: Database): Promise<void> {
+async function migrateDatabase(database: Database, onMigrate?: (before: MigrationStatus) => void): Promise<void> {
+  const run = async (migrate: (db: any, config: { migrationsFolder: string }) => Promise<void>) => {
+    if (onMigrate) onMigrate(await migrationStatus(database.db));
+    await migrate(database.db, { migrationsFolder });
+  };
   if (database.kind === 'postgres') {
     const { migrate } = await import('drizzle-orm/postgres-js/migrator');
     // Several instances may start at once: serialize migrations with a session advisory lock.
-    await database.serialize(() => migrate(database.db as any, { migrationsFolder }));
+    await database.serialize(() => run(migrate));
   } else {
     const { migrate } = await import('drizzle-orm/pglite/migrator');
-    await migrate(database.db as any, { migrationsFolder });
+    await run(migrate);
   }
 }
