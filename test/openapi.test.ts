@@ -399,6 +399,57 @@ describe('each documented request schema is what its route accepts', () => {
   );
 });
 
+describe('the documented query parameters are what the routes take', () => {
+  const ids: Record<string, string> = {};
+  beforeAll(async () => {
+    const { key, workspace } = await env.gw.createKey();
+    const post = (path: string, body: Json, token = key) =>
+      fetch(env.gw.url + path, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    ids.key = key;
+    ids.workspace = workspace;
+    ids.thread_id = 'oa-query';
+    expect((await post('/v1/threads', { id: ids.thread_id })).status).toBe(201);
+    ids.conversation_id = (await (await post('/v1/conversations', {})).json()).id;
+    ids.response_id = (await (await post('/v1/responses', { model: MODEL, input: 'hi' })).json()).id;
+  });
+
+  /** Each GET with integer bounds or a closed list: one past each bound (and a value outside the list) is a 400 naming it; the bound itself is not. */
+  it('refuses one past each bound of an integer, and a value outside an enum, naming the parameter; takes the bounds', async () => {
+    let checked = 0;
+    for (const [template, item] of Object.entries<Json>(doc.paths)) {
+      const op = item.get;
+      if (!op?.parameters || template.startsWith('/t/')) continue;
+      const path = template.replace(/\{(\w+)\}/g, (_, name: string) => ids[name] ?? name);
+      const token = op.security.some((s: Json) => s.gatewayKey?.includes('proxy')) ? ids.key : ADMIN_TOKEN;
+      const get = (query: string) => fetch(`${env.gw.url}${path}?${query}`, { headers: { authorization: `Bearer ${token}` } });
+      for (const p of op.parameters.filter((p: Json) => p.in === 'query')) {
+        const tries: [string, boolean][] = [];
+        if (p.schema.type === 'integer') {
+          if (p.schema.maximum !== undefined) tries.push([String(p.schema.maximum), true], [String(p.schema.maximum + 1), false]);
+          if (p.schema.minimum !== undefined) tries.push([String(p.schema.minimum), true], [String(p.schema.minimum - 1), false]);
+        }
+        if (p.schema.enum) tries.push([String(p.schema.enum.at(-1)), true], ['not-a-value', false]);
+        for (const [value, ok] of tries) {
+          const res = await get(`${p.name}=${encodeURIComponent(value)}`);
+          const text = await res.text();
+          const label = `GET ${template}?${p.name}=${value}: ${text.slice(0, 200)}`;
+          if (ok) expect(res.status, label).toBeLessThan(400);
+          else {
+            expect(res.status, label).toBe(400);
+            expect(JSON.parse(text).error.param, label).toBe(p.name);
+          }
+          checked++;
+        }
+      }
+    }
+    expect(checked).toBeGreaterThan(20);
+  });
+});
+
 describe('GET / (content negotiation)', () => {
   it('answers a browser with a small landing page linking the console and the docs, no outside assets', async () => {
     const res = await fetch(`${env.gw.url}/`, { headers: { accept: BROWSER_ACCEPT } });

@@ -75,6 +75,9 @@ function intQuery(c: AppContext, name: string, fallback: number, max: number): n
   return n;
 }
 
+/** Item `seq` is a Postgres integer: a larger `after` would fail in the database, not be an empty page. */
+export const MAX_SEQ = 2_147_483_647;
+
 const notFound = () => new GatewayError('not_found', 'No such thread.');
 
 /** The thread API (`/v1/threads…`), scoped to the caller's workspace: others' threads are 404. */
@@ -121,7 +124,7 @@ export function threadRoutes(deps: AppDeps) {
   api.get('/:id/items', async (c) => {
     const t = await thread(c);
     const limit = intQuery(c, 'limit', 50, 1000);
-    const after = intQuery(c, 'after', 0, Number.MAX_SAFE_INTEGER);
+    const after = intQuery(c, 'after', 0, MAX_SEQ);
     const rows = await deps.threads.listItems(ws(c), t.id, limit + 1, after);
     const data = rows.slice(0, limit).map(presentItem);
     return c.json({ object: 'list', data, has_more: rows.length > limit, last_seq: data.at(-1)?.seq ?? null });

@@ -6,7 +6,7 @@ import { conversationCreateRequest, conversationItemsRequest, conversationUpdate
 import { embeddingRequest } from '../embeddings.js';
 import { responseRequest } from '../responses.js';
 import { threadIdSchema } from '../thread-params.js';
-import { itemBody, itemPatch, threadBody, threadContextRequest, threadPatch } from '../threads.js';
+import { MAX_SEQ, itemBody, itemPatch, threadBody, threadContextRequest, threadPatch } from '../threads.js';
 import { PERIODS, RECORD_ROUTES, RECORD_STATUSES } from '../../usage/report-filter.js';
 import { GROUPS } from '../../usage/reports.js';
 import type { Resource } from './components.js';
@@ -155,7 +155,10 @@ const THREAD_OPERATIONS: Operation[] = [
     tag: 'Threads',
     summary: "List a thread's items, oldest first",
     auth: 'key',
-    query: { limit: limit(1000, 50, 0), after: z.int().min(0).default(0).meta({ description: 'A `seq`: the page starts after it.' }) },
+    query: {
+      limit: limit(1000, 50, 0),
+      after: z.int().min(0).max(MAX_SEQ).default(0).meta({ description: 'A `seq`: the page starts after it.' }),
+    },
     ok: { status: 200, resource: 'ThreadItemList' },
   },
   {
