@@ -17,7 +17,7 @@ COPY package.json package-lock.json ./
 RUN --mount=type=cache,target=/root/.npm \
     npm ci --no-audit --no-fund
 
-# ---- build: type-checked compile of src/ to dist/ (dashboard assets copied alongside) ----------
+# ---- build: src/ transpiled to dist/ by esbuild (dashboard assets copied alongside; CI type-checks) 
 FROM deps AS build
 COPY tsconfig.json tsconfig.build.json drizzle.config.ts ./
 COPY scripts ./scripts
