@@ -134,3 +134,29 @@ describe('loadConfig: every kind of bad value is one line naming its variable, n
     for (const line of errors) expect(line).not.toMatch(/\n|Invalid input|TypeError/);
   });
 });
+
+describe('.env.example', () => {
+  it('parses, uncommented, to the documented defaults', async () => {
+    const { parseEnv } = await import('node:util');
+    const { readFileSync } = await import('node:fs');
+    const text = readFileSync(new URL('../.env.example', import.meta.url), 'utf8');
+    const shown = loadConfig(parseEnv(text));
+    const uncommented = loadConfig(parseEnv(text.replace(/^# ([A-Z_]+=)/gm, '$1')));
+    expect(shown).toEqual(loadConfig({}));
+    expect(uncommented.ok, uncommented.ok ? '' : uncommented.errors.join('\n')).toBe(true);
+  });
+});
+
+describe('maskUrl', () => {
+  it('masks passwords (or whole user parts) and secret-looking query values, with or without a scheme', async () => {
+    const { maskUrl } = await import('./telemetry/mask-url.js');
+    expect(maskUrl('postgres://gw:p%40ss@db:5432/cmg')).toBe('postgres://gw:***@db:5432/cmg');
+    expect(maskUrl('postgres://gw:p@ss@db:5432/cmg')).toBe('postgres://gw:***@db:5432/cmg');
+    expect(maskUrl('postgres://gw@db/cmg')).toBe('postgres://gw@db/cmg');
+    expect(maskUrl('postgres://gw@db/cmg', { keepUser: false })).toBe('postgres://***@db/cmg');
+    expect(maskUrl('redis://:tok@cache:6379')).toBe('redis://:***@cache:6379');
+    expect(maskUrl('gw:secret@db:5432/cmg')).toBe('gw:***@db:5432/cmg');
+    expect(maskUrl('postgres://db/cmg?sslmode=require&password=x&sslkey=/k')).toBe('postgres://db/cmg?sslmode=require&password=***&sslkey=***');
+    expect(maskUrl('redis://cache:6379')).toBe('redis://cache:6379');
+  });
+});
