@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -151,7 +151,7 @@ describe('first start on the embedded database, no ADMIN_TOKEN', () => {
 
   beforeAll(async () => {
     fake = await startFakeOpenRouter();
-    dataDir = mkdtempSync(join(tmpdir(), 'cmg-first-'));
+    dataDir = realpathSync(mkdtempSync(join(tmpdir(), 'cmg-first-')));
     env = { DATA_DIR: dataDir, OPENROUTER_API_KEY: 'sk-or-v1-fake', OPENROUTER_BASE_URL: fake.baseUrl, MEMORY_ENABLED: 'false' };
     gw = await startGateway(env);
   }, 90_000);
@@ -161,9 +161,11 @@ describe('first start on the embedded database, no ADMIN_TOKEN', () => {
     rmSync(dataDir, { recursive: true, force: true });
   });
 
-  it('says what it does while it starts, then a banner on stderr; stdout stays JSON', () => {
+  it('says what it does while it starts, then a banner on stderr; stdout stays JSON', async () => {
+    // pino writes in batches, at least every half second.
+    for (let i = 0; i < 100 && !gw.stdout().includes('"msg":"gateway listening"'); i++) await new Promise((r) => setTimeout(r, 20));
     const err = gw.stderr();
-    const pglite = join(dataDir, 'pglite');
+    const pglite = dataDir;
     expect(err).toContain(`opening the database: embedded PGlite in ${pglite} ...`);
     expect(err).toMatch(new RegExp(`applying ${SHIPPED} database migration\\(s\\): 0000_init, .* \\.\\.\\.`));
     expect(err).toMatch(/database ready in \d+\.\d s/);
@@ -209,7 +211,7 @@ describe('first start on the embedded database, no ADMIN_TOKEN', () => {
       const res = await runScript('src/db/db-cli.ts', [command], env, 30_000);
       expect(res.code).toBe(1);
       expect(lines(res.stderr)).toEqual([
-        `error: embedded PGlite in ${join(dataDir, 'pglite')} is held by the running gateway (pid ${gw.pid}, ${gw.url}), which applied its migrations when it started; stop it to run db:${command} (embedded PGlite admits one process)`,
+        `error: embedded PGlite in ${dataDir} is held by the running gateway (pid ${gw.pid}, ${gw.url}), which applied its migrations when it started; stop it to run db:${command} (embedded PGlite admits one process)`,
       ]);
     }
   });
@@ -224,7 +226,7 @@ describe('first start on the embedded database, no ADMIN_TOKEN', () => {
     expect(await gw.stop()).toBe(0);
     const res = await npmRun('db:status', [], env);
     expect(res.code, res.stderr).toBe(0);
-    expect(res.stdout).toContain(`database: embedded PGlite in ${join(dataDir, 'pglite')}\n`);
+    expect(res.stdout).toContain(`database: embedded PGlite in ${dataDir}\n`);
     expect(res.stdout).toContain(`migrations: ${SHIPPED} of ${SHIPPED} applied, none pending\n`);
   });
 });
@@ -232,7 +234,7 @@ describe('first start on the embedded database, no ADMIN_TOKEN', () => {
 describe('db:migrate and db:status on an embedded database not made yet', () => {
   let dataDir: string;
   beforeAll(() => {
-    dataDir = mkdtempSync(join(tmpdir(), 'cmg-dbcli-'));
+    dataDir = realpathSync(mkdtempSync(join(tmpdir(), 'cmg-dbcli-')));
   });
   afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
@@ -241,7 +243,7 @@ describe('db:migrate and db:status on an embedded database not made yet', () => 
     const before = await npmRun('db:status', [], env);
     expect(before.code, before.stderr).toBe(0);
     const out = lines(before.stdout);
-    expect(out[0]).toBe(`database: embedded PGlite in ${join(dataDir, 'pglite')} (not created yet: the first db:migrate or start creates it)`);
+    expect(out[0]).toBe(`database: embedded PGlite in ${dataDir} (not created yet: the first db:migrate or start creates it)`);
     expect(out[1]).toBe(`migrations: 0 of ${SHIPPED} applied, ${SHIPPED} pending (npm run db:migrate applies them; so does starting the gateway)`);
     expect(out.slice(2)).toHaveLength(SHIPPED);
     expect(out[2]).toBe('  pending  0000_init');
@@ -310,7 +312,7 @@ describe.runIf(inject('postgresUrl') && inject('redisUrl'))('Postgres and Redis:
     const env = { DATABASE_URL: databaseUrl, DATA_DIR: dataDir };
     const before = await runScript('src/db/db-cli.ts', ['status'], env);
     expect(before.code, before.stderr).toBe(0);
-    expect(lines(before.stdout).slice(0, 2)).toEqual([`database: Postgres at ${shown}`, `migrations: 0 of ${SHIPPED} applied, ${SHIPPED} pending (npm run db:migrate applies them; so does starting the gateway)`]);
+    expect(lines(before.stdout).slice(0, 2)).toEqual([`database: ${shown}`, `migrations: 0 of ${SHIPPED} applied, ${SHIPPED} pending (npm run db:migrate applies them; so does starting the gateway)`]);
     const migrated = await npmRun('db:migrate', [], env);
     expect(migrated.code, migrated.stderr).toBe(0);
     expect(migrated.stdout).toMatch(new RegExp(`done in \\d+\\.\\d s: ${SHIPPED} applied`));
@@ -325,13 +327,13 @@ describe.runIf(inject('postgresUrl') && inject('redisUrl'))('Postgres and Redis:
     const refused = await runScript('src/db/db-cli.ts', ['status'], { DATABASE_URL: nowhere });
     expect(refused.code).toBe(1);
     expect(lines(refused.stderr)).toHaveLength(1);
-    expect(refused.stderr).toMatch(new RegExp(`^error: cannot reach Postgres at .*:\\*\\*\\*@127\\.0\\.0\\.1:${port}/.*: nothing accepts connections at 127\\.0\\.0\\.1:${port}`));
+    expect(refused.stderr).toMatch(new RegExp(`^error: cannot reach postgres://.*:\\*\\*\\*@127\\.0\\.0\\.1:${port}/.*: nothing accepts connections at 127\\.0\\.0\\.1:${port}`));
     const missing = await runScript('src/db/db-cli.ts', ['migrate'], { DATABASE_URL: databaseUrl.replace(name, `${name}_missing`) });
     expect(missing.code).toBe(1);
     expect(lines(missing.stderr).at(-1)).toMatch(new RegExp(`database "${name}_missing" does not exist \\(create it first`));
     const start = await runScript('src/main.ts', [], { DATABASE_URL: nowhere, PORT: '0' }, 30_000);
     expect(start.code).toBe(1);
-    expect(lines(start.stderr).at(-1)).toMatch(/^cannot start: cannot reach Postgres at .*: nothing accepts connections/);
+    expect(lines(start.stderr).at(-1)).toMatch(/^cannot start: cannot reach postgres:\/\/.*: nothing accepts connections/);
     for (const out of [refused, missing, start]) expect(out.stdout + out.stderr).not.toMatch(/pg-s3cret-pw|\n\s+at /);
   });
 
@@ -340,9 +342,9 @@ describe.runIf(inject('postgresUrl') && inject('redisUrl'))('Postgres and Redis:
     const gw = await startGateway(env);
     try {
       const err = gw.stderr();
-      expect(err).toContain(`opening the database: Postgres at ${shown} ...`);
+      expect(err).toContain(`opening the database: ${shown} ...`);
       expect(err).not.toMatch(/applying/); // db:migrate did it already
-      expect(err).toMatch(new RegExp(`database +Postgres at ${shown.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\n`));
+      expect(err).toMatch(new RegExp(`database +${shown.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\n`));
       expect(err).toMatch(new RegExp(`redis +${redisUrl.replace('redis-s3cret-pw', '***').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
       expect(err).toMatch(/admin +ADMIN_TOKEN set/);
       expect(err).toMatch(/usage +recording off/);

@@ -1,9 +1,11 @@
-import { resolve } from 'node:path';
-import { maskUrl } from '../telemetry/mask-url.js';
+import { databaseIdentity } from './identity.js';
 
-/** Which database a configuration uses, fit for a terminal: Postgres with its password masked, or PGlite's directory. */
+/**
+ * Which database a configuration uses, fit for a terminal (the CLI's own words for it): the
+ * Postgres URL with its password masked and its query options dropped, or PGlite's DATA_DIR.
+ */
 export function databaseLabel(target: { databaseUrl?: string; dataDir: string }): string {
-  return target.databaseUrl ? `Postgres at ${maskUrl(target.databaseUrl)}` : `embedded PGlite in ${resolve(target.dataDir, 'pglite')}`;
+  return databaseIdentity(target).label;
 }
 
 type ErrorLike = { code?: unknown; message?: unknown; cause?: unknown; name?: unknown; errno?: unknown; syscall?: unknown; path?: unknown };
