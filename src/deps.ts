@@ -61,7 +61,7 @@ export async function openDeps(config: Config, opts: OpenDepsOptions): Promise<A
       backoffMs: opts.backoffMs,
       logger: opts.logger,
     }),
-    requestLog.upstreamAnswered,
+    (requestId, headersAt) => requestLog.upstreamAnswered(requestId, headersAt),
   );
   const redis = config.redisUrl
     ? await connectRedis({ url: config.redisUrl, prefix: config.redisKeyPrefix, logger: opts.logger, commandTimeoutMs: config.redisCommandTimeoutMs })

@@ -86,7 +86,7 @@ async function main() {
     const line = listenErrorLine(err, config) ?? `cannot listen on ${config.host}:${config.port}: ${err.message}`;
     process.stderr.write(`${line}\n`);
     setTimeout(() => process.exit(1), 5_000).unref();
-    closeAll().finally(() => process.exit(1));
+    void closeAll().finally(() => process.exit(1));
   });
   // The upstream may legitimately take minutes; the gateway's own timeouts govern instead.
   server.setTimeout?.(0);

@@ -44,9 +44,9 @@ describe.each(dbKinds())('conversations on %s', (kind) => {
     // Items added, one read back and deleted.
     const added = await client.conversations.items.create(conv.id, { items: [{ type: 'message', role: 'user', content: 'A note.' }] });
     expect(added.data).toHaveLength(1);
-    const got = await client.conversations.items.retrieve(added.data[0]!.id!, { conversation_id: conv.id });
+    const got = await client.conversations.items.retrieve(added.data[0].id!, { conversation_id: conv.id });
     expect((got as any).content[0].text).toBe('A note.');
-    await client.conversations.items.delete(added.data[0]!.id!, { conversation_id: conv.id });
+    await client.conversations.items.delete(added.data[0].id!, { conversation_id: conv.id });
     expect((await client.conversations.items.list(conv.id)).data).toHaveLength(5);
 
     expect((await client.conversations.update(conv.id, { metadata: { topic: 'changed' } })).metadata).toEqual({ topic: 'changed' });

@@ -211,7 +211,7 @@ describe('finance dashboard in headless Chromium', () => {
   it('downloads the CSV of the selected range, whose rows add up to the totals', async () => {
     const api = await apiReport(day(-6), day(0), { workspace: mine.workspace });
     const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('download-csv').click()]);
-    const csv = parseCsv(readFileSync((await download.path())!, 'utf8'));
+    const csv = parseCsv(readFileSync((await download.path()), 'utf8'));
     // Named for the days the page shows (the API's `to` is exclusive, the page's last day is not).
     expect(download.suggestedFilename()).toBe(`usage_${day(-6)}_${day(0)}.csv`);
     const direct = await fetch(`${env.gw.url}${await page.getByTestId('download-csv').getAttribute('href')}`, {

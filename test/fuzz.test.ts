@@ -151,7 +151,7 @@ function makeBody(rng: Rng, route: Route): { body?: Body; type?: string } {
       if (inner && typeof inner === 'object' && rng.chance(0.5)) {
         const innerKeys = Array.isArray(inner) ? [] : Object.keys(inner);
         const k = rng.pick(innerKeys.length ? innerKeys : ['x']);
-        copy[field] = Array.isArray(inner) ? ['@@'] : { ...(inner as object), [k]: '@@' };
+        copy[field] = Array.isArray(inner) ? ['@@'] : { ...(inner), [k]: '@@' };
       } else copy[field] = '@@';
       return { body: JSON.stringify(copy).replace('"@@"', value), type };
     }

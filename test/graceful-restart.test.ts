@@ -9,7 +9,7 @@ import { runScript, startGatewayProcess, type GatewayProcess } from './helpers/p
 import { MODEL, user } from './helpers/proxy-env.js';
 import { startTcpRelay } from './helpers/tcp-relay.js';
 
-const rowsOf = (r: unknown) => (Array.isArray(r) ? r : (r as { rows: any[] }).rows) as any[];
+const rowsOf = (r: unknown) => (Array.isArray(r) ? r : (r as { rows: any[] }).rows);
 
 /** Opens n slow streams and resolves once each has received its first bytes; then reads them to the end. */
 async function openStreams(gw: GatewayProcess, key: string, n: number, delayMs: number) {

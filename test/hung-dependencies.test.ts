@@ -80,8 +80,8 @@ describe('a hung Redis (frozen, not refused)', () => {
     expect(answers.map((a) => a.ms).sort((x, y) => x - y)[10]).toBeLessThan(350);
     for (const a of answers) expect(a.headers.get('x-ratelimit-fallback')).toBe('local');
     // Limits still apply (counted in process) and their headers are still there.
-    expect(answers[0]!.headers.get('x-ratelimit-limit-requests')).toBe('1000');
-    expect(answers[1]!.headers.get('x-ratelimit-limit-tokens')).toBe('1000000');
+    expect(answers[0].headers.get('x-ratelimit-limit-requests')).toBe('1000');
+    expect(answers[1].headers.get('x-ratelimit-limit-tokens')).toBe('1000000');
     expect(await fallbacks(gw)).toBeGreaterThan(before);
 
     // A later wave, past the limiter's retry pause: Redis is tried again and still bounded.

@@ -10,7 +10,7 @@ import { sendChatBurst } from './helpers/chat-burst.js';
 import { MODEL } from './helpers/proxy-env.js';
 import { startTcpRelay, type TcpRelay } from './helpers/tcp-relay.js';
 
-const rowsOf = (r: unknown) => (Array.isArray(r) ? r : (r as { rows: any[] }).rows) as any[];
+const rowsOf = (r: unknown) => (Array.isArray(r) ? r : (r as { rows: any[] }).rows);
 
 // Real gateway processes on a real Postgres behind a relay that freezes (accepts, passes nothing).
 describe.runIf(inject('postgresUrl'))('a gateway killed or stopped in the middle of a Postgres outage', () => {

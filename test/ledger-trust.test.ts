@@ -12,7 +12,7 @@ import { MODEL, useProxyEnv, user } from './helpers/proxy-env.js';
 
 const today = () => new Date().toISOString().slice(0, 10);
 const tomorrow = () => new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
-const rowsOf = (r: unknown) => (Array.isArray(r) ? r : (r as { rows: any[] }).rows) as any[];
+const rowsOf = (r: unknown) => (Array.isArray(r) ? r : (r as { rows: any[] }).rows);
 
 describe.each(dbKinds())('a ledger hostile input cannot break, on %s', (kind) => {
   const env = useProxyEnv({ db: kind, config: { maxBodyBytes: 8_192 } });

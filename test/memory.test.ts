@@ -17,7 +17,7 @@ function clientFor(way: Way, thread: string): { client: OpenAI; extra: Record<st
 
 async function ask(client: OpenAI, extra: Record<string, unknown>, content: string, stream: boolean): Promise<string> {
   const body = { model: MODEL, messages: [user(content)], ...extra };
-  if (!stream) return (await client.chat.completions.create(body as any)).choices[0].message.content ?? '';
+  if (!stream) return (await client.chat.completions.create(body)).choices[0].message.content ?? '';
   let text = '';
   for await (const chunk of (await client.chat.completions.create({ ...body, stream: true } as any)) as any) text += chunk.choices[0]?.delta?.content ?? '';
   return text;
@@ -62,7 +62,7 @@ describe('thread memory through the real server', () => {
     const history: any[] = [];
     for (const q of ['first question', 'second question', 'third question']) {
       history.push(user(q));
-      const res = await client.chat.completions.create({ model: MODEL, messages: history, ...extra } as any);
+      const res = await client.chat.completions.create({ model: MODEL, messages: history, ...extra });
       history.push({ role: 'assistant', content: res.choices[0].message.content });
     }
     const lastSent = env.fake.requests.at(-1)!.body.messages;
@@ -74,7 +74,7 @@ describe('thread memory through the real server', () => {
   it('a regenerate (the history re-sent up to the last user turn) supersedes the earlier reply', async () => {
     const thread = `regen-${Date.now()}`;
     const { client, extra } = clientFor('header', thread);
-    const first = await client.chat.completions.create({ model: MODEL, messages: [user('hello')], ...extra } as any);
+    const first = await client.chat.completions.create({ model: MODEL, messages: [user('hello')], ...extra });
     const history = [user('hello'), { role: 'assistant', content: first.choices[0].message.content }, user('tell me a joke')];
     await client.chat.completions.create({ model: MODEL, messages: history, ...extra } as any);
     await client.chat.completions.create({ model: MODEL, messages: history, ...extra } as any); // regenerate

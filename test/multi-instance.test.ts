@@ -10,7 +10,7 @@ import { ADMIN_TOKEN, statusAfterChange } from './helpers/gateway.js';
 import { runScript, startGatewayProcess, type GatewayProcess } from './helpers/processes.js';
 import { MODEL, user } from './helpers/proxy-env.js';
 
-const rowsOf = (r: unknown) => (Array.isArray(r) ? r : (r as { rows: any[] }).rows) as any[];
+const rowsOf = (r: unknown) => (Array.isArray(r) ? r : (r as { rows: any[] }).rows);
 
 // Two real gateway processes on one Postgres and one Redis (CI provides both).
 describe.runIf(inject('postgresUrl') && inject('redisUrl'))('two gateway instances, one truth', () => {

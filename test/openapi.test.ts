@@ -375,7 +375,7 @@ describe('each documented request schema is what its route accepts', () => {
         .replace('{item_id}', ids.item)
         .replace('{conversation_id}', ids.conversation)
         .replace('{key_id}', ids.key);
-      for (const [body, accepted, param] of TABLE[route]!()) {
+      for (const [body, accepted, param] of TABLE[route]()) {
         const label = `${route} ${JSON.stringify(body).slice(0, 160)}`;
         expect(validate(body), `${label}: the document says ${accepted ? 'accepted' : 'refused'}`).toBe(accepted);
         const upstreamBefore = env.fake.requests.length;
@@ -520,7 +520,7 @@ describe('GET /docs', () => {
   it('links /openapi.json, and every link resolves: anchors to ids on the page, paths to pages the gateway serves', async () => {
     expect(html).toContain('href="/openapi.json"');
     expect(html).not.toMatch(/<script|<link|src=|href="(https?:)?\/\//i);
-    const hrefs = [...new Set([...html.matchAll(/href="([^"]*)"/g)].map((m) => m[1]!))];
+    const hrefs = [...new Set([...html.matchAll(/href="([^"]*)"/g)].map((m) => m[1]))];
     expect(hrefs.length).toBeGreaterThan(30);
     for (const href of hrefs) {
       if (href.startsWith('#')) {

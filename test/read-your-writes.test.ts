@@ -14,7 +14,7 @@ const chatBodies = (fake: FakeOpenRouter) => fake.requests.filter((r) => r.path.
 /** The README's example: only the base URL names the thread; each turn sends just the new message. */
 async function ask(client: OpenAI, content: string, stream: boolean): Promise<string> {
   const body = { model: MODEL, messages: [user(content)] };
-  if (!stream) return (await client.chat.completions.create(body)).choices[0]!.message.content ?? '';
+  if (!stream) return (await client.chat.completions.create(body)).choices[0].message.content ?? '';
   let text = '';
   for await (const chunk of await client.chat.completions.create({ ...body, stream: true })) text += chunk.choices[0]?.delta?.content ?? '';
   return text;
@@ -50,12 +50,12 @@ describe('read-your-writes on one instance', () => {
     const history: any[] = [user('Look up the weather five times.')];
     for (let step = 0; step < 5; step++) {
       const res = await client.chat.completions.create({ model: MODEL, messages: history, tools: [{ type: 'function', function: { name: 'weather', parameters: { type: 'object', properties: {} } } }], fake: { mode: 'tool_calls' } } as any);
-      const message = res.choices[0]!.message;
+      const message = res.choices[0].message;
       history.push({ role: 'assistant', content: message.content ?? null, tool_calls: message.tool_calls });
-      history.push({ role: 'tool', tool_call_id: message.tool_calls![0]!.id, content: `result ${step}` });
+      history.push({ role: 'tool', tool_call_id: message.tool_calls![0].id, content: `result ${step}` });
     }
     const final = await client.chat.completions.create({ model: MODEL, messages: history });
-    history.push({ role: 'assistant', content: final.choices[0]!.message.content });
+    history.push({ role: 'assistant', content: final.choices[0].message.content });
 
     // Each forwarded request carries exactly the client's history: nothing stored is injected twice.
     const bodies = chatBodies(env.fake).slice(-6);
@@ -94,7 +94,7 @@ describe('read-your-writes on one instance', () => {
     for (const q of ['one', 'two', 'three']) {
       history.push(user(q));
       const res = await client.chat.completions.create({ model: MODEL, messages: history, stream: false });
-      history.push({ role: 'assistant', content: res.choices[0]!.message.content });
+      history.push({ role: 'assistant', content: res.choices[0].message.content });
     }
     expect(chatBodies(env.fake).at(-1)!.messages).toHaveLength(5);
     expect((await storedItems(env.gw, env.key, thread)).map((i) => i.content)).toEqual(history.map((m) => m.content));
@@ -127,7 +127,7 @@ describe.runIf(inject('postgresUrl'))('read-your-writes across two instances on 
       const gws = [a, b, a, b];
       const turns = ['Hello, my name is Ada.', 'What is my name?', 'Remember: the code is 42.', 'What is my name?'];
       const answers: string[] = [];
-      for (let i = 0; i < turns.length; i++) answers.push(await ask(threadClient(gws[i]!, key, thread), turns[i]!, stream));
+      for (let i = 0; i < turns.length; i++) answers.push(await ask(threadClient(gws[i], key, thread), turns[i], stream));
       expect(answers[1]).toBe('Your name is Ada.');
       expect(answers[3]).toBe('Your name is Ada.');
       // The last request carried the three earlier exchanges, each once, then the new message.

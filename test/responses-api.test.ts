@@ -11,7 +11,7 @@ import { MODEL, useProxyEnv } from './helpers/proxy-env.js';
 // fake upstream is stateless like OpenRouter: it refuses previous_response_id and conversation, so
 // every chain that works here is the gateway's own state.
 
-const rowsOf = (r: unknown) => (Array.isArray(r) ? r : (r as { rows: any[] }).rows) as any[];
+const rowsOf = (r: unknown) => (Array.isArray(r) ? r : (r as { rows: any[] }).rows);
 const responsesBodies = (env: ReturnType<typeof useProxyEnv>) => env.fake.requests.filter((r) => r.path.endsWith('/responses')).map((r) => r.body);
 const ledger = async (env: ReturnType<typeof useProxyEnv>, requestIds?: string[]) => {
   await env.gw.deps.usage.flush(10_000);
@@ -240,7 +240,7 @@ describe('Responses stream failures', () => {
     const text = await res.text();
     const failed = text.split('\n\n').find((b) => b.startsWith('event: response.failed'))!;
     expect(failed).toBeDefined();
-    const data = JSON.parse(failed.split('\n')[1]!.slice(6));
+    const data = JSON.parse(failed.split('\n')[1].slice(6));
     expect(data.response.status).toBe('failed');
     expect(data.response.error.code).toBe('upstream_stream_interrupted');
   });

@@ -14,7 +14,7 @@ import { MODEL, useProxyEnv } from './helpers/proxy-env.js';
 
 const env = useProxyEnv();
 
-const rowsOf = (r: unknown) => (Array.isArray(r) ? r : (r as { rows: any[] }).rows) as any[];
+const rowsOf = (r: unknown) => (Array.isArray(r) ? r : (r as { rows: any[] }).rows);
 /** What the gateway sent upstream to /responses since the last reset, in order. */
 const upstreamResponses = () => env.fake.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/responses'));
 const responsesRecords = async () => {
@@ -32,9 +32,9 @@ describe('Vercel AI SDK, default OpenAI provider (Responses API)', () => {
 
     const sent = upstreamResponses();
     expect(sent.length).toBe(1);
-    expect(sent[0]!.path).toMatch(/\/api\/v1\/responses$/);
+    expect(sent[0].path).toMatch(/\/api\/v1\/responses$/);
     expect(env.fake.requests.some((r) => r.path.endsWith('/chat/completions'))).toBe(false);
-    const body = sent[0]!.body;
+    const body = sent[0].body;
     expect(body.stream).not.toBe(true);
     const reply = responsesReplyFor(body);
     expect(reply).toBe('You said: Say hello to the AI SDK.');
@@ -68,8 +68,8 @@ describe('Vercel AI SDK, default OpenAI provider (Responses API)', () => {
 
     const sent = upstreamResponses();
     expect(sent.length).toBe(1);
-    expect(sent[0]!.path).toMatch(/\/api\/v1\/responses$/);
-    const body = sent[0]!.body;
+    expect(sent[0].path).toMatch(/\/api\/v1\/responses$/);
+    const body = sent[0].body;
     expect(body.stream).toBe(true);
     const reply = responsesReplyFor(body);
     expect(reply).toBe('You said: Stream hello to the AI SDK.');

@@ -50,7 +50,7 @@ describe.each(dbKinds())('thread state on %s', (kind) => {
     const history = await seedThread(ws, thread, 1_000);
     const messages = [...history, user('message 1000')];
     const res = await sdk(thread, key).chat.completions.create({ model: MODEL, messages: messages as any });
-    expect(res.choices[0]!.message.content).toBeTruthy();
+    expect(res.choices[0].message.content).toBeTruthy();
     const forwarded = chatBodies().at(-1)!.messages.filter((m: any) => m.role !== 'system');
     expect(forwarded).toHaveLength(1_001);
     expect(duplicates(forwarded)).toEqual([]);
@@ -74,15 +74,15 @@ describe.each(dbKinds())('thread state on %s', (kind) => {
     // The next window, one byte of an old message different: the client's version wins.
     const items = (await allItems(ws, thread)).filter((i) => i.status === 'complete');
     const next = items.slice(-50).map((i) => ({ role: i.role, content: i.content }));
-    next[5] = { ...next[5]!, content: `${next[5]!.content}!` };
-    await sdk(thread, key).chat.completions.create({ model: MODEL, messages: [...next, user('after the edit')] as any });
+    next[5] = { ...next[5], content: `${next[5].content}!` };
+    await sdk(thread, key).chat.completions.create({ model: MODEL, messages: [...next, user('after the edit')] });
     forwarded = chatBodies().at(-1)!.messages.filter((m: any) => m.role !== 'system');
     expect(duplicates(forwarded)).toEqual([]);
     expect(forwarded.slice(-51).map((m: any) => m.content)).toEqual([...next.map((m) => m.content), 'after the edit']);
     const after = await allItems(ws, thread);
     const active = after.filter((i) => i.status === 'complete');
     expect(duplicates(active)).toEqual([]);
-    expect(active.map((i) => i.content)).toContain(next[5]!.content);
+    expect(active.map((i) => i.content)).toContain(next[5].content);
     expect(after.filter((i) => i.status === 'superseded').map((i) => i.content)).toContain(items.at(-45)!.content);
   });
 
@@ -93,7 +93,7 @@ describe.each(dbKinds())('thread state on %s', (kind) => {
     const a = await sdk(thread).chat.completions.create({ model: MODEL, messages: first as any });
     const resent = [
       { role: 'user', content: [{ type: 'text', text: 'What is this?' }, { type: 'image_url', image_url: { url: image, detail: 'auto' } }] },
-      { role: 'assistant', content: [{ type: 'text', text: a.choices[0]!.message.content }] },
+      { role: 'assistant', content: [{ type: 'text', text: a.choices[0].message.content }] },
       { role: 'user', content: 'And now?' },
     ];
     await sdk(thread).chat.completions.create({ model: MODEL, messages: resent as any });
@@ -106,9 +106,9 @@ describe.each(dbKinds())('thread state on %s', (kind) => {
     const thread = `edit-${kind}-${Date.now()}`;
     const client = sdk(thread);
     const history: any[] = [user('My favourite colour is red.')];
-    history.push({ role: 'assistant', content: (await client.chat.completions.create({ model: MODEL, messages: history })).choices[0]!.message.content });
+    history.push({ role: 'assistant', content: (await client.chat.completions.create({ model: MODEL, messages: history })).choices[0].message.content });
     history.push(user('Noted?'));
-    history.push({ role: 'assistant', content: (await client.chat.completions.create({ model: MODEL, messages: history })).choices[0]!.message.content });
+    history.push({ role: 'assistant', content: (await client.chat.completions.create({ model: MODEL, messages: history })).choices[0].message.content });
     const edited = [user('My favourite colour is blue.'), ...history.slice(1), user('What is my favourite colour?')];
     await client.chat.completions.create({ model: MODEL, messages: edited });
     const forwarded = chatBodies().at(-1)!.messages.filter((m: any) => m.role !== 'system');

@@ -15,7 +15,7 @@ import { MODEL, useProxyEnv, user } from './helpers/proxy-env.js';
 // the fact finds it. The fake's `fake/concept-embed` puts related words in one dimension.
 
 const EMBED = { memoryEmbeddingModel: 'fake/concept-embed', memoryEmbeddingDimensions: 32 };
-const rowsOf = (r: unknown) => (Array.isArray(r) ? r : (r as { rows: any[] }).rows) as any[];
+const rowsOf = (r: unknown) => (Array.isArray(r) ? r : (r as { rows: any[] }).rows);
 const count = async (database: Database, query: ReturnType<typeof sql>) => Number(rowsOf(await database.db.execute(query))[0].n);
 
 function longThread(): ChatMessage[] {
@@ -137,7 +137,7 @@ describe('an embedding model the upstream refuses', () => {
     expect(env.gw.logs.some((l) => l.msg === 'memory embeddings failed; retried later')).toBe(true);
     const client = new OpenAI({ baseURL: `${env.gw.url}/t/${thread}/v1`, apiKey: k.key, maxRetries: 0, defaultHeaders: { 'X-Memory': 'read' } });
     const res = await client.chat.completions.create({ model: MODEL, messages: [user('And the traffic?')] });
-    expect(res.choices[0]!.message.content).toBeTruthy();
+    expect(res.choices[0].message.content).toBeTruthy();
     await env.gw.deps.usage.flush(10_000);
     expect(await count(env.database, sql`select count(*)::int as n from usage_records where key_id = 'gateway:memory-embedding' and status = 'upstream_error'`)).toBeGreaterThan(0);
   });
@@ -179,7 +179,7 @@ describe.runIf(inject('postgresUrl'))('embedding jobs across instances and resta
     await createThreadStore(database.db, { embed: true }).appendItems(ws, thread, asItems(longThread().slice(0, 4)));
     // As a crashed instance leaves them: claimed, attempted once, the claim run out.
     await database.db.execute(sql`update memory_jobs set claimed_until = now() - interval '1 second', attempts = 1 where thread_id = ${thread}`);
-    gateways[0]!.deps.embedder!.kick();
+    gateways[0].deps.embedder!.kick();
     await jobsDone(database);
     expect(await count(database, sql`select count(*)::int as n from thread_item_embeddings where thread_id = ${thread}`)).toBe(4);
   });

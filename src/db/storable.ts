@@ -7,6 +7,7 @@
  */
 
 // NUL, or any surrogate: a cheap pre-test (paired surrogates, e.g. emoji, then pass isWellFormed).
+// eslint-disable-next-line no-control-regex -- NUL is what this looks for
 const SUSPECT = /[\u0000\ud800-\udfff]/;
 
 /** A string Postgres will store: NUL and unpaired surrogates become U+FFFD. */

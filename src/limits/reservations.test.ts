@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { connectRedis, type RedisConnection } from '../redis/connect.js';
+import { connectRedis } from '../redis/connect.js';
 import { createFallbackLimiter } from './fallback-limiter.js';
 import { admits, type Limiter, type SpendHold } from './limiter.js';
 import { createMemoryLimiter } from './memory-limiter.js';

@@ -46,12 +46,12 @@ export function alignHistory({ stored, client, clientLastRole }: AlignInput): Al
 
   const where = new Map<string, number[]>();
   for (let j = n - 1; j >= 0; j--) {
-    const list = where.get(stored[j]!);
-    if (!list) where.set(stored[j]!, [j]);
+    const list = where.get(stored[j]);
+    if (!list) where.set(stored[j], [j]);
     else if (list.length < ANCHOR_OCCURRENCES) list.push(j);
   }
   const candidates = new Set<number>();
-  for (let c = 0; c < Math.min(m, ANCHOR_CLIENT); c++) for (const j of where.get(client[c]!) ?? []) candidates.add(j - c);
+  for (let c = 0; c < Math.min(m, ANCHOR_CLIENT); c++) for (const j of where.get(client[c]) ?? []) candidates.add(j - c);
   // A full history longer than the window: the window's first stored message inside the client's.
   for (let i = 0; i < m; i++) if (client[i] === stored[0]) candidates.add(-i);
   // The client's tail before its new message(s): where the thread's last message sits in it.

@@ -36,9 +36,9 @@ export function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let na = 0;
   let nb = 0;
   for (let i = 0; i < a.length; i++) {
-    dot += a[i]! * b[i]!;
-    na += a[i]! * a[i]!;
-    nb += b[i]! * b[i]!;
+    dot += a[i] * b[i];
+    na += a[i] * a[i];
+    nb += b[i] * b[i];
   }
   return na && nb ? dot / Math.sqrt(na * nb) : 0;
 }
@@ -155,8 +155,8 @@ export function createEmbedder(opts: EmbedderOptions) {
       try {
         const vectors = await embed(workspaceId, jobs.map((j) => String(byId.get(String(j.item_id))!.search_text).slice(0, 8_000)), 30_000);
         for (let k = 0; k < jobs.length; k++) {
-          const item = byId.get(String(jobs[k]!.item_id))!;
-          const v = vectors[k]!;
+          const item = byId.get(String(jobs[k].item_id))!;
+          const v = vectors[k];
           await opts.db.execute(
             opts.vectors
               ? sql`
@@ -168,7 +168,7 @@ export function createEmbedder(opts: EmbedderOptions) {
                 values (${String(item.id)}, ${String(item.workspace_id)}, ${String(item.thread_id)}, ${Number(item.seq)}, ${opts.model}, ${v.length}, ${encodeVector(v)})
                 on conflict (item_id) do nothing`,
           );
-          done.push(Number(jobs[k]!.id));
+          done.push(Number(jobs[k].id));
         }
       } catch (err) {
         opts.logger.warn({ err: (err as Error).message, workspace_id: workspaceId, jobs: jobs.length }, 'memory embeddings failed; retried later');
@@ -232,7 +232,7 @@ export function createEmbedder(opts: EmbedderOptions) {
 
   return {
     /** Embeds a request's query (the caller bounds the wait); records the call as the gateway's own. */
-    embedQuery: async (workspaceId: string, text: string, deadlineMs: number) => (await embed(workspaceId, [text.slice(0, 8_000)], deadlineMs))[0]!,
+    embedQuery: async (workspaceId: string, text: string, deadlineMs: number) => (await embed(workspaceId, [text.slice(0, 8_000)], deadlineMs))[0],
     kick,
     start() {
       timer = setInterval(kick, opts.pollMs ?? 1_000);

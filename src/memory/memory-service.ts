@@ -335,7 +335,7 @@ export function keptReply(text: string, truncatedChars: number, maxBytes: number
   if (truncatedChars === 0 && bytes.length <= maxBytes) return text;
   // Cut on a character boundary: back off continuation bytes (10xxxxxx).
   let end = Math.min(maxBytes, bytes.length);
-  while (end > 0 && end < bytes.length && (bytes[end]! & 0xc0) === 0x80) end--;
+  while (end > 0 && end < bytes.length && (bytes[end] & 0xc0) === 0x80) end--;
   return `${bytes.subarray(0, end).toString('utf8')}\n\n[truncated by the gateway: the reply was longer than the ${maxBytes} bytes kept in memory]`;
 }
 
@@ -344,8 +344,8 @@ function toItem(m: ChatMessage, id: string, status: string, outcome: ExchangeSou
     id,
     kind: 'message',
     role: m.role,
-    content: (m.content ?? null) as NewItem['content'],
-    toolCalls: (m.tool_calls ?? null) as NewItem['toolCalls'],
+    content: (m.content ?? null),
+    toolCalls: (m.tool_calls ?? null),
     toolCallId: m.tool_call_id ?? null,
     name: m.name ?? null,
     contentHash: messageHash(m),
@@ -353,7 +353,7 @@ function toItem(m: ChatMessage, id: string, status: string, outcome: ExchangeSou
     status,
     requestId: outcome.requestId,
     ...(isReply
-      ? { model: outcome.servedModel ?? outcome.requestedModel, usage: outcome.usage as NewItem['usage'], generationId: outcome.generationId }
+      ? { model: outcome.servedModel ?? outcome.requestedModel, usage: outcome.usage, generationId: outcome.generationId }
       : {}),
   };
 }

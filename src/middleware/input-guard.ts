@@ -8,6 +8,7 @@ import type { AppEnv } from '../routes/context.js';
  * NUL is the one that matters most (Postgres refuses it in text, which was a 500); the rest have no
  * use in an id, a date or a filter and only make logs and CSV exports ambiguous.
  */
+// eslint-disable-next-line no-control-regex -- control characters are what this refuses
 const CONTROL = /[\u0000-\u0008\u000a-\u001f\u007f]/;
 
 /**

@@ -203,7 +203,7 @@ export function createChatStreamTap(opts: { includeUsage: boolean; maxKeptChars?
      * whether that is exactly the bytes that came in (then the caller may forward them as they are).
      */
     push(bytes: Uint8Array): string {
-      const input = decoder.write(bytes as Buffer);
+      const input = decoder.write(bytes);
       // Fast path: whole plain events (all ASCII, nothing held back) go out as they came, and only
       // their payloads are kept for later; the parser would produce exactly the same.
       if (atBoundary && !state.error && !state.sawDone && input.length === bytes.length && plainEvents(input, pending)) {

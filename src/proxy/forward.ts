@@ -1,7 +1,7 @@
 import { Aborter, type AbortLike } from './aborter.js';
 import type { ClientSignal } from './client-signal.js';
 import { GatewayError, UpstreamHttpError, normalizeUpstreamError, readableText } from '../errors.js';
-import type { UpstreamClient, UpstreamResponse } from './upstream-client.js';
+import type { UpstreamResponse } from './upstream-client.js';
 
 /** Client headers worth passing on to OpenRouter (attribution); nothing else crosses. */
 const PASSED_HEADERS = ['http-referer', 'x-title', 'x-openrouter-title'];
@@ -26,12 +26,12 @@ export function relayedHeaders(res: UpstreamResponse): Record<string, string> {
 
 export interface ForwardHandle {
   signal: AbortLike;
-  abort(reason: Error): void;
-  timedOut(): boolean;
+  abort: (reason: Error) => void;
+  timedOut: () => boolean;
   /** The request got its upstream connection: the whole-request deadline runs from now. */
-  dispatched(): void;
+  dispatched: () => void;
   /** Stops the deadline timer and the early client-abort hook. */
-  settle(): void;
+  settle: () => void;
 }
 
 /**
@@ -124,7 +124,7 @@ export function readUpstreamBody(body: UpstreamResponse['body'], maxBytes: numbe
     body.once('end', () => {
       if (done) return;
       done = true;
-      resolve(parts.length === 1 ? parts[0]!.toString('utf8') : Buffer.concat(parts, size).toString('utf8'));
+      resolve(parts.length === 1 ? parts[0].toString('utf8') : Buffer.concat(parts, size).toString('utf8'));
     });
     body.once('error', (err) => {
       if (done) return;

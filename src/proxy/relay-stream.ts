@@ -73,7 +73,7 @@ function startRelay(opts: RelayOptions, sink: Sink) {
   const body = opts.upstream.body;
   let finished = false;
   let firstByteSent = false;
-  let unregister: (() => void) | undefined;
+  let unregister: (() => void) | undefined = undefined;
 
   const finish = (status: OutcomeStatus, errorCode: string | null = null) => {
     if (finished) return;

@@ -104,7 +104,7 @@ export function createResponsesStreamTap(opts: { maxKeptChars?: number; holdFina
   const tap: StreamTap & { state: ResponsesStreamState; completeText(): ResponsesStreamState } = {
     state,
     push(bytes: Uint8Array): string {
-      parser.feed(decoder.write(bytes as Buffer));
+      parser.feed(decoder.write(bytes));
       const text = out;
       out = '';
       this.verbatim = false;

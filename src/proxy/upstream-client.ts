@@ -105,7 +105,7 @@ export function createUpstreamClient(opts: UpstreamClientOptions) {
       path: basePath + req.path,
       method: req.method,
       body: req.body,
-      signal: req.signal as AbortSignal, // an Aborter or an AbortSignal: undici takes either shape
+      signal: req.signal, // an Aborter or an AbortSignal: undici takes either shape
       headersTimeout: req.stream ? streamHeadersTimeoutMs : opts.headersTimeoutMs,
       headers: {
         authorization: `Bearer ${opts.apiKey}`,

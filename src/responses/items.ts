@@ -70,7 +70,7 @@ export function itemsOfChatRow(row: { role: string | null; content: unknown; too
   const text = typeof row.content === 'string' ? row.content : Array.isArray(row.content) ? row.content.map((p: any) => (typeof p?.text === 'string' ? p.text : '')).join('') : '';
   if (text) out.push({ type: 'message', role: row.role ?? 'user', content: text });
   if (Array.isArray(row.toolCalls)) {
-    for (const call of row.toolCalls as any[]) {
+    for (const call of row.toolCalls) {
       out.push({ type: 'function_call', call_id: String(call?.id ?? ''), name: String(call?.function?.name ?? ''), arguments: String(call?.function?.arguments ?? '') });
     }
   }

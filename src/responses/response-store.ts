@@ -24,7 +24,7 @@ export function responseItemsOfRow(row: ItemRow & { raw?: string | null }): Resp
     }
   }
   if (row.kind !== 'message') return [];
-  return itemsOfChatRow(row as any);
+  return itemsOfChatRow(row);
 }
 
 /**

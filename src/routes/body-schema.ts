@@ -78,7 +78,7 @@ export function checkBody(schema: z.ZodObject, body: Record<string, unknown>): v
   const result = schema.safeParse(body);
   if (result.success) return;
   const names = Object.keys(schema.shape);
-  let first = result.error.issues[0]!;
+  let first = result.error.issues[0];
   let rank = Infinity;
   for (const issue of result.error.issues) {
     const at = names.indexOf(String(issue.path[0]));

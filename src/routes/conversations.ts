@@ -78,7 +78,7 @@ export function conversationRoutes(deps: AppDeps, store: ResponseStore) {
     const id = `conv_${randomBytes(24).toString('hex')}`;
     const t = await deps.threads.ensureThread(ws(c), id, { metadata: metadata ?? null });
     if (items.length) await store.appendItems(ws(c), id, items);
-    return c.json(presentConversation(t!));
+    return c.json(presentConversation(t));
   });
 
   api.get('/:id', async (c) => c.json(presentConversation(await conversation(c))));
@@ -88,7 +88,7 @@ export function conversationRoutes(deps: AppDeps, store: ResponseStore) {
     const { body } = await readJsonObject(c, deps.config.maxBodyBytes);
     checkBody(conversationUpdateRequest, body);
     const metadata = body.metadata as Record<string, string>;
-    return c.json(presentConversation((await deps.threads.updateThread(ws(c), t.id, { metadata }))!));
+    return c.json(presentConversation((await deps.threads.updateThread(ws(c), t.id, { metadata }))));
   });
 
   api.delete('/:id', async (c) => {

@@ -11,6 +11,7 @@ export type OutcomePart = Partial<RequestOutcome> &
 type Content = Pick<RequestOutcome, 'text' | 'toolCalls'> & { truncatedChars: number };
 
 // The data fields are RequestOutcome's own (declaration merging), assigned in the constructor.
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type, @typescript-eslint/no-unsafe-declaration-merging -- deliberate, see above
 interface Outcome extends Omit<RequestOutcome, 'text' | 'toolCalls' | 'truncatedChars'> {}
 
 /**
@@ -19,6 +20,7 @@ interface Outcome extends Omit<RequestOutcome, 'text' | 'toolCalls' | 'truncated
  * request's objects alive through young-generation collections until a full GC (and made the
  * object slow-mode). See test/hidden-classes.test.ts.
  */
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging -- the interface above carries the data fields
 class Outcome implements RequestOutcome {
   private content: Content | null;
   private lazy: (() => Content) | null;

@@ -98,9 +98,9 @@ async function fitHistory(deps: AppDeps, body: Record<string, any>, history: { t
     );
   }
   let start = 0;
-  while (start < history.length && total > room) total -= cost(history[start++]!);
+  while (start < history.length && total > room) total -= cost(history[start++]);
   // A tool result or reasoning left without what preceded it would be refused: start at a message or call.
-  while (start < history.length && (history[start]!.item.type === 'function_call_output' || history[start]!.item.type === 'reasoning')) start++;
+  while (start < history.length && (history[start].item.type === 'function_call_output' || history[start].item.type === 'reasoning')) start++;
   return history.slice(start).map((h) => h.item);
 }
 

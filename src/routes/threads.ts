@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { GatewayError } from '../errors.js';
 import { CHAT_MESSAGE_DOC, checkBody, field, jsonArray, missing } from './body-schema.js';
 import { messageTokens, storableMessage } from '../memory/context-plan.js';
-import { messageHash, type ChatMessage } from '../memory/message-hash.js';
+import { messageHash } from '../memory/message-hash.js';
 import type { ItemRow, ThreadRow } from '../memory/thread-store.js';
 import type { AppContext, AppDeps, AppEnv } from './context.js';
 import { readJsonObject } from './read-json.js';
@@ -104,7 +104,7 @@ export function threadRoutes(deps: AppDeps) {
     const id = body.id ? checkThreadId(body.id, 'id') : `thr_${randomBytes(12).toString('base64url')}`;
     if (await deps.threads.getThread(ws(c), id)) throw new GatewayError('conflict', `Thread "${id}" already exists.`, { param: 'id' });
     const row = await deps.threads.ensureThread(ws(c), id, { title: body.title, metadata: body.metadata });
-    return c.json(presentThread(row!), 201);
+    return c.json(presentThread(row), 201);
   });
 
   api.get('/:id', async (c) => c.json(presentThread(await thread(c))));
@@ -112,7 +112,7 @@ export function threadRoutes(deps: AppDeps) {
   api.patch('/:id', async (c) => {
     const t = await thread(c);
     const body = parse(threadPatch, (await readJsonObject(c, 64 * 1024)).body);
-    return c.json(presentThread((await deps.threads.updateThread(ws(c), t.id, body))!));
+    return c.json(presentThread((await deps.threads.updateThread(ws(c), t.id, body))));
   });
 
   api.delete('/:id', async (c) => {
@@ -134,12 +134,12 @@ export function threadRoutes(deps: AppDeps) {
     const t = await thread(c);
     const body = parse(itemBody, (await readJsonObject(c, deps.config.maxBodyBytes)).body);
     const role = body.kind === 'message' ? (body.role ?? 'user') : 'system';
-    const message = storableMessage({ role, content: body.content } as ChatMessage, redact, deps.config.memoryMaxInlineBytes);
+    const message = storableMessage({ role, content: body.content }, redact, deps.config.memoryMaxInlineBytes);
     const [row] = await deps.threads.appendItems(ws(c), t.id, [
       {
         kind: body.kind,
         role,
-        content: message.content as ItemRow['content'],
+        content: message.content,
         contentHash: messageHash(message),
         tokens: messageTokens(message),
         pinned: body.pinned ?? body.kind !== 'message',
@@ -156,10 +156,10 @@ export function threadRoutes(deps: AppDeps) {
     const body = parse(itemPatch, (await readJsonObject(c, deps.config.maxBodyBytes)).body);
     const set: Parameters<typeof deps.threads.updateItem>[3] = { pinned: body.pinned, status: body.status };
     if (body.content !== undefined) {
-      const message = storableMessage({ role: existing.role ?? 'user', content: body.content } as ChatMessage, redact, deps.config.memoryMaxInlineBytes);
+      const message = storableMessage({ role: existing.role ?? 'user', content: body.content }, redact, deps.config.memoryMaxInlineBytes);
       Object.assign(set, { content: message.content, contentHash: messageHash(message), tokens: messageTokens(message) });
     }
-    return c.json(presentItem((await deps.threads.updateItem(ws(c), t.id, existing.id, set))!));
+    return c.json(presentItem((await deps.threads.updateItem(ws(c), t.id, existing.id, set))));
   });
 
   api.delete('/:id/items/:itemId', async (c) => {

@@ -193,7 +193,7 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
   const GC_KINDS: Record<number, Attributes> = { 1: { kind: 'minor' }, 2: { kind: 'major' }, 4: { kind: 'incremental' }, 8: { kind: 'weakcb' } };
   const gcObserver = new PerformanceObserver((list) => {
     for (const entry of list.getEntries()) {
-      const kind = ((entry as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind ?? 0) as number;
+      const kind = ((entry as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind ?? 0);
       gcPauses.record(entry.duration / 1000, GC_KINDS[kind] ?? { kind: 'other' });
     }
   });

@@ -192,7 +192,7 @@ export function timeUpstream<C extends { send(req: any): Promise<{ headersAt: nu
   client: C,
   onAnswer: (requestId: string, headersAt: number) => void,
 ): C {
-  const send = client.send;
+  const send = client.send.bind(client);
   return {
     ...client,
     async send(req: { headers?: Record<string, string> }) {
@@ -201,7 +201,7 @@ export function timeUpstream<C extends { send(req: any): Promise<{ headersAt: nu
       if (id) onAnswer(id, res.headersAt);
       return res;
     },
-  } as C;
+  };
 }
 
 function round(ms: number | null): number | undefined {

@@ -118,7 +118,7 @@ async function runRaw(db: Db, text: string, values: unknown[]): Promise<Record<s
   const raw = outer[RAW_CLIENT];
   const client = (raw?.client ?? outer) as RawClient;
   if (typeof client.unsafe === 'function') {
-    const query = client.unsafe(text, values as never[], { prepare: true });
+    const query = client.unsafe(text, values, { prepare: true });
     const rows = raw ? await withDeadline(query, raw.deadlineMs, 'the database') : await query;
     releaseParameters(query);
     return rows;

@@ -6,7 +6,7 @@ import { createSpendTracker, msUntilNextPeriod, periodStart } from './spend-trac
 /** A database whose rollup sum is whatever the test says (or an error), counting reads. */
 function rollups(initial: string | null) {
   const db = {
-    total: initial as string | null,
+    total: initial,
     fail: false,
     reads: 0,
     select: () => ({

@@ -85,7 +85,10 @@ describe('fake OpenRouter: aborts and failure modes', () => {
       const c = chunk.choices?.[0];
       const call = c?.delta?.tool_calls?.[0];
       if (call?.function?.name) name = call.function.name;
-      if (call?.function?.arguments) ((args += call.function.arguments), argChunks++);
+      if (call?.function?.arguments) {
+        args += call.function.arguments;
+        argChunks++;
+      }
       finish = c?.finish_reason ?? finish;
     }
     expect(name).toBe('lookup');

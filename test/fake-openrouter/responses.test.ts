@@ -210,7 +210,7 @@ describe('fake OpenRouter: POST /responses', () => {
 
   it('answers with a function call when asked, and with text once the call output comes back', async () => {
     const body = { model: MODEL, input: 'weather?', tools: TOOLS, fake: { mode: 'tool_calls' } };
-    const r = await t.client.responses.create(body as any);
+    const r = await t.client.responses.create(body);
     expect(r.output).toHaveLength(1);
     const call = r.output[0] as any;
     expect(call).toMatchObject({ type: 'function_call', name: 'lookup', arguments: DEFAULT_TOOL_ARGS, status: 'completed' });

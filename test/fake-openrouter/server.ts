@@ -39,7 +39,7 @@ function embeddings(x: Exchange): void {
   if (inputs.length === 0 || !inputs.every((s) => typeof s === 'string')) {
     return sendError(x.res, 400, 'input must be a string or an array of strings');
   }
-  const texts = inputs as string[];
+  const texts = inputs;
   const tokens = texts.reduce((n, s) => n + Math.max(1, Math.ceil(s.length / 4)), 0);
   const created = Math.floor(Date.now() / 1000);
   sendJson(x.res, 200, {

@@ -27,7 +27,7 @@ export default async function setup(project: TestProject) {
     } catch (err) {
       throw new Error(`TEST_REDIS_URL does not answer: ${(err as Error).message}`);
     } finally {
-      await redis.destroy?.();
+      redis.destroy?.();
     }
     project.provide('redisUrl', redisUrl);
   } else {

@@ -77,8 +77,8 @@ export async function startGatewayProcess(env: Record<string, string>, timeoutMs
     env: { ...cleanEnv(), HOST: '127.0.0.1', PORT: String(port), ...env },
   });
   let output = '';
-  child.stdout!.on('data', (d) => (output += d));
-  child.stderr!.on('data', (d) => (output += d));
+  child.stdout.on('data', (d) => (output += d));
+  child.stderr.on('data', (d) => (output += d));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   const url = `http://127.0.0.1:${port}`;
   const until = Date.now() + timeoutMs;

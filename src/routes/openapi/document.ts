@@ -81,7 +81,7 @@ function success(op: Operation): Json {
 function parameters(op: Operation): Json[] {
   const out: Json[] = [];
   for (const [, name] of op.path.matchAll(/\{(\w+)\}/g)) {
-    const p = PATH_PARAMS[name!];
+    const p = PATH_PARAMS[name];
     if (!p) throw new Error(`OpenAPI: no description of the path parameter {${name}} (${op.path})`);
     out.push({ name, in: 'path', required: true, description: p.description, schema: jsonSchemaOf(p.schema) });
   }
@@ -106,7 +106,7 @@ const operationId = (op: Operation) =>
   `${op.method}${op.path
     .split(/[/._{}-]+/)
     .filter(Boolean)
-    .map((w) => w[0]!.toUpperCase() + w.slice(1))
+    .map((w) => w[0].toUpperCase() + w.slice(1))
     .join('')}`;
 
 /** The OpenAPI 3.1 document of the gateway's own API, built from the routes' schemas. */
