@@ -18,19 +18,31 @@ const [oldDir, newDir] = process.argv.slice(2);
 if (!oldDir || !newDir) throw new Error('usage: tsx bench/ab-throughput.ts <old checkout> <new checkout>');
 const guard = createRunGuard('ab-throughput', 3 * 60_000);
 const KEY = 'sk-or-v1-bench';
-const msgs = [{ role: 'system', content: 'You are terse.' }, { role: 'user', content: 'Say hello in ten tokens.' }];
+const msgs = [
+  { role: 'system', content: 'You are terse.' },
+  { role: 'user', content: 'Say hello in ten tokens.' },
+];
 const bodies = {
   plain: JSON.stringify({ model: 'openai/gpt-4o-mini', messages: msgs, max_tokens: 32 }),
-  stream: JSON.stringify({ model: 'openai/gpt-4o-mini', messages: msgs, max_tokens: 32, stream: true, stream_options: { include_usage: true } }),
+  stream: JSON.stringify({
+    model: 'openai/gpt-4o-mini',
+    messages: msgs,
+    max_tokens: 32,
+    stream: true,
+    stream_options: { include_usage: true },
+  }),
 };
 
 async function main() {
   const upstream = await startUpstream(KEY, '0');
   guard.push(() => stopChild(upstream.child));
   const gateways: { name: string; port: number; key: string; child: ChildProcess }[] = [];
-  for (const [name, dir] of [['old', oldDir], ['new', newDir]] as const) {
+  for (const [name, dir] of [
+    ['old', oldDir],
+    ['new', newDir],
+  ] as const) {
     const env: Record<string, string> = {
-      ...process.env as Record<string, string>,
+      ...(process.env as Record<string, string>),
       DATA_DIR: mkdtempSync(join(tmpdir(), 'cmg-ab-')),
       OPENROUTER_API_KEY: KEY,
       OPENROUTER_BASE_URL: `http://127.0.0.1:${upstream.port}/api/v1`,
@@ -73,7 +85,8 @@ async function main() {
     }
   }
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
-  for (const [k, xs] of Object.entries(results)) console.log(`${k}: median ${median(xs).toFixed(0)} req/s (${xs.map((x) => x.toFixed(0)).join(', ')})`);
+  for (const [k, xs] of Object.entries(results))
+    console.log(`${k}: median ${median(xs).toFixed(0)} req/s (${xs.map((x) => x.toFixed(0)).join(', ')})`);
 }
 
 void guard.run(main);

@@ -28,7 +28,8 @@ const redisUrl = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const pgUrl = process.env.BENCH_DATABASE_URL;
 
 function loopbackOnly(url: string | undefined): void {
-  if (url && url !== 'off' && !['127.0.0.1', 'localhost', '[::1]'].includes(new URL(url).hostname)) throw new Error(`not a loopback address: ${url}`);
+  if (url && url !== 'off' && !['127.0.0.1', 'localhost', '[::1]'].includes(new URL(url).hostname))
+    throw new Error(`not a loopback address: ${url}`);
 }
 loopbackOnly(redisUrl);
 loopbackOnly(pgUrl);

@@ -40,11 +40,37 @@ const ROUND_LIMIT_MS = 60_000;
 const UPSTREAM_KEY = 'sk-or-v1-bench';
 const TARGET_RATIO = 1.2;
 const guard = createRunGuard('bench:concurrency', 5 * 60_000);
-const command = commandLine('bench:concurrency', ['BENCH_DATABASE_URL', 'BENCH_REDIS_URL', 'BENCH_PIN', 'BENCH_STREAMS', 'BENCH_SPREAD_MS', 'BENCH_RAMP_MS', 'BENCH_TTFT_MS', 'BENCH_WARMUP', 'BENCH_UPSTREAM_MAX_CONNECTIONS', 'BENCH_QUICK']);
-const config = env.BENCH_DATABASE_URL ? (env.BENCH_REDIS_URL ? 'Postgres + Redis' : 'Postgres') : env.BENCH_REDIS_URL ? 'PGlite + Redis' : 'PGlite';
+const command = commandLine('bench:concurrency', [
+  'BENCH_DATABASE_URL',
+  'BENCH_REDIS_URL',
+  'BENCH_PIN',
+  'BENCH_STREAMS',
+  'BENCH_SPREAD_MS',
+  'BENCH_RAMP_MS',
+  'BENCH_TTFT_MS',
+  'BENCH_WARMUP',
+  'BENCH_UPSTREAM_MAX_CONNECTIONS',
+  'BENCH_QUICK',
+]);
+const config = env.BENCH_DATABASE_URL
+  ? env.BENCH_REDIS_URL
+    ? 'Postgres + Redis'
+    : 'Postgres'
+  : env.BENCH_REDIS_URL
+    ? 'PGlite + Redis'
+    : 'PGlite';
 
 // Cores as in bench/run.ts: the gateway on core 1; this process (the clients) and the upstream on core 0.
-const pin = env.BENCH_PIN !== '0' && (() => { try { execFileSync('taskset', ['-a', '-p', '-c', '0', String(process.pid)], { stdio: 'ignore' }); return true; } catch { return false; } })();
+const pin =
+  env.BENCH_PIN !== '0' &&
+  (() => {
+    try {
+      execFileSync('taskset', ['-a', '-p', '-c', '0', String(process.pid)], { stdio: 'ignore' });
+      return true;
+    } catch {
+      return false;
+    }
+  })();
 
 const body = JSON.stringify({
   model: 'openai/gpt-4o-mini',
@@ -72,10 +98,22 @@ interface UpstreamStats {
 }
 
 const upstreamStats = async (port: number, reset: boolean): Promise<UpstreamStats> =>
-  (await fetch(`http://127.0.0.1:${port}/bench/${reset ? 'reset' : 'stats'}`, { method: reset ? 'POST' : 'GET', signal: AbortSignal.timeout(10_000) })).json() as Promise<UpstreamStats>;
+  (
+    await fetch(`http://127.0.0.1:${port}/bench/${reset ? 'reset' : 'stats'}`, {
+      method: reset ? 'POST' : 'GET',
+      signal: AbortSignal.timeout(10_000),
+    })
+  ).json() as Promise<UpstreamStats>;
 
 /** One stream: ms to the first non-empty content chunk and to the end; throws unless 200 with [DONE]. */
-async function oneStream(agent: Agent, origin: string, path: string, headers: Record<string, string>, t0: number, signal: AbortSignal): Promise<{ first: number; full: number }> {
+async function oneStream(
+  agent: Agent,
+  origin: string,
+  path: string,
+  headers: Record<string, string>,
+  t0: number,
+  signal: AbortSignal,
+): Promise<{ first: number; full: number }> {
   const res = await request(`${origin}${path}`, { method: 'POST', headers, body, dispatcher: agent, signal });
   if (res.statusCode !== 200) {
     await res.body.text().catch(() => '');
@@ -100,25 +138,28 @@ async function round(origin: string, path: string, headers: Record<string, strin
   const r: Round = { firstContent: [], full: [], ok: 0, failed: new Map(), wallMs: 0 };
   const t0 = performance.now();
   // Request i starts at t0 + i·RAMP/STREAMS; its times count from its own start.
-  const startAt = (i: number) => new Promise<number>((resolve) => {
-    const due = t0 + (RAMP_MS * i) / STREAMS;
-    const wait = due - performance.now();
-    if (wait <= 0) resolve(performance.now());
-    else setTimeout(() => resolve(performance.now()), wait);
-  });
+  const startAt = (i: number) =>
+    new Promise<number>((resolve) => {
+      const due = t0 + (RAMP_MS * i) / STREAMS;
+      const wait = due - performance.now();
+      if (wait <= 0) resolve(performance.now());
+      else setTimeout(() => resolve(performance.now()), wait);
+    });
   await Promise.all(
     Array.from({ length: STREAMS }, (_, i) =>
-      startAt(i).then((start) => oneStream(agent, origin, path, headers, start, signal)).then(
-        (t) => {
-          r.ok++;
-          r.firstContent.push(t.first);
-          r.full.push(t.full);
-        },
-        (err: Error & { code?: string }) => {
-          const k = err.code ?? err.message;
-          r.failed.set(k, (r.failed.get(k) ?? 0) + 1);
-        },
-      ),
+      startAt(i)
+        .then((start) => oneStream(agent, origin, path, headers, start, signal))
+        .then(
+          (t) => {
+            r.ok++;
+            r.firstContent.push(t.first);
+            r.full.push(t.full);
+          },
+          (err: Error & { code?: string }) => {
+            const k = err.code ?? err.message;
+            r.failed.set(k, (r.failed.get(k) ?? 0) + 1);
+          },
+        ),
     ),
   );
   r.wallMs = performance.now() - t0;
@@ -127,7 +168,13 @@ async function round(origin: string, path: string, headers: Record<string, strin
 
 async function measure(name: string, upstreamPort: number, origin: string, path: string, headers: Record<string, string>) {
   // One agent per target, kept across the warm-up and the measured round (keep-alive sockets).
-  const agent = new Agent({ connections: STREAMS + 100, pipelining: 1, keepAliveTimeout: 30_000, headersTimeout: ROUND_LIMIT_MS, bodyTimeout: ROUND_LIMIT_MS });
+  const agent = new Agent({
+    connections: STREAMS + 100,
+    pipelining: 1,
+    keepAliveTimeout: 30_000,
+    headersTimeout: ROUND_LIMIT_MS,
+    bodyTimeout: ROUND_LIMIT_MS,
+  });
   guard.push(() => agent.destroy().catch(() => undefined));
   if (WARMUP) {
     const w = await round(origin, path, headers, agent);
@@ -156,7 +203,8 @@ async function main() {
     // no sh
   }
   // Each stream through the gateway holds about three sockets on the machine (client, gateway in and out, upstream).
-  if (nofile !== 'unlimited' && Number(nofile) < STREAMS * 2 + 200) throw new Error(`ulimit -n is ${nofile}: raise it to at least ${STREAMS * 2 + 200} (e.g. \`ulimit -n 65536\` before npm run)`);
+  if (nofile !== 'unlimited' && Number(nofile) < STREAMS * 2 + 200)
+    throw new Error(`ulimit -n is ${nofile}: raise it to at least ${STREAMS * 2 + 200} (e.g. \`ulimit -n 65536\` before npm run)`);
   const loadBefore = loadavg();
   console.log(`# bench:concurrency, ${config}: ${machineInfo()}; pinning ${pin ? 'on' : 'off'}; load ${loadBefore}; ulimit -n ${nofile}`);
   const services = pinBenchServices(guard, { pin, databaseUrl: env.BENCH_DATABASE_URL, redisUrl: env.BENCH_REDIS_URL });
@@ -179,8 +227,14 @@ async function main() {
   const key = await createKey(gwPort, adminToken);
 
   const json = { 'content-type': 'application/json' };
-  const direct = await measure('direct', upstream.port, `http://127.0.0.1:${upstream.port}`, '/api/v1/chat/completions', { authorization: `Bearer ${UPSTREAM_KEY}`, ...json });
-  const viaGw = await measure('gateway', upstream.port, `http://127.0.0.1:${gwPort}`, '/v1/chat/completions', { authorization: `Bearer ${key}`, ...json });
+  const direct = await measure('direct', upstream.port, `http://127.0.0.1:${upstream.port}`, '/api/v1/chat/completions', {
+    authorization: `Bearer ${UPSTREAM_KEY}`,
+    ...json,
+  });
+  const viaGw = await measure('gateway', upstream.port, `http://127.0.0.1:${gwPort}`, '/v1/chat/completions', {
+    authorization: `Bearer ${key}`,
+    ...json,
+  });
 
   let metrics: string[] = [];
   try {
@@ -220,7 +274,7 @@ async function main() {
     '',
     '### Notes',
     '',
-    `- Method: ${STREAMS} POST /chat/completions with \`stream: true\` from one undici Agent allowing ${STREAMS + 100} connections per origin, first to the fake upstream directly, then to the gateway (a key made through the admin API, no limits, no thread). ${RAMP_MS > 0 ? `Streams start evenly over ${RAMP_MS / 1000} s (BENCH_RAMP_MS), so all ${STREAMS} are open together for most of the run` : 'All streams start in one go (BENCH_RAMP_MS=0: a burst, where the gateway\'s CPU per request, ~0.5 ms on one core, queues the last ones)'}. Each stream: ${TTFT_MS > 0 ? `headers and a \`: OPENROUTER PROCESSING\` comment at once, the first content chunk after ${TTFT_MS} ms (BENCH_TTFT_MS, a fast model's time to first token)` : 'first content chunk right after the headers'}, nine more spread over ${SPREAD_MS / 1000} s, finish, usage (with cost), [DONE]. ${WARMUP ? `Each target had one unrecorded round of the same ${STREAMS} streams just before (so sockets are open and code compiled; \`BENCH_WARMUP=0\` measures a cold start)` : 'No warm-up round (cold start: connections are set up inside the measured round)'}. Times from each request's own start to the first chunk with non-empty \`content\` and to the end of the body; a stream counts as ok when it answered 200 and ended with [DONE].`,
+    `- Method: ${STREAMS} POST /chat/completions with \`stream: true\` from one undici Agent allowing ${STREAMS + 100} connections per origin, first to the fake upstream directly, then to the gateway (a key made through the admin API, no limits, no thread). ${RAMP_MS > 0 ? `Streams start evenly over ${RAMP_MS / 1000} s (BENCH_RAMP_MS), so all ${STREAMS} are open together for most of the run` : "All streams start in one go (BENCH_RAMP_MS=0: a burst, where the gateway's CPU per request, ~0.5 ms on one core, queues the last ones)"}. Each stream: ${TTFT_MS > 0 ? `headers and a \`: OPENROUTER PROCESSING\` comment at once, the first content chunk after ${TTFT_MS} ms (BENCH_TTFT_MS, a fast model's time to first token)` : 'first content chunk right after the headers'}, nine more spread over ${SPREAD_MS / 1000} s, finish, usage (with cost), [DONE]. ${WARMUP ? `Each target had one unrecorded round of the same ${STREAMS} streams just before (so sockets are open and code compiled; \`BENCH_WARMUP=0\` measures a cold start)` : 'No warm-up round (cold start: connections are set up inside the measured round)'}. Times from each request's own start to the first chunk with non-empty \`content\` and to the end of the body; a stream counts as ok when it answered 200 and ended with [DONE].`,
     `- "Open at the upstream at once": the fake upstream counts a request as open from its arrival until its response closes, and keeps the maximum over the measured round. Below ${STREAMS} via the gateway means the gateway queued the rest before calling the upstream (the first ones stream for ${SPREAD_MS / 1000} s, so every queued one waits at least that long for its first byte).`,
     `- Gateway /metrics after the run (warm-up rounds included), lines starting with \`cmg_upstream_\`${metrics.some((l) => l.includes('_bucket{')) ? ' (histogram buckets left out here; the run prints them)' : ''}: ${metrics.length ? '' : 'none.'}`,
     ...(metrics.length ? ['', '```', ...metrics.filter((l) => !l.includes('_bucket{')), '```'] : []),

@@ -20,7 +20,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { commandLine, createRunGuard, gitRevision, loadavg } from './bench-env.js';
-import { ROOT, benchGatewayEnv, createKey, freePort, pinBenchServices, startGateway, startUpstream, stopChild, waitHealthy, watchRss } from './procs.js';
+import {
+  ROOT,
+  benchGatewayEnv,
+  createKey,
+  freePort,
+  pinBenchServices,
+  startGateway,
+  startUpstream,
+  stopChild,
+  waitHealthy,
+  watchRss,
+} from './procs.js';
 import { machineInfo, saveResults } from './report.js';
 
 const env = process.env;
@@ -34,13 +45,45 @@ const REQUEST_LIMIT_MS = 4 * 60_000;
 const SETTLE_MS = 3_000;
 const UPSTREAM_KEY = 'sk-or-v1-bench';
 // Gateway settings this bench is about: shown in the command line when set (they pass through to the gateway).
-const GATEWAY_VARS = ['UPSTREAM_MAX_BODY_BYTES', 'UPSTREAM_MAX_CONNECTIONS', 'UPSTREAM_IDLE_TIMEOUT_MS', 'UPSTREAM_TIMEOUT_MS', 'MEMORY_ENABLED', 'BENCH_GATEWAY_FLAGS'];
-const command = commandLine('bench:large-replies', ['BENCH_DATABASE_URL', 'BENCH_REDIS_URL', 'BENCH_PIN', 'BENCH_STREAM_BYTES', 'BENCH_NONSTREAM_BYTES', 'BENCH_CHUNK_BYTES', 'BENCH_LARGE_STREAMS', 'BENCH_QUICK', ...GATEWAY_VARS]);
-const config = env.BENCH_DATABASE_URL ? (env.BENCH_REDIS_URL ? 'Postgres + Redis' : 'Postgres') : env.BENCH_REDIS_URL ? 'PGlite + Redis' : 'PGlite';
+const GATEWAY_VARS = [
+  'UPSTREAM_MAX_BODY_BYTES',
+  'UPSTREAM_MAX_CONNECTIONS',
+  'UPSTREAM_IDLE_TIMEOUT_MS',
+  'UPSTREAM_TIMEOUT_MS',
+  'MEMORY_ENABLED',
+  'BENCH_GATEWAY_FLAGS',
+];
+const command = commandLine('bench:large-replies', [
+  'BENCH_DATABASE_URL',
+  'BENCH_REDIS_URL',
+  'BENCH_PIN',
+  'BENCH_STREAM_BYTES',
+  'BENCH_NONSTREAM_BYTES',
+  'BENCH_CHUNK_BYTES',
+  'BENCH_LARGE_STREAMS',
+  'BENCH_QUICK',
+  ...GATEWAY_VARS,
+]);
+const config = env.BENCH_DATABASE_URL
+  ? env.BENCH_REDIS_URL
+    ? 'Postgres + Redis'
+    : 'Postgres'
+  : env.BENCH_REDIS_URL
+    ? 'PGlite + Redis'
+    : 'PGlite';
 const guard = createRunGuard('bench:large-replies', 10 * 60_000);
 
 // Cores as in bench/run.ts: the gateway on core 1; this process (the clients) and the upstream on core 0.
-const pin = env.BENCH_PIN !== '0' && (() => { try { execFileSync('taskset', ['-a', '-p', '-c', '0', String(process.pid)], { stdio: 'ignore' }); return true; } catch { return false; } })();
+const pin =
+  env.BENCH_PIN !== '0' &&
+  (() => {
+    try {
+      execFileSync('taskset', ['-a', '-p', '-c', '0', String(process.pid)], { stdio: 'ignore' });
+      return true;
+    } catch {
+      return false;
+    }
+  })();
 
 const MiB = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
 const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
@@ -71,7 +114,12 @@ interface Sent {
   complete: boolean;
 }
 const upstreamStats = async (port: number, reset: boolean): Promise<{ maxOpen: number; sent: Sent[] }> =>
-  (await fetch(`http://127.0.0.1:${port}/bench/${reset ? 'reset' : 'stats'}`, { method: reset ? 'POST' : 'GET', signal: AbortSignal.timeout(10_000) })).json() as Promise<{ maxOpen: number; sent: Sent[] }>;
+  (
+    await fetch(`http://127.0.0.1:${port}/bench/${reset ? 'reset' : 'stats'}`, {
+      method: reset ? 'POST' : 'GET',
+      signal: AbortSignal.timeout(10_000),
+    })
+  ).json() as Promise<{ maxOpen: number; sent: Sent[] }>;
 
 interface ClientResult {
   status: number | string;
@@ -90,7 +138,14 @@ async function readStream(agent: Agent, origin: string, headers: Record<string, 
   const t0 = performance.now();
   const r: ClientResult = { status: 0, bytes: 0, contentBytes: 0, done: false, headersMs: 0, totalMs: 0, memoryStatus: null };
   try {
-    const body = JSON.stringify({ model: 'openai/gpt-4o-mini', messages, stream: true, stream_options: { include_usage: true }, bench_large_bytes: STREAM_BYTES, bench_chunk_bytes: CHUNK_BYTES });
+    const body = JSON.stringify({
+      model: 'openai/gpt-4o-mini',
+      messages,
+      stream: true,
+      stream_options: { include_usage: true },
+      bench_large_bytes: STREAM_BYTES,
+      bench_chunk_bytes: CHUNK_BYTES,
+    });
     const res = await request(`${origin}/v1/chat/completions`, { method: 'POST', headers, body, dispatcher: agent, signal });
     r.status = res.statusCode;
     r.headersMs = performance.now() - t0;
@@ -190,7 +245,12 @@ async function main() {
   const t1 = performance.now();
   const streams = await Promise.all(
     Array.from({ length: STREAMS }, (_, i) =>
-      readStream(agent, gw1.origin, { authorization: `Bearer ${gw1.key}`, 'content-type': 'application/json', 'x-thread-id': `bench-large-${i + 1}` }, signal1),
+      readStream(
+        agent,
+        gw1.origin,
+        { authorization: `Bearer ${gw1.key}`, 'content-type': 'application/json', 'x-thread-id': `bench-large-${i + 1}` },
+        signal1,
+      ),
     ),
   );
   const streamsMs = performance.now() - t1;
@@ -200,9 +260,16 @@ async function main() {
   const up1 = await upstreamStats(upstream.port, false);
   const gw1State = exitOf(gw1.child);
   const mem1Alive = alive(gw1.child);
-  for (const [i, s] of streams.entries()) console.log(`stream ${i + 1}: HTTP ${s.status}, ${s.bytes} bytes, ${s.contentBytes} content bytes, [DONE] ${s.done ? 'yes' : 'no'}, headers ${secs(s.headersMs)}, end ${secs(s.totalMs)}${s.error ? `, error ${s.error}` : ''}`);
-  console.log(`upstream sent: ${up1.sent.map((s) => `${s.bytes} bytes (${s.contentBytes} content, ${s.complete ? 'complete' : 'cut short'})`).join('; ')}; max open ${up1.maxOpen}`);
-  console.log(`gateway RSS: idle ${idleMb.toFixed(0)} MB (VmHWM since start ${startHwmMb.toFixed(0)} MB), peak ${mem1.peakRssMb.toFixed(0)} MB (polled ${mem1.polledPeakMb.toFixed(0)}, VmHWM ${mem1.hwmMb.toFixed(0)}); gateway ${gw1State}`);
+  for (const [i, s] of streams.entries())
+    console.log(
+      `stream ${i + 1}: HTTP ${s.status}, ${s.bytes} bytes, ${s.contentBytes} content bytes, [DONE] ${s.done ? 'yes' : 'no'}, headers ${secs(s.headersMs)}, end ${secs(s.totalMs)}${s.error ? `, error ${s.error}` : ''}`,
+    );
+  console.log(
+    `upstream sent: ${up1.sent.map((s) => `${s.bytes} bytes (${s.contentBytes} content, ${s.complete ? 'complete' : 'cut short'})`).join('; ')}; max open ${up1.maxOpen}`,
+  );
+  console.log(
+    `gateway RSS: idle ${idleMb.toFixed(0)} MB (VmHWM since start ${startHwmMb.toFixed(0)} MB), peak ${mem1.peakRssMb.toFixed(0)} MB (polled ${mem1.polledPeakMb.toFixed(0)}, VmHWM ${mem1.hwmMb.toFixed(0)}); gateway ${gw1State}`,
+  );
 
   // Part 2: one non-stream request with a large upstream body, on the same gateway (a fresh one if it died).
   const gw2 = alive(gw1.child) ? gw1 : await gatewayWithKey('data-2');
@@ -210,20 +277,35 @@ async function main() {
   await upstreamStats(upstream.port, true);
   const reset2 = resetPeak(gw2.child.pid!);
   const rss2 = watchRss(gw2.child.pid!);
-  const one = await readCompletion(agent, gw2.origin, { authorization: `Bearer ${gw2.key}`, 'content-type': 'application/json' }, AbortSignal.timeout(REQUEST_LIMIT_MS));
+  const one = await readCompletion(
+    agent,
+    gw2.origin,
+    { authorization: `Bearer ${gw2.key}`, 'content-type': 'application/json' },
+    AbortSignal.timeout(REQUEST_LIMIT_MS),
+  );
   await new Promise((r) => setTimeout(r, SETTLE_MS));
   const mem2 = rss2.stop();
   const up2 = await upstreamStats(upstream.port, false);
   const gw2State = exitOf(gw2.child);
-  console.log(`non-stream: HTTP ${one.status}, ${one.bytes} bytes in ${secs(one.totalMs)}${one.error ? `, error ${one.error}` : ''}; upstream sent ${up2.sent.map((s) => `${s.bytes} bytes (${s.complete ? 'complete' : 'cut short'})`).join('; ') || 'nothing closed yet'}`);
-  console.log(`gateway RSS: idle ${idle2Mb.toFixed(0)} MB, peak ${mem2.peakRssMb.toFixed(0)} MB (polled ${mem2.polledPeakMb.toFixed(0)}, VmHWM ${mem2.hwmMb.toFixed(0)}); gateway ${gw2State}`);
+  console.log(
+    `non-stream: HTTP ${one.status}, ${one.bytes} bytes in ${secs(one.totalMs)}${one.error ? `, error ${one.error}` : ''}; upstream sent ${up2.sent.map((s) => `${s.bytes} bytes (${s.complete ? 'complete' : 'cut short'})`).join('; ') || 'nothing closed yet'}`,
+  );
+  console.log(
+    `gateway RSS: idle ${idle2Mb.toFixed(0)} MB, peak ${mem2.peakRssMb.toFixed(0)} MB (polled ${mem2.polledPeakMb.toFixed(0)}, VmHWM ${mem2.hwmMb.toFixed(0)}); gateway ${gw2State}`,
+  );
   await stopChild(gw2.child);
-  const hwmNote = reset1 && reset2 ? 'VmHWM reset to the current RSS before each part (/proc/<pid>/clear_refs)' : '**VmHWM could not be reset** (no /proc/<pid>/clear_refs): it is the process peak since start';
+  const hwmNote =
+    reset1 && reset2
+      ? 'VmHWM reset to the current RSS before each part (/proc/<pid>/clear_refs)'
+      : '**VmHWM could not be reset** (no /proc/<pid>/clear_refs): it is the process peak since start';
 
   const sentStream = up1.sent.filter((s) => s.contentBytes > 0);
   const expectedBytes = sentStream[0]?.bytes;
   const expectedContent = sentStream[0]?.contentBytes;
-  const whole = streams.every((s) => s.status === 200 && s.done && s.contentBytes === expectedContent) && sentStream.length === STREAMS && sentStream.every((s) => s.complete);
+  const whole =
+    streams.every((s) => s.status === 200 && s.done && s.contentBytes === expectedContent) &&
+    sentStream.length === STREAMS &&
+    sentStream.every((s) => s.complete);
   const sameBytes = streams.every((s) => s.bytes === expectedBytes);
   const rows = [
     '| Measurement | Value |',
@@ -241,7 +323,13 @@ async function main() {
   const md = [
     `- Date: ${new Date().toISOString()}`,
     `- Machine: ${machineInfo()}`,
-    `- Gateway code: ${gitRevision()}; ${config}; gateway env as the other benches pass it (defaults measured${GATEWAY_VARS.some((k) => env[k]) ? `; set here: ${GATEWAY_VARS.filter((k) => env[k]).map((k) => `${k}=${env[k]}`).join(' ')}` : ''})`,
+    `- Gateway code: ${gitRevision()}; ${config}; gateway env as the other benches pass it (defaults measured${
+      GATEWAY_VARS.some((k) => env[k])
+        ? `; set here: ${GATEWAY_VARS.filter((k) => env[k])
+            .map((k) => `${k}=${env[k]}`)
+            .join(' ')}`
+        : ''
+    })`,
     `- Command: \`${command}\``,
     `- Cores: ${pin ? `gateway pinned to core 1; clients (bench/large-replies.ts) and fake upstream (bench/upstream.ts) share core 0; ${services}` : 'no pinning'}; load average before ${loadBefore}, after ${loadavg()}`,
     '',
@@ -251,7 +339,11 @@ async function main() {
     '',
     `- Streams: ${STREAMS} POST /v1/chat/completions with \`stream: true\` started together, each with \`X-Thread-Id: bench-large-<n>\` (default X-Memory readwrite, so the reply is written back to the thread). The fake upstream answers each with about ${MiB(STREAM_BYTES)} of SSE: content chunks of ${CHUNK_BYTES} bytes of ASCII text each (\`chat.completion.chunk\` events), then finish, usage and [DONE], writing with backpressure. The clients count every byte, split the events and add up \`delta.content\` lengths, and keep nothing.`,
     `- Non-stream: one POST without \`stream\`, on the same gateway process (a fresh one only if the first had died: ${gw2 === gw1 ? 'not needed' : '**it had**'}); the upstream answers one JSON completion with a ${MiB(NONSTREAM_BYTES)} \`message.content\` (content-length set), in 64 KiB writes. The client counts the body's bytes.`,
-    ...(gw1State === 'running' ? [] : [`- **The gateway process died during the streams (${gw1State})**; the clients' sockets closed (\`UND_ERR_SOCKET\`) after the byte counts above. Its RSS peak is the last 100 ms poll before it went (VmHWM is unreadable after exit). The non-stream request ran on a fresh gateway.`]),
+    ...(gw1State === 'running'
+      ? []
+      : [
+          `- **The gateway process died during the streams (${gw1State})**; the clients' sockets closed (\`UND_ERR_SOCKET\`) after the byte counts above. Its RSS peak is the last 100 ms poll before it went (VmHWM is unreadable after exit). The non-stream request ran on a fresh gateway.`,
+        ]),
     `- RSS: the gateway's VmRSS from /proc/<pid>/status every 100 ms, and VmHWM (the kernel's peak) at the end, from just before the requests until ${SETTLE_MS / 1000} s after the last one ended (write-back and release included). Peak = the larger of the two; ${hwmNote}. The gateway's VmHWM from its start to the first request (start-up, migrations): ${startHwmMb.toFixed(0)} MB.`,
   ].join('\n');
   saveResults({ heading: 'Memory: four 200 MB streams', body: md, quick });

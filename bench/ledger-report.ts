@@ -38,12 +38,17 @@ export function previousMonth(now = Date.now()) {
   return { from: day(from), to: day(to), days: Math.round((to.getTime() - from.getTime()) / 86_400_000) };
 }
 
-export async function measureReport(db: Db, o: { records: number; keys: number; models: number; warmups: number; runs: number }): Promise<ReportResult> {
+export async function measureReport(
+  db: Db,
+  o: { records: number; keys: number; models: number; warmups: number; runs: number },
+): Promise<ReportResult> {
   const { from, to, days } = previousMonth();
   const { records: n, keys, models } = o;
   await db.execute(sql`truncate usage_records, usage_daily`);
   // Workspaces and keys exist, so the report's join on api_keys finds names as in production.
-  await db.execute(sql`insert into workspaces (id, name) select 'ws_rep_' || w, 'report-bench-' || w from generate_series(0, 3) w on conflict do nothing`);
+  await db.execute(
+    sql`insert into workspaces (id, name) select 'ws_rep_' || w, 'report-bench-' || w from generate_series(0, 3) w on conflict do nothing`,
+  );
   await db.execute(sql`
     insert into api_keys (id, workspace_id, name, key_hash, prefix, scopes)
     select 'key_rep_' || k, 'ws_rep_' || (k % 4), 'key-' || k, 'hash_rep_' || k, 'cmg_rep', array['proxy']

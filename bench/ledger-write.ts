@@ -12,7 +12,18 @@ import { insertUsageBatch } from '../src/usage/ledger-store.js';
 import { createBatchWriter } from '../src/usage/ledger-writer.js';
 import type { UsageRecord } from '../src/usage/usage-record.js';
 
-const MODELS = ['openai/gpt-4o-mini', 'openai/gpt-4o', 'openai/o3-mini', 'anthropic/claude-3.5-haiku', 'anthropic/claude-sonnet-4', 'google/gemini-2.0-flash-001', 'google/gemini-2.5-pro', 'meta-llama/llama-3.3-70b-instruct', 'mistralai/mistral-small-3.1', 'deepseek/deepseek-chat'];
+const MODELS = [
+  'openai/gpt-4o-mini',
+  'openai/gpt-4o',
+  'openai/o3-mini',
+  'anthropic/claude-3.5-haiku',
+  'anthropic/claude-sonnet-4',
+  'google/gemini-2.0-flash-001',
+  'google/gemini-2.5-pro',
+  'meta-llama/llama-3.3-70b-instruct',
+  'mistralai/mistral-small-3.1',
+  'deepseek/deepseek-chat',
+];
 const PROVIDERS = ['OpenAI', 'Anthropic', 'Google', 'Together', 'DeepInfra'];
 
 /** Deterministic pseudo-random numbers (mulberry32), so every run writes the same kind of data. */

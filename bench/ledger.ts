@@ -53,7 +53,11 @@ async function main() {
   // (a) write rate, Postgres: the default batch size on N_WRITE records, then a sweep.
   const records = makeRecords(N_WRITE, 1);
   const main = await busy(() => measureWriter(pg.db, records, 500));
-  console.log(`write @500: ${f0(main.value.rate)} records/s`, main.value, `busy ${main.busyPct.toFixed(0)}% of 2 cores, self ${main.selfPct.toFixed(0)}% of one`);
+  console.log(
+    `write @500: ${f0(main.value.rate)} records/s`,
+    main.value,
+    `busy ${main.busyPct.toFixed(0)}% of 2 cores, self ${main.selfPct.toFixed(0)}% of one`,
+  );
   const sweep: WriteResult[] = [];
   for (const size of [100, 500, 1000]) {
     const r = await measureWriter(pg.db, makeRecords(N_SWEEP, 10 + size), size);
@@ -79,7 +83,8 @@ async function main() {
   console.log(`report p50 ${r.p50.toFixed(1)} ms p99 ${r.p99.toFixed(1)} ms; raw ${r.rawMs.toFixed(0)} ms`, { ...r, timings: undefined });
   const loadAfter = loadavg();
 
-  const consistent = (w: WriteResult) => w.rowsInTable === w.records && w.rolledUpRequests === w.records && w.costMatches && w.spilled === 0;
+  const consistent = (w: WriteResult) =>
+    w.rowsInTable === w.records && w.rolledUpRequests === w.records && w.costMatches && w.spilled === 0;
   const table = [
     '| Measurement | Records | Batch | Time | Result | usage_records / Σ usage_daily.requests | Target | Pass |',
     '| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |',

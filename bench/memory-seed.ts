@@ -94,7 +94,16 @@ export async function measureReadPath(url: string, workspaceId: string, body: Re
       const t0 = performance.now();
       const view = await store.loadView(workspaceId, THREAD_ID);
       const t1 = performance.now();
-      last = planContext({ body, model, thread: view.thread, recent: view.recent, pinned: view.pinned, inject: true, cap: 16_000, redact: { emails: false } });
+      last = planContext({
+        body,
+        model,
+        thread: view.thread,
+        recent: view.recent,
+        pinned: view.pinned,
+        inject: true,
+        cap: 16_000,
+        redact: { emails: false },
+      });
       const t2 = performance.now();
       loaded = view.recent.length;
       if (i >= 5) {

@@ -12,7 +12,17 @@ import { join } from 'node:path';
 import { commandLine, createRunGuard, gitRevision, loadavg, redactUrl } from './bench-env.js';
 import { runLoad, type RunResult, type Target } from './loadgen.js';
 import { THREAD_ID, measureReadPath, seedThread, threadSize } from './memory-seed.js';
-import { cpuSeconds, createKey, createScratchDatabase, freePort, machineBusySeconds, startGateway, startUpstream, stopChild, waitHealthy } from './procs.js';
+import {
+  cpuSeconds,
+  createKey,
+  createScratchDatabase,
+  freePort,
+  machineBusySeconds,
+  startGateway,
+  startUpstream,
+  stopChild,
+  waitHealthy,
+} from './procs.js';
 import { formatProfileGroups } from './profile-groups.js';
 import { formatHotSpots } from './profile-summary.js';
 import { describeCounts, machineInfo, percentile, saveResults } from './report.js';
@@ -33,8 +43,24 @@ const TARGET_P99 = 5;
 const UPSTREAM_KEY = 'sk-or-v1-bench';
 const guard = createRunGuard('bench:memory', 6 * 60_000);
 
-const pin = env.BENCH_PIN !== '0' && (() => { try { execFileSync('taskset', ['-a', '-p', '-c', '0', String(process.pid)], { stdio: 'ignore' }); return true; } catch { return false; } })();
-const body = { model: 'openai/gpt-4o-mini', messages: [{ role: 'system', content: 'You are terse.' }, { role: 'user', content: 'What did we agree about the supplier contracts?' }], max_tokens: 32 };
+const pin =
+  env.BENCH_PIN !== '0' &&
+  (() => {
+    try {
+      execFileSync('taskset', ['-a', '-p', '-c', '0', String(process.pid)], { stdio: 'ignore' });
+      return true;
+    } catch {
+      return false;
+    }
+  })();
+const body = {
+  model: 'openai/gpt-4o-mini',
+  messages: [
+    { role: 'system', content: 'You are terse.' },
+    { role: 'user', content: 'What did we agree about the supplier contracts?' },
+  ],
+  max_tokens: 32,
+};
 const ms = (v: number) => `${v.toFixed(2)} ms`;
 
 async function main() {
@@ -48,7 +74,14 @@ async function main() {
   guard.push(scratch.drop);
   console.log(`scratch database: ${redactUrl(scratch.url)}`);
   const adminToken = randomBytes(24).toString('hex');
-  const gwEnv: Record<string, string> = { DATA_DIR: join(tmp, 'data'), DATABASE_URL: scratch.url, OPENROUTER_API_KEY: UPSTREAM_KEY, OPENROUTER_BASE_URL: `http://127.0.0.1:${upstream.port}/api/v1`, ADMIN_TOKEN: adminToken, LOG_LEVEL: 'warn' };
+  const gwEnv: Record<string, string> = {
+    DATA_DIR: join(tmp, 'data'),
+    DATABASE_URL: scratch.url,
+    OPENROUTER_API_KEY: UPSTREAM_KEY,
+    OPENROUTER_BASE_URL: `http://127.0.0.1:${upstream.port}/api/v1`,
+    ADMIN_TOKEN: adminToken,
+    LOG_LEVEL: 'warn',
+  };
   if (vectors) Object.assign(gwEnv, { MEMORY_EMBEDDING_MODEL: 'bench/embed', MEMORY_EMBEDDING_DIMENSIONS: '256' });
   const profDir = profile ? mkdtempSync(join(tmpdir(), 'cmg-bench-prof-')) : undefined;
   const gwPort = await freePort();
@@ -58,15 +91,28 @@ async function main() {
   await waitHealthy(gwPort, gateway);
   const key = await createKey(gwPort, adminToken);
   const seed = await seedThread(scratch.url, ITEMS, vectors ? 256 : 0);
-  console.log(`seeded ${ITEMS} items in ${seed.seedMs.toFixed(0)} ms (workspace ${seed.workspaceId}, ~${seed.contentTokens} content tokens each)`);
+  console.log(
+    `seeded ${ITEMS} items in ${seed.seedMs.toFixed(0)} ms (workspace ${seed.workspaceId}, ~${seed.contentTokens} content tokens each)`,
+  );
 
   const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' };
   const targets: Record<'plain' | 'thread', Target> = {
     plain: { port: gwPort, path: '/v1/chat/completions', headers, body: JSON.stringify(body), expect: '"choices"' },
-    thread: { port: gwPort, path: '/v1/chat/completions', headers: { ...headers, 'x-thread-id': THREAD_ID, 'x-memory': 'read' }, body: JSON.stringify(body), expect: '"choices"' },
+    thread: {
+      port: gwPort,
+      path: '/v1/chat/completions',
+      headers: { ...headers, 'x-thread-id': THREAD_ID, 'x-memory': 'read' },
+      body: JSON.stringify(body),
+      expect: '"choices"',
+    },
   };
   // Sanity: memory is really read on the thread request.
-  const probe = await fetch(`http://127.0.0.1:${gwPort}/v1/chat/completions`, { method: 'POST', headers: targets.thread.headers, body: targets.thread.body, signal: AbortSignal.timeout(10_000) });
+  const probe = await fetch(`http://127.0.0.1:${gwPort}/v1/chat/completions`, {
+    method: 'POST',
+    headers: targets.thread.headers,
+    body: targets.thread.body,
+    signal: AbortSignal.timeout(10_000),
+  });
   const memoryStatus = probe.headers.get('x-memory-status');
   await probe.text();
   if (probe.status !== 200 || memoryStatus !== 'ok') throw new Error(`thread probe: HTTP ${probe.status}, x-memory-status ${memoryStatus}`);
@@ -119,7 +165,10 @@ async function main() {
   // sequential (one at a time, so each write is on the request's own clock), ABBA.
   const ryw = { read: [] as number[], write: [] as number[] };
   const rywThread = 'bench-ryw';
-  const rywTarget = (mode: 'read' | 'write'): Target => ({ ...targets.thread, headers: { ...headers, 'x-thread-id': rywThread, 'x-memory': mode } });
+  const rywTarget = (mode: 'read' | 'write'): Target => ({
+    ...targets.thread,
+    headers: { ...headers, 'x-thread-id': rywThread, 'x-memory': mode },
+  });
   await runLoad(rywTarget('write'), { connections: 1, durationMs: 500, maxRequests: 200, record: false });
   for (let round = 0; round < (quick ? 2 : 4); round++) {
     for (const mode of round % 2 === 0 ? (['read', 'write'] as const) : (['write', 'read'] as const)) {
@@ -143,7 +192,10 @@ async function main() {
     `| Non-stream @ ${RATE} req/s, latency p50 | ${ms(p('plain', 50))} | ${ms(p('thread', 50))} | +${added50.toFixed(2)} ms | | |`,
     `| Non-stream @ ${RATE} req/s, latency p99 | ${ms(p('plain', 99))} | ${ms(p('thread', 99))} | +${added99.toFixed(2)} ms | added ≤ ${TARGET_P99} ms | ${added99 <= TARGET_P99 ? 'PASS' : '**FAIL**'} |`,
     `| Gateway CPU per request @ ${RATE} req/s | ${cpuReq(cpu.plain).toFixed(0)} µs | ${cpuReq(cpu.thread).toFixed(0)} µs | +${(cpuReq(cpu.thread) - cpuReq(cpu.plain)).toFixed(0)} µs | | |`,
-    ...[50, 99].map((q) => `| Contrast: non-stream @ ${LOW_RATE} req/s, latency p${q} | ${ms(lp('plain', q))} | ${ms(lp('thread', q))} | +${(lp('thread', q) - lp('plain', q)).toFixed(2)} ms | | |`),
+    ...[50, 99].map(
+      (q) =>
+        `| Contrast: non-stream @ ${LOW_RATE} req/s, latency p${q} | ${ms(lp('plain', q))} | ${ms(lp('thread', q))} | +${(lp('thread', q) - lp('plain', q)).toFixed(2)} ms | | |`,
+    ),
     ...[50, 99].map(
       (q) =>
         `| Read-your-writes: commit before the response ends, latency p${q} (short thread, X-Memory: read → write, one request at a time) | ${ms(percentile(ryw.read, q))} | ${ms(percentile(ryw.write, q))} | +${(percentile(ryw.write, q) - percentile(ryw.read, q)).toFixed(2)} ms | | |`,
@@ -155,7 +207,9 @@ async function main() {
   let hot = '';
   if (profDir) {
     const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
-    hot = file ? `${formatProfileGroups(join(profDir, file), warmedAfterMs)}\n\n${formatHotSpots(join(profDir, file), 30, warmedAfterMs)}` : `no .cpuprofile in ${profDir}`;
+    hot = file
+      ? `${formatProfileGroups(join(profDir, file), warmedAfterMs)}\n\n${formatHotSpots(join(profDir, file), 30, warmedAfterMs)}`
+      : `no .cpuprofile in ${profDir}`;
     console.log(`\n${hot}\n(profile kept in ${profDir})`);
   }
   const otherPct = (v: 'plain' | 'thread') => `${((cpu[v].others / cpu[v].wall) * 100).toFixed(0)}%`;

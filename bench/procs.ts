@@ -26,7 +26,12 @@ export async function freePort(): Promise<number> {
 }
 
 /** Spawns a bench script under tsx and waits (at most 20 s) for it to print `PORT <n>`. */
-async function startScript(script: string, env: Record<string, string>, cpus: string | undefined, nodeFlags: string[] = []): Promise<{ child: ChildProcess; port: number }> {
+async function startScript(
+  script: string,
+  env: Record<string, string>,
+  cpus: string | undefined,
+  nodeFlags: string[] = [],
+): Promise<{ child: ChildProcess; port: number }> {
   const [cmd, args] = pinned(cpus, process.execPath, [...nodeFlags, '--import', TSX, `${ROOT}bench/${script}`]);
   const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
   const port = await new Promise<number>((resolve, reject) => {
@@ -51,7 +56,12 @@ export function startUpstream(apiKey: string, cpus?: string): Promise<{ child: C
 
 /** The bare reference proxy (bench/reference-proxy.ts), on the gateway's core with the gateway's node flags. */
 export function startReferenceProxy(upstreamPort: number, apiKey: string, cpus?: string): Promise<{ child: ChildProcess; port: number }> {
-  return startScript('reference-proxy.ts', { UPSTREAM_URL: `http://127.0.0.1:${upstreamPort}/api/v1`, UPSTREAM_KEY: apiKey, PORT: '0' }, cpus, startNodeFlags());
+  return startScript(
+    'reference-proxy.ts',
+    { UPSTREAM_URL: `http://127.0.0.1:${upstreamPort}/api/v1`, UPSTREAM_KEY: apiKey, PORT: '0' },
+    cpus,
+    startNodeFlags(),
+  );
 }
 
 export interface GatewayOpts {
@@ -77,7 +87,11 @@ export function startGateway(o: GatewayOpts): ChildProcess {
   // cwd is a temp dir so no stray .env is read; the rest of the environment is passed through
   // except database/redis settings, which come only from BENCH_* variables.
   const { DATABASE_URL: _d, REDIS_URL: _r, ...env } = process.env;
-  return spawn(cmd, args, { cwd: o.cwd, env: { ...env, ...o.env, PORT: String(o.port), HOST: '127.0.0.1' }, stdio: ['ignore', 'inherit', 'inherit'] });
+  return spawn(cmd, args, {
+    cwd: o.cwd,
+    env: { ...env, ...o.env, PORT: String(o.port), HOST: '127.0.0.1' },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
 }
 
 export async function waitHealthy(port: number, child: ChildProcess, timeoutMs = 60_000): Promise<void> {
@@ -216,7 +230,12 @@ export function pinServices(names: string[], cpus: string): { restore: () => voi
       }
     }
   };
-  return { restore, note: pinnedNames.length ? `${pinnedNames.join(' and ')} pinned to core ${cpus} for the run` : 'no local database or cache processes pinned' };
+  return {
+    restore,
+    note: pinnedNames.length
+      ? `${pinnedNames.join(' and ')} pinned to core ${cpus} for the run`
+      : 'no local database or cache processes pinned',
+  };
 }
 
 /**
@@ -226,7 +245,8 @@ export function pinServices(names: string[], cpus: string): { restore: () => voi
 export async function eventLoopDelay(port: number): Promise<{ p99Ms: number; maxMs: number } | null> {
   try {
     const text = await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(5_000) }).then((r) => r.text());
-    const q = (quantile: string) => Number(new RegExp(`^cmg_event_loop_delay_seconds\\{[^}]*quantile="${quantile}"[^}]*\\} (\\S+)`, 'm').exec(text)?.[1]) * 1000;
+    const q = (quantile: string) =>
+      Number(new RegExp(`^cmg_event_loop_delay_seconds\\{[^}]*quantile="${quantile}"[^}]*\\} (\\S+)`, 'm').exec(text)?.[1]) * 1000;
     const d = { p99Ms: q('0.99'), maxMs: q('1') };
     return Number.isFinite(d.maxMs) ? d : null;
   } catch {
@@ -255,7 +275,14 @@ export function pinBenchServices(guard: Guard, o: { pin: boolean; databaseUrl?: 
  */
 export async function benchGatewayEnv(
   guard: Guard,
-  o: { dataDir: string; upstreamPort: number; upstreamKey: string; databaseUrl?: string; redisUrl?: string; extra?: Record<string, string> },
+  o: {
+    dataDir: string;
+    upstreamPort: number;
+    upstreamKey: string;
+    databaseUrl?: string;
+    redisUrl?: string;
+    extra?: Record<string, string>;
+  },
 ): Promise<Record<string, string> & { ADMIN_TOKEN: string }> {
   const env: Record<string, string> & { ADMIN_TOKEN: string } = {
     DATA_DIR: o.dataDir,

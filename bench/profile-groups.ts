@@ -21,11 +21,19 @@ function group(functionName: string, url: string): string {
     return rest[0].startsWith('@') ? `${rest[0]}/${rest[1]}` : rest[0];
   }
   const src = path.indexOf('/src/');
-  if (src >= 0) return path.slice(src + 1).split('/').slice(0, 2).join('/');
+  if (src >= 0)
+    return path
+      .slice(src + 1)
+      .split('/')
+      .slice(0, 2)
+      .join('/');
   return path;
 }
 
-export function profileGroups(file: string, skipMs = 0): { busyMs: number; idlePct: number; groups: { name: string; ms: number; pct: number }[] } {
+export function profileGroups(
+  file: string,
+  skipMs = 0,
+): { busyMs: number; idlePct: number; groups: { name: string; ms: number; pct: number }[] } {
   const prof: Profile = JSON.parse(readFileSync(file, 'utf8'));
   const byId = new Map(prof.nodes.map((n) => [n.id, n.callFrame]));
   const sums = new Map<string, number>();
@@ -48,7 +56,12 @@ export function profileGroups(file: string, skipMs = 0): { busyMs: number; idleP
 
 export function formatProfileGroups(file: string, skipMs = 0, top = 15): string {
   const { busyMs, idlePct, groups } = profileGroups(file, skipMs);
-  const lines = [`Busy (non-idle) time by package: ${(busyMs / 1000).toFixed(1)} s busy, ${idlePct.toFixed(1)}% of samples idle`, '', '| % of busy | Self ms | Package |', '| ---: | ---: | --- |'];
+  const lines = [
+    `Busy (non-idle) time by package: ${(busyMs / 1000).toFixed(1)} s busy, ${idlePct.toFixed(1)}% of samples idle`,
+    '',
+    '| % of busy | Self ms | Package |',
+    '| ---: | ---: | --- |',
+  ];
   for (const g of groups.slice(0, top)) lines.push(`| ${g.pct.toFixed(1)} | ${g.ms.toFixed(0)} | ${g.name} |`);
   return lines.join('\n');
 }

@@ -63,7 +63,12 @@ export function hotSpots(file: string, top = 25, skipMs = 0): { total: number; s
 export function formatHotSpots(file: string, top = 25, skipMs = 0): string {
   const { total, spots, idlePercent } = hotSpots(file, top, skipMs);
   const skipped = skipMs ? ` after skipping the first ${(skipMs / 1000).toFixed(1)} s (start-up, warm-up)` : '';
-  const lines = [`Profile ${file}: ${(total / 1000).toFixed(1)} s sampled${skipped}, ${idlePercent.toFixed(1)}% idle`, '', '| Self % | Self ms | Function | Where |', '| ---: | ---: | --- | --- |'];
+  const lines = [
+    `Profile ${file}: ${(total / 1000).toFixed(1)} s sampled${skipped}, ${idlePercent.toFixed(1)}% idle`,
+    '',
+    '| Self % | Self ms | Function | Where |',
+    '| ---: | ---: | --- | --- |',
+  ];
   for (const s of spots) lines.push(`| ${s.percent.toFixed(1)} | ${s.selfMs.toFixed(0)} | ${s.name} | ${s.where} |`);
   return lines.join('\n');
 }

@@ -43,7 +43,28 @@ function rng(seed: number) {
 const rand = rng(42);
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
 
-const NAMES = ['Maria', 'Tomasz', 'Aiko', 'Dev', 'Lena', 'Omar', 'Priya', 'Jonas', 'Chidi', 'Sofia', 'Mateo', 'Ingrid', 'Kwame', 'Yara', 'Felix', 'Noor', 'Hugo', 'Mei', 'Rafael', 'Astrid'];
+const NAMES = [
+  'Maria',
+  'Tomasz',
+  'Aiko',
+  'Dev',
+  'Lena',
+  'Omar',
+  'Priya',
+  'Jonas',
+  'Chidi',
+  'Sofia',
+  'Mateo',
+  'Ingrid',
+  'Kwame',
+  'Yara',
+  'Felix',
+  'Noor',
+  'Hugo',
+  'Mei',
+  'Rafael',
+  'Astrid',
+];
 const CITIES = ['Lisbon', 'Osaka', 'Nairobi', 'Montreal', 'Krakow', 'Valparaiso', 'Tbilisi', 'Hobart', 'Bergen', 'Cusco'];
 const THINGS = ['tulips', 'sourdough', 'chess', 'kayaking', 'pottery', 'jazz', 'origami', 'bouldering', 'birdwatching', 'calligraphy'];
 
@@ -54,19 +75,62 @@ const PLACES = ['cabin', 'office', 'garage', 'studio', 'boathouse'];
 // Ten kinds of fact, five of each; every instance names its own person, client or place, so a
 // question points at one fact only (a generic question would be answered by any of five).
 const FACT_TEMPLATES: ((i: number) => Fact)[] = [
-  (i) => ({ statement: `My sister ${NAMES[i % 20]} moved to ${CITIES[i % 10]} last spring.`, question: `Which city does ${NAMES[i % 20]} live in now?` }),
-  (i) => ({ statement: `The ${CLIENTS[(i >> 1) % 5]} project is codenamed ${['Falcon', 'Juniper', 'Quartz', 'Nimbus', 'Saffron'][i % 5]}.`, question: `Remind me, what codename did we give the ${CLIENTS[(i >> 1) % 5]} work?` }),
-  (i) => ({ statement: `My neighbour ${NAMES[(i + 3) % 20]} has a ${['beagle', 'collie', 'poodle', 'husky', 'terrier'][i % 5]}.`, question: `What kind of dog does ${NAMES[(i + 3) % 20]} have?` }),
-  (i) => ({ statement: `The contract with ${CLIENTS[i % 5]} Corp renews on the ${10 + (i % 18)}th of March.`, question: `When is the ${CLIENTS[i % 5]} renewal date?` }),
-  (i) => ({ statement: `I have been learning ${THINGS[i % 10]} every Sunday morning.`, question: `How often do I practise ${THINGS[i % 10]}?` }),
-  (i) => ({ statement: `${NAMES[(i + 7) % 20]} from accounting still owes me ${20 + i} euros.`, question: `How much money does ${NAMES[(i + 7) % 20]} owe me?` }),
-  (i) => ({ statement: `I'm allergic to ${['peanuts', 'shellfish', 'kiwi', 'sesame', 'penicillin'][i % 5]}, so keep that in mind.`, question: 'Is there anything I cannot eat or take?' }),
-  (i) => ({ statement: `My flight to ${CITIES[(i + 3) % 10]} leaves from gate ${String.fromCharCode(65 + (i % 6))}${i % 30}.`, question: `Which gate does my ${CITIES[(i + 3) % 10]} flight depart from?` }),
-  (i) => ({ statement: `I keep the spare key to the ${PLACES[i % 5]} under the ${['blue planter', 'doormat', 'garden gnome', 'loose brick', 'mailbox'][i % 5]}.`, question: `Where is the ${PLACES[i % 5]} key hidden?` }),
-  (i) => ({ statement: `${NAMES[(i + 11) % 20]}'s favourite band is ${['The Lumineers', 'Radiohead', 'Khruangbin', 'Fleetwood Mac', 'Björk'][i % 5]}.`, question: `Which band does ${NAMES[(i + 11) % 20]} like best?` }),
+  (i) => ({
+    statement: `My sister ${NAMES[i % 20]} moved to ${CITIES[i % 10]} last spring.`,
+    question: `Which city does ${NAMES[i % 20]} live in now?`,
+  }),
+  (i) => ({
+    statement: `The ${CLIENTS[(i >> 1) % 5]} project is codenamed ${['Falcon', 'Juniper', 'Quartz', 'Nimbus', 'Saffron'][i % 5]}.`,
+    question: `Remind me, what codename did we give the ${CLIENTS[(i >> 1) % 5]} work?`,
+  }),
+  (i) => ({
+    statement: `My neighbour ${NAMES[(i + 3) % 20]} has a ${['beagle', 'collie', 'poodle', 'husky', 'terrier'][i % 5]}.`,
+    question: `What kind of dog does ${NAMES[(i + 3) % 20]} have?`,
+  }),
+  (i) => ({
+    statement: `The contract with ${CLIENTS[i % 5]} Corp renews on the ${10 + (i % 18)}th of March.`,
+    question: `When is the ${CLIENTS[i % 5]} renewal date?`,
+  }),
+  (i) => ({
+    statement: `I have been learning ${THINGS[i % 10]} every Sunday morning.`,
+    question: `How often do I practise ${THINGS[i % 10]}?`,
+  }),
+  (i) => ({
+    statement: `${NAMES[(i + 7) % 20]} from accounting still owes me ${20 + i} euros.`,
+    question: `How much money does ${NAMES[(i + 7) % 20]} owe me?`,
+  }),
+  (i) => ({
+    statement: `I'm allergic to ${['peanuts', 'shellfish', 'kiwi', 'sesame', 'penicillin'][i % 5]}, so keep that in mind.`,
+    question: 'Is there anything I cannot eat or take?',
+  }),
+  (i) => ({
+    statement: `My flight to ${CITIES[(i + 3) % 10]} leaves from gate ${String.fromCharCode(65 + (i % 6))}${i % 30}.`,
+    question: `Which gate does my ${CITIES[(i + 3) % 10]} flight depart from?`,
+  }),
+  (i) => ({
+    statement: `I keep the spare key to the ${PLACES[i % 5]} under the ${['blue planter', 'doormat', 'garden gnome', 'loose brick', 'mailbox'][i % 5]}.`,
+    question: `Where is the ${PLACES[i % 5]} key hidden?`,
+  }),
+  (i) => ({
+    statement: `${NAMES[(i + 11) % 20]}'s favourite band is ${['The Lumineers', 'Radiohead', 'Khruangbin', 'Fleetwood Mac', 'Björk'][i % 5]}.`,
+    question: `Which band does ${NAMES[(i + 11) % 20]} like best?`,
+  }),
 ];
 
-const TOPICS = ['the weather', 'lunch plans', 'a code review', 'the deployment', 'the weekend', 'coffee', 'the quarterly numbers', 'traffic', 'a podcast', 'the team offsite', 'a bug in the parser', 'the new laptop'];
+const TOPICS = [
+  'the weather',
+  'lunch plans',
+  'a code review',
+  'the deployment',
+  'the weekend',
+  'coffee',
+  'the quarterly numbers',
+  'traffic',
+  'a podcast',
+  'the team offsite',
+  'a bug in the parser',
+  'the new laptop',
+];
 const filler = (): [string, string] => {
   const topic = pick(TOPICS);
   return [
@@ -82,7 +146,11 @@ function buildThread() {
   const sorted = [...factTurns].sort((a, b) => a - b);
   const messages: ChatMessage[] = [];
   for (let turn = 0; turn < TURNS; turn++) {
-    if (turn % (TURNS / SESSIONS) === 0) messages.push({ role: 'user', content: `Good ${pick(['morning', 'afternoon', 'evening'])}, starting a new session.` }, { role: 'assistant', content: 'Welcome back.' });
+    if (turn % (TURNS / SESSIONS) === 0)
+      messages.push(
+        { role: 'user', content: `Good ${pick(['morning', 'afternoon', 'evening'])}, starting a new session.` },
+        { role: 'assistant', content: 'Welcome back.' },
+      );
     const k = sorted.indexOf(turn);
     if (k >= 0) {
       const fact = FACT_TEMPLATES[k % FACT_TEMPLATES.length]!(k);
@@ -103,7 +171,15 @@ async function main() {
   const config = configWith({ dataDir: join(tmp, 'data'), openrouterApiKey: undefined, logLevel: 'silent' });
   const deps = await openDeps(config, { logger });
   guard.push(() => deps.close());
-  const recencyOnly = createMemoryService({ store: deps.threads, catalog: deps.catalog, logger, dataDir: join(tmp, 'recency'), defaultMaxTokens: 16_000, redactEmails: false, retrievalShare: 0 });
+  const recencyOnly = createMemoryService({
+    store: deps.threads,
+    catalog: deps.catalog,
+    logger,
+    dataDir: join(tmp, 'recency'),
+    defaultMaxTokens: 16_000,
+    redactEmails: false,
+    retrievalShare: 0,
+  });
   guard.push(() => recencyOnly.close(1_000));
 
   const workspaceId = (await deps.keys.createWorkspace('bench-recall')).id;
@@ -113,28 +189,68 @@ async function main() {
   // through the gateway's own embedding queue and fusion.
   const fake = await startFakeOpenRouter();
   guard.push(() => fake.close());
-  const upstream = createUpstreamClient({ baseUrl: fake.baseUrl, apiKey: 'sk-or-v1-fake', headersTimeoutMs: 30_000, idleTimeoutMs: 30_000, maxRetries: 0 });
+  const upstream = createUpstreamClient({
+    baseUrl: fake.baseUrl,
+    apiKey: 'sk-or-v1-fake',
+    headersTimeoutMs: 30_000,
+    idleTimeoutMs: 30_000,
+    maxRetries: 0,
+  });
   guard.push(() => upstream.close());
-  const embedder = createEmbedder({ db: deps.database.db, upstream, model: 'fake/concept-embed', dimensions: 32, record: () => {}, logger, now: Date.now });
+  const embedder = createEmbedder({
+    db: deps.database.db,
+    upstream,
+    model: 'fake/concept-embed',
+    dimensions: 32,
+    record: () => {},
+    logger,
+    now: Date.now,
+  });
   guard.push(() => embedder.stop());
-  const hybrid = createMemoryService({ store: deps.threads, catalog: deps.catalog, logger, dataDir: join(tmp, 'hybrid'), defaultMaxTokens: 16_000, redactEmails: false, embedder });
+  const hybrid = createMemoryService({
+    store: deps.threads,
+    catalog: deps.catalog,
+    logger,
+    dataDir: join(tmp, 'hybrid'),
+    defaultMaxTokens: 16_000,
+    redactEmails: false,
+    embedder,
+  });
   guard.push(() => hybrid.close(1_000));
   await createThreadStore(deps.database.db, { embed: true }).appendItems(
     workspaceId,
     thread,
-    messages.map((m) => ({ kind: 'message', role: m.role, content: m.content, contentHash: messageHash(m), tokens: messageTokens(m), status: 'complete' })),
+    messages.map((m) => ({
+      kind: 'message',
+      role: m.role,
+      content: m.content,
+      contentHash: messageHash(m),
+      tokens: messageTokens(m),
+      status: 'complete',
+    })),
   );
   const totalTokens = messages.reduce((n, m) => n + messageTokens(m), 0);
   await embedder.idle();
 
-  const found = (plan: { messages: ChatMessage[] }, statement: string) => plan.messages.some((m) => typeof m.content === 'string' && m.content.includes(statement));
+  const found = (plan: { messages: ChatMessage[] }, statement: string) =>
+    plan.messages.some((m) => typeof m.content === 'string' && m.content.includes(statement));
   const rows: string[] = [];
   const figures: Record<string, number> = {};
   for (const budget of BUDGETS) {
-    for (const [label, memory] of [['recency only', recencyOnly], ['retrieval', deps.memory], ['hybrid', hybrid]] as const) {
+    for (const [label, memory] of [
+      ['recency only', recencyOnly],
+      ['retrieval', deps.memory],
+      ['hybrid', hybrid],
+    ] as const) {
       let hits = 0;
       for (const fact of facts) {
-        const plan = await memory.plan({ workspaceId, threadId: thread, body: { model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: fact.question }] }, inject: true, maxTokens: budget });
+        const plan = await memory.plan({
+          workspaceId,
+          threadId: thread,
+          body: { model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: fact.question }] },
+          inject: true,
+          maxTokens: budget,
+        });
         if (found(plan, fact.statement)) hits++;
       }
       figures[`${label} ${budget}`] = hits / facts.length;
@@ -145,7 +261,11 @@ async function main() {
       `| ${budget.toLocaleString('en')} tokens | ${(figures[`recency only ${budget}`]! * 100).toFixed(0)}% | ${(r * 100).toFixed(0)}% | ${(figures[`hybrid ${budget}`]! * 100).toFixed(0)}% | ≥ ${TARGETS[budget]! * 100}% | ${r >= TARGETS[budget]! ? 'PASS' : '**FAIL**'} |`,
     );
   }
-  const table = ['| Memory budget | Recency only | Lexical retrieval | Hybrid (lexical + fake concept vectors) | Target (lexical) | Result |', '| --- | ---: | ---: | ---: | --- | --- |', ...rows].join('\n');
+  const table = [
+    '| Memory budget | Recency only | Lexical retrieval | Hybrid (lexical + fake concept vectors) | Target (lexical) | Result |',
+    '| --- | ---: | ---: | ---: | --- | --- |',
+    ...rows,
+  ].join('\n');
   console.log(`\n${table}\n`);
   const body = [
     `- Date: ${new Date().toISOString()}`,

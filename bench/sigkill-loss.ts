@@ -42,12 +42,27 @@ async function main() {
     for (const delay of DELAYS_MS) {
       relay.restore();
       const dataDir = mkdtempSync(join(tmpdir(), 'cmg-bench-kill-'));
-      const env = { DATA_DIR: dataDir, DATABASE_URL: viaRelay.toString(), OPENROUTER_API_KEY: 'sk-or-v1-fake', OPENROUTER_BASE_URL: fake.baseUrl, LOG_LEVEL: 'error' };
+      const env = {
+        DATA_DIR: dataDir,
+        DATABASE_URL: viaRelay.toString(),
+        OPENROUTER_API_KEY: 'sk-or-v1-fake',
+        OPENROUTER_BASE_URL: fake.baseUrl,
+        LOG_LEVEL: 'error',
+      };
       const workspace = `kill-${delay}-${Date.now()}`;
-      const created = await runScript('src/cli.ts', ['keys', 'create', '--workspace', workspace, '--name', 'k'], { ...env, DATABASE_URL: scratch.url });
+      const created = await runScript('src/cli.ts', ['keys', 'create', '--workspace', workspace, '--name', 'k'], {
+        ...env,
+        DATABASE_URL: scratch.url,
+      });
       const key = /cmg_[A-Za-z0-9_-]{43}/.exec(created.stdout)![0];
       const count = async () =>
-        Number(rowsOf(await direct.db.execute(sql`select count(*)::int as n from usage_records r join workspaces w on w.id = r.workspace_id where w.name = ${workspace}`))[0].n);
+        Number(
+          rowsOf(
+            await direct.db.execute(
+              sql`select count(*)::int as n from usage_records r join workspaces w on w.id = r.workspace_id where w.name = ${workspace}`,
+            ),
+          )[0].n,
+        );
       const waitFor = async (n: number, ms: number) => {
         const until = Date.now() + ms;
         while ((await count()) < n && Date.now() < until) await new Promise((r) => setTimeout(r, 50));

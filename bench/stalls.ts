@@ -39,7 +39,14 @@ export function measureStalls(core: string, ms: number): Stalls | null {
   }
   const gaps: number[] = JSON.parse(out);
   const lost = gaps.reduce((a, b) => a + b, 0);
-  return { core, ms, lostPct: (lost / ms) * 100, count: gaps.length, maxMs: gaps.length ? Math.max(...gaps) : 0, over1ms: gaps.filter((g) => g >= 1).length };
+  return {
+    core,
+    ms,
+    lostPct: (lost / ms) * 100,
+    count: gaps.length,
+    maxMs: gaps.length ? Math.max(...gaps) : 0,
+    over1ms: gaps.filter((g) => g >= 1).length,
+  };
 }
 
 export function describeStalls(s: Stalls): string {

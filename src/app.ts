@@ -100,7 +100,14 @@ export function createApp(deps: AppDeps, state: AppState = { draining: () => fal
     }
     if (isDatabaseUnavailable(err)) {
       deps.logger.warn({ request_id: c.get('requestId'), cause: describe(err) }, 'database unavailable');
-      return c.json(renderError(new GatewayError('service_unavailable', 'The database did not answer in time; retry shortly.', { headers: { 'retry-after': '2' } })), 503);
+      return c.json(
+        renderError(
+          new GatewayError('service_unavailable', 'The database did not answer in time; retry shortly.', {
+            headers: { 'retry-after': '2' },
+          }),
+        ),
+        503,
+      );
     }
     const requestIdValue = c.get('requestId');
     deps.logger.error({ request_id: requestIdValue, err }, 'unhandled error');
@@ -112,13 +119,24 @@ export function createApp(deps: AppDeps, state: AppState = { draining: () => fal
 }
 
 /** The proxied API the gateway serves under /v1 (and /t/{thread}/v1), named in every 404. */
-const SERVED = ['/v1/chat/completions', '/v1/completions', '/v1/responses', '/v1/conversations', '/v1/embeddings', '/v1/models', '/v1/threads'];
+const SERVED = [
+  '/v1/chat/completions',
+  '/v1/completions',
+  '/v1/responses',
+  '/v1/conversations',
+  '/v1/embeddings',
+  '/v1/models',
+  '/v1/threads',
+];
 
 /** OpenAI's 404 wording, plus where the right path is: the base URL missing `/v1`, or OpenRouter's `/api/v1`. */
 export function unknownUrlMessage(method: string, path: string): string {
   const base = `Invalid URL (${method} ${path}).`;
   const bare = path.replace(/^\/api(?=\/v1\/)/, '').replace(/^\/(?!v1\/|t\/)/, '/v1/');
-  const hint = bare !== path && SERVED.some((p) => bare === p || bare.startsWith(`${p}/`)) ? ` Did you mean ${method} ${bare}? Set the base URL to this gateway's /v1.` : '';
+  const hint =
+    bare !== path && SERVED.some((p) => bare === p || bare.startsWith(`${p}/`))
+      ? ` Did you mean ${method} ${bare}? Set the base URL to this gateway's /v1.`
+      : '';
   return `${base}${hint} The gateway serves ${SERVED.join(', ')} (also under /t/{thread}/v1/…), /health and /metrics; the API reference is at /docs.`;
 }
 

@@ -53,7 +53,11 @@ function int(value: string | undefined, flag: string): number | undefined {
 function table(rows: Record<string, unknown>[], columns: string[]): string {
   const cells = rows.map((r) => columns.map((c) => String(r[c] ?? '')));
   const widths = columns.map((c, i) => Math.max(c.length, ...cells.map((row) => row[i].length)));
-  const line = (values: string[]) => values.map((v, i) => v.padEnd(widths[i])).join('  ').trimEnd();
+  const line = (values: string[]) =>
+    values
+      .map((v, i) => v.padEnd(widths[i]))
+      .join('  ')
+      .trimEnd();
   return [line(columns), ...cells.map(line)].join('\n');
 }
 
@@ -123,7 +127,9 @@ async function keysList(client: AdminClient, args: string[]) {
     status: keyStatus(k, now),
     created: String(k.created_at).slice(0, 10),
   }));
-  console.log(table(rows, ['id', 'workspace', 'name', 'prefix', 'scopes', 'rpm', 'budget', 'spent', 'since', 'left', 'expires', 'status', 'created']));
+  console.log(
+    table(rows, ['id', 'workspace', 'name', 'prefix', 'scopes', 'rpm', 'budget', 'spent', 'since', 'left', 'expires', 'status', 'created']),
+  );
 }
 
 const describeKey = (k: Record<string, any>) => `${k.id} ("${k.name}" in workspace ${k.workspace})`;
@@ -145,7 +151,9 @@ async function keysRevoke(config: Config, client: AdminClient, args: string[]) {
   if (active.length > 1) {
     const spaces = new Set(active.map((k) => k.workspace));
     const ask = spaces.size > 1 && !values.workspace ? 'pass --workspace <name> or the key id' : 'pass the key id';
-    throw new CliError(`"${ref}" names ${active.length} active keys${where}; ${ask}:\n${active.map((k) => `  ${describeKey(k)}, created ${k.created_at}`).join('\n')}`);
+    throw new CliError(
+      `"${ref}" names ${active.length} active keys${where}; ${ask}:\n${active.map((k) => `  ${describeKey(k)}, created ${k.created_at}`).join('\n')}`,
+    );
   }
   announceWrite(config, client);
   const key = await client.revokeKey(active[0].id);
@@ -179,7 +187,9 @@ const REPORT_OPTIONS = {
 } as const satisfies Options;
 
 function periodOf(values: { from?: string; to?: string; period?: string; month?: boolean; 'last-month'?: boolean }) {
-  const named = [values.period && `--period ${values.period}`, values.month && '--month', values['last-month'] && '--last-month'].filter(Boolean);
+  const named = [values.period && `--period ${values.period}`, values.month && '--month', values['last-month'] && '--last-month'].filter(
+    Boolean,
+  );
   if (named.length > 1) throw new UsageError(`give one period, not ${named.join(' and ')}`);
   if (named.length && (values.from || values.to)) throw new UsageError(`${named[0]} replaces --from/--to: give one or the other`);
   const period = values.period ?? (values.month ? 'this_month' : values['last-month'] ? 'last_month' : undefined);
@@ -201,7 +211,13 @@ function writeFileWhole(path: string, write: (tmp: string) => Promise<void>) {
 async function usage(client: AdminClient, args: string[]) {
   const { values } = parse(csvFileArgs(args), { ...REPORT_OPTIONS, 'group-by': { type: 'string' }, by: { type: 'string' } });
   if (values['group-by'] && values.by) throw new UsageError('--by is --group-by: give one');
-  const query = { ...periodOf(values), groupBy: values['group-by'] ?? values.by, workspace: values.workspace, key: values.key, model: values.model };
+  const query = {
+    ...periodOf(values),
+    groupBy: values['group-by'] ?? values.by,
+    workspace: values.workspace,
+    key: values.key,
+    model: values.model,
+  };
   const file = values['csv-file'];
   if (values.csv || file) {
     const csv = (await client.usage({ ...query, csv: true })) as string;
@@ -217,14 +233,38 @@ async function usage(client: AdminClient, args: string[]) {
   console.log(table([...report.data, { [columns[0]]: 'TOTAL', ...report.totals }], columns));
 }
 
-const RECORD_TABLE = ['created_at', 'workspace_name', 'key_name', 'route', 'model', 'status', 'http_status', 'prompt_tokens', 'completion_tokens', 'cost_usd', 'request_id'];
+const RECORD_TABLE = [
+  'created_at',
+  'workspace_name',
+  'key_name',
+  'route',
+  'model',
+  'status',
+  'http_status',
+  'prompt_tokens',
+  'completion_tokens',
+  'cost_usd',
+  'request_id',
+];
 
 /** `usage requests`: per-request records, newest first, page by page (all of the range as CSV). */
 async function usageRequests(client: AdminClient, args: string[]) {
-  const { values } = parse(csvFileArgs(args), { ...REPORT_OPTIONS, status: { type: 'string' }, route: { type: 'string' }, limit: { type: 'string' } });
+  const { values } = parse(csvFileArgs(args), {
+    ...REPORT_OPTIONS,
+    status: { type: 'string' },
+    route: { type: 'string' },
+    limit: { type: 'string' },
+  });
   const csv = values.csv || values['csv-file'] !== undefined;
   const limit = int(values.limit, '--limit') ?? (csv ? Infinity : 50);
-  const query = { ...periodOf(values), workspace: values.workspace, key: values.key, model: values.model, status: values.status, route: values.route };
+  const query = {
+    ...periodOf(values),
+    workspace: values.workspace,
+    key: values.key,
+    model: values.model,
+    status: values.status,
+    route: values.route,
+  };
   async function* pages() {
     let cursor: string | undefined;
     let left = limit;
@@ -294,7 +334,11 @@ async function run(argv: string[]) {
       return console.log(values.json ? JSON.stringify(rows, null, 2) : table(rows, ['id', 'name', 'created_at']));
     }
     if (group === 'usage' && verb === 'requests') return await usageRequests(client, rest);
-    if (group === 'usage') return await usage(client, [verb, ...rest].filter((a): a is string => a !== undefined));
+    if (group === 'usage')
+      return await usage(
+        client,
+        [verb, ...rest].filter((a): a is string => a !== undefined),
+      );
     throw new UsageError(`unknown command: ${[group, verb].filter(Boolean).join(' ')}`);
   } finally {
     await client.close();

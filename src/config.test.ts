@@ -62,10 +62,14 @@ describe('loadConfig: every kind of bad value is one line naming its variable, n
   };
 
   it('URLs without a scheme are told which scheme to add (no "Invalid URL" throw)', () => {
-    expect(oneLine({ DATABASE_URL: '127.0.0.1:5432/db' })).toMatch(/starting with postgres:\/\/ or postgresql:\/\/, e\.g\. postgres:\/\/127\.0\.0\.1:5432\/db/);
+    expect(oneLine({ DATABASE_URL: '127.0.0.1:5432/db' })).toMatch(
+      /starting with postgres:\/\/ or postgresql:\/\/, e\.g\. postgres:\/\/127\.0\.0\.1:5432\/db/,
+    );
     expect(oneLine({ DATABASE_URL: 'localhost:5432/db' })).toMatch(/e\.g\. postgres:\/\/localhost:5432\/db/);
     expect(oneLine({ REDIS_URL: '127.0.0.1:6379' })).toMatch(/starting with redis:\/\/ or rediss:\/\/, e\.g\. redis:\/\/127\.0\.0\.1:6379/);
-    expect(oneLine({ OPENROUTER_BASE_URL: 'openrouter.ai/api/v1' })).toMatch(/starting with https:\/\/ or http:\/\/, e\.g\. https:\/\/openrouter\.ai\/api\/v1/);
+    expect(oneLine({ OPENROUTER_BASE_URL: 'openrouter.ai/api/v1' })).toMatch(
+      /starting with https:\/\/ or http:\/\/, e\.g\. https:\/\/openrouter\.ai\/api\/v1/,
+    );
     expect(oneLine({ OPENROUTER_BASE_URL: 'http://' })).toMatch(/is not a valid URL/);
     expect(oneLine({ REDIS_URL: 'http://127.0.0.1:6379' })).toMatch(/must use redis:\/\/ or rediss:\/\/ \(not http:\/\/\)/);
   });
@@ -108,7 +112,13 @@ describe('loadConfig: every kind of bad value is one line naming its variable, n
     expect(oneLine({ HOST: 'http://0.0.0.0' })).toMatch(/not a URL/);
     expect(oneLine({ HOST: '0.0.0.0:8080' })).toMatch(/without a port/);
     expect(oneLine({ HOST: 'my host' })).toMatch(/host name or IP address/);
-    for (const [value, host] of [['::', '::'], ['[::1]', '::1'], ['127.0.0.1', '127.0.0.1'], ['gateway.internal', 'gateway.internal'], ['localhost', 'localhost']]) {
+    for (const [value, host] of [
+      ['::', '::'],
+      ['[::1]', '::1'],
+      ['127.0.0.1', '127.0.0.1'],
+      ['gateway.internal', 'gateway.internal'],
+      ['localhost', 'localhost'],
+    ]) {
       const ok = loadConfig({ HOST: value });
       expect(ok.ok && ok.config.host).toBe(host);
     }
@@ -156,7 +166,9 @@ describe('maskUrl', () => {
     expect(maskUrl('postgres://gw@db/cmg', { keepUser: false })).toBe('postgres://***@db/cmg');
     expect(maskUrl('redis://:tok@cache:6379')).toBe('redis://:***@cache:6379');
     expect(maskUrl('gw:secret@db:5432/cmg')).toBe('gw:***@db:5432/cmg');
-    expect(maskUrl('postgres://db/cmg?sslmode=require&password=x&sslkey=/k')).toBe('postgres://db/cmg?sslmode=require&password=***&sslkey=***');
+    expect(maskUrl('postgres://db/cmg?sslmode=require&password=x&sslkey=/k')).toBe(
+      'postgres://db/cmg?sslmode=require&password=***&sslkey=***',
+    );
     expect(maskUrl('redis://cache:6379')).toBe('redis://cache:6379');
   });
 });

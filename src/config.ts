@@ -39,7 +39,11 @@ const logLevel = z.string().transform((v, ctx) => {
 const url = (schemes: string[], example: string) =>
   z.string().transform((v, ctx) => {
     const names = schemes.map((s) => `${s}//`).join(' or ');
-    if (!/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(v)) return fail(ctx, `must be a URL starting with ${names}, e.g. ${maskUrl(`${schemes[0]}//${v.replace(/^\/+/, '')}`, { keepUser: false })}`);
+    if (!/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(v))
+      return fail(
+        ctx,
+        `must be a URL starting with ${names}, e.g. ${maskUrl(`${schemes[0]}//${v.replace(/^\/+/, '')}`, { keepUser: false })}`,
+      );
     let parsed: URL;
     try {
       parsed = new URL(v);
@@ -72,7 +76,10 @@ const host = z.string().transform((v, ctx) => {
  * no default port).
  */
 const origins = z.string().transform((v, ctx) => {
-  const entries = v.split(',').map((o) => o.trim()).filter(Boolean);
+  const entries = v
+    .split(',')
+    .map((o) => o.trim())
+    .filter(Boolean);
   if (!entries.length) return fail(ctx, 'must list at least one origin, e.g. https://app.example.com');
   const out: string[] = [];
   const bad: string[] = [];
@@ -109,7 +116,10 @@ const schema = z.object({
   DATABASE_STATEMENT_TIMEOUT_MS: int(0, 600_000).default(5_000),
   DATABASE_CONNECT_TIMEOUT_MS: int(1_000, 600_000).default(5_000),
   REDIS_URL: url(['redis:', 'rediss:'], 'redis://127.0.0.1:6379').optional(),
-  REDIS_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9:_.-]{1,64}$/, 'must be 1-64 of A-Z a-z 0-9 : _ . -').default('cmg:'),
+  REDIS_KEY_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9:_.-]{1,64}$/, 'must be 1-64 of A-Z a-z 0-9 : _ . -')
+    .default('cmg:'),
   REDIS_COMMAND_TIMEOUT_MS: int(10, 10_000).default(100),
   ADMIN_TOKEN: z
     .string()
@@ -212,7 +222,9 @@ export function loadConfig(env: Record<string, string | undefined>): ConfigResul
       const name = String(issue.path[0] ?? 'config');
       if (!byName.has(name)) byName.set(name, issue.message);
     }
-    const errors = [...byName].map(([name, message]) => `${name}: ${message}${message.includes('"') ? '' : shownValue(name, cleaned[name])}`);
+    const errors = [...byName].map(
+      ([name, message]) => `${name}: ${message}${message.includes('"') ? '' : shownValue(name, cleaned[name])}`,
+    );
     return { ok: false, errors };
   }
   const e = result.data;

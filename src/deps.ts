@@ -64,7 +64,12 @@ export async function openDeps(config: Config, opts: OpenDepsOptions): Promise<A
     (requestId, headersAt) => requestLog.upstreamAnswered(requestId, headersAt),
   );
   const redis = config.redisUrl
-    ? await connectRedis({ url: config.redisUrl, prefix: config.redisKeyPrefix, logger: opts.logger, commandTimeoutMs: config.redisCommandTimeoutMs })
+    ? await connectRedis({
+        url: config.redisUrl,
+        prefix: config.redisKeyPrefix,
+        logger: opts.logger,
+        commandTimeoutMs: config.redisCommandTimeoutMs,
+      })
     : undefined;
   const catalog = createCatalog({
     upstream,
@@ -110,7 +115,13 @@ export async function openDeps(config: Config, opts: OpenDepsOptions): Promise<A
         store: threads,
         logger: opts.logger,
         budgetTokens: config.memoryDefaultMaxTokens,
-        complete: createSummaryClient({ upstream, model: config.memorySummaryModel, record: (o) => usage.record(o), now, timeoutMs: 120_000 }),
+        complete: createSummaryClient({
+          upstream,
+          model: config.memorySummaryModel,
+          record: (o) => usage.record(o),
+          now,
+          timeoutMs: 120_000,
+        }),
       })
     : undefined;
   const memory = createMemoryService({
@@ -154,12 +165,21 @@ export async function openDeps(config: Config, opts: OpenDepsOptions): Promise<A
     requestLog,
     memory,
     threads,
-    responses: createResponseStore(database.db, threads, { redact: { emails: config.memoryRedactEmails }, maxInlineBytes: config.memoryMaxInlineBytes }),
+    responses: createResponseStore(database.db, threads, {
+      redact: { emails: config.memoryRedactEmails },
+      maxInlineBytes: config.memoryMaxInlineBytes,
+    }),
     summarizer,
     onOutcome: (outcome) => {
       usage.record(outcome);
       requestLog.outcome(outcome);
-      if (outcome.usage) metrics.recordUsage({ model: outcome.requestedModel, promptTokens: outcome.usage.promptTokens, completionTokens: outcome.usage.completionTokens, costUsd: outcome.usage.cost });
+      if (outcome.usage)
+        metrics.recordUsage({
+          model: outcome.requestedModel,
+          promptTokens: outcome.usage.promptTokens,
+          completionTokens: outcome.usage.completionTokens,
+          costUsd: outcome.usage.cost,
+        });
       if (outcome.memory) memory.record(outcome, outcome.memory);
       extraSink?.(outcome);
     },

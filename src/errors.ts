@@ -184,7 +184,7 @@ export function mapUpstreamError(
   payload: unknown,
   upstreamHeaders: Record<string, string | string[] | undefined> = {},
 ): UpstreamHttpError {
-  const raw = (payload && typeof payload === 'object' && 'error' in payload ? (payload as any).error : payload);
+  const raw = payload && typeof payload === 'object' && 'error' in payload ? (payload as any).error : payload;
   let message: string;
   let rawCode: string | number | null = null;
   if (raw && typeof raw === 'object') {

@@ -76,9 +76,13 @@ async function main() {
   const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info: AddressInfo) => {
     const url = localUrl(info);
     if (embedded) writeInstanceLock(config.dataDir, { pid: process.pid, url, token: localAdminToken! });
-    logger.info({ port: info.port, host: info.address, database: deps.database.kind, upstream_configured: !!config.openrouterApiKey }, 'gateway listening');
+    logger.info(
+      { port: info.port, host: info.address, database: deps.database.kind, upstream_configured: !!config.openrouterApiKey },
+      'gateway listening',
+    );
     if (!config.openrouterApiKey) logger.warn('OPENROUTER_API_KEY is unset: proxied requests answer 503 upstream_not_configured');
-    for (const line of startBanner(config, { ...info, redisReady: deps.redis?.isReady(), vectors: database.vectors, pid: process.pid })) human.say(line);
+    for (const line of startBanner(config, { ...info, redisReady: deps.redis?.isReady(), vectors: database.vectors, pid: process.pid }))
+      human.say(line);
   });
   // A port in use (or not ours to open): one line, the database closed, exit 1. Errors after the
   // listener is up are the server's own business.

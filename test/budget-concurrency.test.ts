@@ -123,9 +123,15 @@ function tpmScenario(gws: () => TestGateway[]) {
 describe('budgets and tokens per minute under a burst, one instance (in-process reservations)', () => {
   const env = useProxyEnv();
 
-  it(`${BURST} concurrent requests on a budget that fits ${N}.5 admit at most ${N + 1}; settled, the rest stays usable`, budgetScenario(() => [env.gw]));
+  it(
+    `${BURST} concurrent requests on a budget that fits ${N}.5 admit at most ${N + 1}; settled, the rest stays usable`,
+    budgetScenario(() => [env.gw]),
+  );
 
-  it(`${BURST} concurrent requests on a tpm that fits ${N}.5 requests admit at most ${N + 1}; settled, the rest stays usable`, tpmScenario(() => [env.gw]));
+  it(
+    `${BURST} concurrent requests on a tpm that fits ${N}.5 requests admit at most ${N + 1}; settled, the rest stays usable`,
+    tpmScenario(() => [env.gw]),
+  );
 
   it('the openai SDK with its default retries (2) does not multiply admitted requests', async () => {
     const { key, id } = await env.gw.createKey({ budget_usd: formatDecimal(BUDGET), budget_period: 'day' });
@@ -133,7 +139,9 @@ describe('budgets and tokens per minute under a burst, one instance (in-process 
     expect(client.maxRetries).toBe(2);
     const t0 = Date.now();
     const results = await Promise.allSettled(
-      Array.from({ length: BURST }, () => client.chat.completions.create({ ...bodyFor(1, { stream: false }) } as OpenAI.ChatCompletionCreateParamsNonStreaming)),
+      Array.from({ length: BURST }, () =>
+        client.chat.completions.create({ ...bodyFor(1, { stream: false }) } as OpenAI.ChatCompletionCreateParamsNonStreaming),
+      ),
     );
     const ok = results.filter((r) => r.status === 'fulfilled').length;
     const errors = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as InstanceType<typeof OpenAI.APIError>] : []));
@@ -149,7 +157,9 @@ describe('budgets and tokens per minute under a burst, one instance (in-process 
     expect(ok + more).toBe(ALL_THAT_FITS);
     // A used-up budget says "do not retry": one refusal, not three.
     const before = outcomesOf([env.gw], id);
-    await expect(client.chat.completions.create(bodyFor(1, { stream: false }) as OpenAI.ChatCompletionCreateParamsNonStreaming)).rejects.toMatchObject({ status: 429, code: 'insufficient_quota' });
+    await expect(
+      client.chat.completions.create(bodyFor(1, { stream: false }) as OpenAI.ChatCompletionCreateParamsNonStreaming),
+    ).rejects.toMatchObject({ status: 429, code: 'insufficient_quota' });
     await settledAll([env.gw], id, before + 1);
     expect(outcomesOf([env.gw], id)).toBe(before + 1);
   });
@@ -164,7 +174,10 @@ describe('budgets and tokens per minute under a burst, one instance (in-process 
       for (const [n, f] of originals) (obj as any)[n] = (...args: unknown[]) => (calls.push(String(n)), (f as any).apply(obj, args));
       return () => originals.forEach(([n, f]) => ((obj as any)[n] = f));
     };
-    const restore = [spy(deps.limiter, ['reserveTokens', 'settleTokens', 'reserveSpend', 'settleSpend', 'hitRequest']), spy(deps.usage.spend, ['spent', 'known', 'hold'])];
+    const restore = [
+      spy(deps.limiter, ['reserveTokens', 'settleTokens', 'reserveSpend', 'settleSpend', 'hitRequest']),
+      spy(deps.usage.spend, ['spent', 'known', 'hold']),
+    ];
     try {
       for (let i = 0; i < 4; i++) {
         const res = await post(env.gw, plain.key, bodyFor(i));
@@ -188,43 +201,52 @@ describe('budgets and tokens per minute under a burst, one instance (in-process 
 });
 
 // Two gateways on one Postgres and one Redis (CI provides both): the reservation is atomic across them.
-describe.runIf(inject('postgresUrl') && inject('redisUrl'))('budgets and tokens per minute under a burst, two instances sharing Redis', () => {
-  let fake: FakeOpenRouter;
-  const dbs: Database[] = [];
-  const gws: TestGateway[] = [];
+describe.runIf(inject('postgresUrl') && inject('redisUrl'))(
+  'budgets and tokens per minute under a burst, two instances sharing Redis',
+  () => {
+    let fake: FakeOpenRouter;
+    const dbs: Database[] = [];
+    const gws: TestGateway[] = [];
 
-  beforeAll(async () => {
-    fake = await startFakeOpenRouter();
-    const config = { redisUrl: inject('redisUrl'), redisKeyPrefix: `bc${randomBytes(4).toString('hex')}:` };
-    for (let i = 0; i < 2; i++) {
-      const database = await openDatabase({ url: inject('postgresUrl') }, { poolSize: 4 });
-      dbs.push(database);
-      gws.push(await startTestGateway({ database, upstreamUrl: fake.baseUrl, config }));
-    }
-  });
-  afterAll(async () => {
-    await Promise.all(gws.map((g) => g.close()));
-    await Promise.all(dbs.map((d) => d.close()));
-    await fake?.close();
-  });
+    beforeAll(async () => {
+      fake = await startFakeOpenRouter();
+      const config = { redisUrl: inject('redisUrl'), redisKeyPrefix: `bc${randomBytes(4).toString('hex')}:` };
+      for (let i = 0; i < 2; i++) {
+        const database = await openDatabase({ url: inject('postgresUrl') }, { poolSize: 4 });
+        dbs.push(database);
+        gws.push(await startTestGateway({ database, upstreamUrl: fake.baseUrl, config }));
+      }
+    });
+    afterAll(async () => {
+      await Promise.all(gws.map((g) => g.close()));
+      await Promise.all(dbs.map((d) => d.close()));
+      await fake?.close();
+    });
 
-  it(`${BURST} concurrent requests over both on a budget that fits ${N}.5 admit at most ${N + 1}; each sees the other's spend at once`, budgetScenario(() => gws));
+    it(
+      `${BURST} concurrent requests over both on a budget that fits ${N}.5 admit at most ${N + 1}; each sees the other's spend at once`,
+      budgetScenario(() => gws),
+    );
 
-  it(`${BURST} concurrent requests over both on a tpm that fits ${N}.5 requests admit at most ${N + 1}`, tpmScenario(() => gws));
+    it(
+      `${BURST} concurrent requests over both on a tpm that fits ${N}.5 requests admit at most ${N + 1}`,
+      tpmScenario(() => gws),
+    );
 
-  it('the shared spend is held in Redis, not in either process', async () => {
-    const { key, id } = await gws[0].createKey({ budget_usd: formatDecimal(BUDGET), budget_period: 'day' });
-    const res = await post(gws[1], key, bodyFor(1, { stream: false }));
-    expect(res.status).toBe(200);
-    await res.text();
-    await settledAll(gws, id, 1);
-    const redis = gws[0].deps.redis!;
-    const day = new Date().toISOString().slice(0, 10);
-    const state = (await redis.command(['HGETALL', redis.key(`bud:${id}:day:${day}`)])) as string[] | Record<string, string>;
-    const fields = Array.isArray(state) ? Object.fromEntries(state.flatMap((v, i, a) => (i % 2 ? [] : [[v, a[i + 1]]]))) : state;
-    expect(fields).toEqual({ spent: String(COST), reserved: '0' });
-  });
-});
+    it('the shared spend is held in Redis, not in either process', async () => {
+      const { key, id } = await gws[0].createKey({ budget_usd: formatDecimal(BUDGET), budget_period: 'day' });
+      const res = await post(gws[1], key, bodyFor(1, { stream: false }));
+      expect(res.status).toBe(200);
+      await res.text();
+      await settledAll(gws, id, 1);
+      const redis = gws[0].deps.redis!;
+      const day = new Date().toISOString().slice(0, 10);
+      const state = (await redis.command(['HGETALL', redis.key(`bud:${id}:day:${day}`)])) as string[] | Record<string, string>;
+      const fields = Array.isArray(state) ? Object.fromEntries(state.flatMap((v, i, a) => (i % 2 ? [] : [[v, a[i + 1]]]))) : state;
+      expect(fields).toEqual({ spent: String(COST), reserved: '0' });
+    });
+  },
+);
 
 describe('budgets while Redis is away', () => {
   it('falls back to in-process holds: the burst stays bounded and no request hangs', async () => {

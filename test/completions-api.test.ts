@@ -49,7 +49,8 @@ describe('POST /v1/completions', () => {
     expect(res.status).toBe(404);
     const body = await res.json();
     expect(body.error.code).toBe('unknown_url');
-    for (const served of ['/v1/chat/completions', '/v1/completions', '/v1/responses', '/v1/conversations', '/v1/embeddings']) expect(body.error.message).toContain(served);
+    for (const served of ['/v1/chat/completions', '/v1/completions', '/v1/responses', '/v1/conversations', '/v1/embeddings'])
+      expect(body.error.message).toContain(served);
     const wrongBase = await (await env.post('/api/v1/responses', { model: MODEL, input: 'x' })).json();
     expect(wrongBase.error.message).toContain('Did you mean POST /v1/responses?');
   });

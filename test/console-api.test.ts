@@ -55,11 +55,45 @@ for (const kind of dbKinds()) {
       const rec = (over: Parameters<typeof usageRecord>[0]) => usageRecord({ createdAt: at, ...over });
       // Workspace A: model m1 answers in 100..1000 ms (p50 550, p95 955), two failures; B: one slow model.
       const records = [
-        ...Array.from({ length: 10 }, (_, i) => rec({ workspaceId: a.workspaceId, keyId: a.id, model: 'm1', latencyMs: (i + 1) * 100, ttfbMs: (i + 1) * 10 })),
-        rec({ workspaceId: a.workspaceId, keyId: a.id, model: 'm1', status: 'upstream_error', httpStatus: 502, errorCode: 'upstream_error', latencyMs: 5 }),
-        rec({ workspaceId: a.workspaceId, keyId: a.id, model: 'broken/model', status: 'upstream_error', httpStatus: 400, errorCode: 'model_not_found', latencyMs: 3 }),
-        rec({ workspaceId: a.workspaceId, keyId: a.id, model: 'broken/model', status: 'upstream_error', httpStatus: 400, errorCode: 'model_not_found', latencyMs: 4 }),
-        rec({ workspaceId: b.workspaceId, keyId: b.id, model: 'm-b', latencyMs: 9000, status: 'timeout', httpStatus: 504, errorCode: 'upstream_timeout' }),
+        ...Array.from({ length: 10 }, (_, i) =>
+          rec({ workspaceId: a.workspaceId, keyId: a.id, model: 'm1', latencyMs: (i + 1) * 100, ttfbMs: (i + 1) * 10 }),
+        ),
+        rec({
+          workspaceId: a.workspaceId,
+          keyId: a.id,
+          model: 'm1',
+          status: 'upstream_error',
+          httpStatus: 502,
+          errorCode: 'upstream_error',
+          latencyMs: 5,
+        }),
+        rec({
+          workspaceId: a.workspaceId,
+          keyId: a.id,
+          model: 'broken/model',
+          status: 'upstream_error',
+          httpStatus: 400,
+          errorCode: 'model_not_found',
+          latencyMs: 3,
+        }),
+        rec({
+          workspaceId: a.workspaceId,
+          keyId: a.id,
+          model: 'broken/model',
+          status: 'upstream_error',
+          httpStatus: 400,
+          errorCode: 'model_not_found',
+          latencyMs: 4,
+        }),
+        rec({
+          workspaceId: b.workspaceId,
+          keyId: b.id,
+          model: 'm-b',
+          latencyMs: 9000,
+          status: 'timeout',
+          httpStatus: 504,
+          errorCode: 'upstream_timeout',
+        }),
       ];
       expect(await insertUsageBatch(env.database.db, records)).toBe(records.length);
     });
@@ -79,7 +113,9 @@ for (const kind of dbKinds()) {
         ['upstream_error', 400, 'model_not_found', 2, 1],
         ['upstream_error', 502, 'upstream_error', 1, 1],
       ]);
-      const inB = await (await get(`/admin/usage/errors?from=${today()}&to=${tomorrow()}&workspace=${b.workspace}`, `Bearer ${ADMIN_TOKEN}`)).json();
+      const inB = await (
+        await get(`/admin/usage/errors?from=${today()}&to=${tomorrow()}&workspace=${b.workspace}`, `Bearer ${ADMIN_TOKEN}`)
+      ).json();
       expect(inB.total).toBe(1);
       // Unfiltered, an admin sees every workspace's (other test files share this database: at least these 4).
       const all = await (await get(`/admin/usage/errors?from=${today()}&to=${tomorrow()}`, `Bearer ${ADMIN_TOKEN}`)).json();
@@ -162,7 +198,11 @@ for (const kind of dbKinds()) {
         return { cookie, csrf };
       }
       const post = (path: string, headers: Record<string, string>, body: unknown) =>
-        fetch(env.gw.url + path, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+        fetch(env.gw.url + path, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', ...headers },
+          body: JSON.stringify(body),
+        });
 
       it('lets an admin session read, and change only with its CSRF token from this origin', async () => {
         const { cookie, csrf } = await session(ADMIN_TOKEN);
@@ -182,14 +222,20 @@ for (const kind of dbKinds()) {
         const names = (await (await env.gw.admin('/admin/workspaces')).json()).data.map((w: { name: string }) => w.name);
         expect(names).not.toEqual(expect.arrayContaining(['no-csrf']));
         expect(names.some((n: string) => /csrf|site/.test(n))).toBe(false);
-        const ok = await post('/admin/workspaces', { cookie, 'x-csrf-token': csrf, 'sec-fetch-site': 'same-origin' }, { name: 'made-by-session' });
+        const ok = await post(
+          '/admin/workspaces',
+          { cookie, 'x-csrf-token': csrf, 'sec-fetch-site': 'same-origin' },
+          { name: 'made-by-session' },
+        );
         expect(ok.status).toBe(201);
         // Another session's token does not fit this one.
         const other = await session(ADMIN_TOKEN);
         await new Promise((r) => setTimeout(r, 5));
         const third = await session(ADMIN_TOKEN);
         expect(third.csrf).not.toBe(other.csrf);
-        expect((await post('/admin/workspaces', { cookie: third.cookie, 'x-csrf-token': other.csrf }, { name: 'swapped' })).status).toBe(403);
+        expect((await post('/admin/workspaces', { cookie: third.cookie, 'x-csrf-token': other.csrf }, { name: 'swapped' })).status).toBe(
+          403,
+        );
       });
 
       it('refuses a reports key’s session on every admin route but usage, and a forged or expired cookie', async () => {

@@ -60,11 +60,29 @@ describe('the console in headless Chromium', () => {
     other = await env.gw.createKey({ name: 'other-app' });
     const res = await env.gw.admin('/admin/keys', { body: { workspace: seed.workspace, name: 'seed-finance', scopes: ['reports'] } });
     reportsKey = (await res.json()).key;
-    expect(await chat(seed.key, { model: MODEL, messages: [{ role: 'user', content: 'My order number is 7731.' }] }, { 'x-thread-id': 'support-42' })).toBe(200);
-    expect(await chat(seed.key, { model: MODEL, messages: [{ role: 'user', content: 'Is it shipped yet?' }] }, { 'x-thread-id': 'support-42' })).toBe(200);
-    expect(await chat(seed.key, { model: 'anthropic/claude-3.5-haiku', messages: [{ role: 'user', content: 'no thread here' }] })).toBe(200);
-    expect(await chat(seed.key, { model: MODEL, messages: [{ role: 'user', content: 'fail' }], fake: { mode: 'error', status: 500 } })).toBeGreaterThanOrEqual(500);
-    expect(await chat(other.key, { model: MODEL, messages: [{ role: 'user', content: 'other workspace secret-word-zebra' }] }, { 'x-thread-id': 'other-thread' })).toBe(200);
+    expect(
+      await chat(
+        seed.key,
+        { model: MODEL, messages: [{ role: 'user', content: 'My order number is 7731.' }] },
+        { 'x-thread-id': 'support-42' },
+      ),
+    ).toBe(200);
+    expect(
+      await chat(seed.key, { model: MODEL, messages: [{ role: 'user', content: 'Is it shipped yet?' }] }, { 'x-thread-id': 'support-42' }),
+    ).toBe(200);
+    expect(await chat(seed.key, { model: 'anthropic/claude-3.5-haiku', messages: [{ role: 'user', content: 'no thread here' }] })).toBe(
+      200,
+    );
+    expect(
+      await chat(seed.key, { model: MODEL, messages: [{ role: 'user', content: 'fail' }], fake: { mode: 'error', status: 500 } }),
+    ).toBeGreaterThanOrEqual(500);
+    expect(
+      await chat(
+        other.key,
+        { model: MODEL, messages: [{ role: 'user', content: 'other workspace secret-word-zebra' }] },
+        { 'x-thread-id': 'other-thread' },
+      ),
+    ).toBe(200);
     await env.gw.deps.usage.flush();
     await env.gw.deps.memory.flush();
 
@@ -90,7 +108,12 @@ describe('the console in headless Chromium', () => {
     expect(cookies[0]).toMatchObject({ name: 'cmg_dashboard', httpOnly: true, sameSite: 'Strict' });
     expect(cookies[0].value).not.toContain(ADMIN_TOKEN);
     expect(page.url()).not.toContain(ADMIN_TOKEN);
-    const stored = await page.evaluate(() => [document.cookie, JSON.stringify(localStorage), JSON.stringify(sessionStorage), document.documentElement.outerHTML]);
+    const stored = await page.evaluate(() => [
+      document.cookie,
+      JSON.stringify(localStorage),
+      JSON.stringify(sessionStorage),
+      document.documentElement.outerHTML,
+    ]);
     expect(stored[0]).toBe('');
     for (const s of stored) expect(s).not.toContain(ADMIN_TOKEN);
     expect(await page.getByTestId('nav').locator('a').allInnerTexts()).toEqual(['Usage', 'Requests', 'Keys', 'Workspaces', 'Threads']);
@@ -148,7 +171,13 @@ describe('the console in headless Chromium', () => {
     await page.getByTestId('keys-notice').filter({ hasText: 'Saved' }).waitFor();
     const key = (await (await env.gw.admin('/admin/keys')).json()).data.find((k: { name: string }) => k.name === created.name);
     expect(Number(key.budget_usd)).toBe(2.5);
-    expect(key).toMatchObject({ budget_period: 'day', rpm: 60, tpm: 50000, expires_at: '2031-06-30T12:00:00.000Z', scopes: ['proxy', 'reports'] });
+    expect(key).toMatchObject({
+      budget_period: 'day',
+      rpm: 60,
+      tpm: 50000,
+      expires_at: '2031-06-30T12:00:00.000Z',
+      scopes: ['proxy', 'reports'],
+    });
     expect(Number(key.spend_usd)).toBeGreaterThan(0);
     const spend = row.getByTestId('key-spend');
     expect(await spend.getAttribute('data-budget')).toBe(key.budget_usd);
@@ -160,7 +189,12 @@ describe('the console in headless Chromium', () => {
     await dialog.getByTestId('edit-budget').fill('');
     await dialog.getByTestId('edit-save').click();
     await page.getByTestId('keys-notice').filter({ hasText: 'Saved' }).waitFor();
-    await expect.poll(async () => (await (await env.gw.admin('/admin/keys')).json()).data.find((k: { name: string }) => k.name === created.name).budget_usd).toBeNull();
+    await expect
+      .poll(
+        async () =>
+          (await (await env.gw.admin('/admin/keys')).json()).data.find((k: { name: string }) => k.name === created.name).budget_usd,
+      )
+      .toBeNull();
     await row.getByTestId('key-edit-button').click();
     await dialog.getByTestId('edit-budget').fill('2.5');
     await dialog.getByTestId('edit-save').click();
@@ -176,7 +210,9 @@ describe('the console in headless Chromium', () => {
     expect((await fetch(`${env.gw.url}/v1/models`, { headers: { authorization: `Bearer ${created.key}` } })).status).toBe(401);
     expect(await page.getByTestId('table-keys').locator('tr', { hasText: created.name }).count()).toBe(0);
     await page.getByTestId('keys-show-revoked').check();
-    expect(await page.getByTestId('table-keys').locator('tr', { hasText: created.name }).getByTestId('key-state').innerText()).toBe('revoked');
+    expect(await page.getByTestId('table-keys').locator('tr', { hasText: created.name }).getByTestId('key-state').innerText()).toBe(
+      'revoked',
+    );
   });
 
   it('browses a workspace’s threads, reads the items and shows what the next request would get', async () => {
@@ -198,10 +234,18 @@ describe('the console in headless Chromium', () => {
     await page.getByTestId('dryrun-result').waitFor();
     const messages = page.getByTestId('dryrun-messages').locator('li');
     expect(await messages.count()).toBe(5);
-    expect(await messages.evaluateAll((lis) => lis.map((li) => li.getAttribute('data-role')))).toEqual(['user', 'assistant', 'user', 'assistant', 'user']);
+    expect(await messages.evaluateAll((lis) => lis.map((li) => li.getAttribute('data-role')))).toEqual([
+      'user',
+      'assistant',
+      'user',
+      'assistant',
+      'user',
+    ]);
     expect(await messages.first().innerText()).toContain('7731');
     expect(await messages.last().innerText()).toContain('And when will it arrive?');
-    expect(await page.getByTestId('dryrun-summary').innerText()).toMatch(/5 messages, about \d+ prompt tokens; memory \d+ of a [\d,]+-token budget/);
+    expect(await page.getByTestId('dryrun-summary').innerText()).toMatch(
+      /5 messages, about \d+ prompt tokens; memory \d+ of a [\d,]+-token budget/,
+    );
     // A dry run stores nothing.
     const stored = await (await env.gw.admin(`/admin/workspaces/${seed.workspace}/threads/support-42/items`)).json();
     expect(stored.data).toHaveLength(4);
@@ -300,7 +344,11 @@ describe('the console in headless Chromium', () => {
     const statuses = await p.evaluate(async (ws) => {
       const csrf = document.querySelector('meta[name="csrf-token"]')!.getAttribute('content')!;
       const post = (path: string, body: unknown) =>
-        fetch(path, { method: 'POST', headers: { 'content-type': 'application/json', 'x-csrf-token': csrf }, body: JSON.stringify(body) }).then((r) => r.status);
+        fetch(path, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'x-csrf-token': csrf },
+          body: JSON.stringify(body),
+        }).then((r) => r.status);
       return [
         await fetch('/admin/keys').then((r) => r.status),
         await fetch('/admin/workspaces').then((r) => r.status),
@@ -317,7 +365,11 @@ describe('the console in headless Chromium', () => {
     const statuses = await page.evaluate(async () => {
       const csrf = document.querySelector('meta[name="csrf-token"]')!.getAttribute('content')!;
       const post = (headers: Record<string, string>, name: string) =>
-        fetch('/admin/workspaces', { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ name }) }).then((r) => r.status);
+        fetch('/admin/workspaces', {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', ...headers },
+          body: JSON.stringify({ name }),
+        }).then((r) => r.status);
       return [await post({}, 'csrf-less'), await post({ 'x-csrf-token': csrf }, 'csrf-ful')];
     });
     expect(statuses).toEqual([403, 201]);

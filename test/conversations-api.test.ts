@@ -7,7 +7,8 @@ import { MODEL, useProxyEnv } from './helpers/proxy-env.js';
 // chained by `conversation` on a response, visible in the thread API, reachable by X-Thread-Id.
 // The fake upstream refuses `conversation` itself, so the history it gets is the gateway's doing.
 
-const responsesBodies = (env: ReturnType<typeof useProxyEnv>) => env.fake.requests.filter((r) => r.path.endsWith('/responses')).map((r) => r.body);
+const responsesBodies = (env: ReturnType<typeof useProxyEnv>) =>
+  env.fake.requests.filter((r) => r.path.endsWith('/responses')).map((r) => r.body);
 
 describe.each(dbKinds())('conversations on %s', (kind) => {
   const env = useProxyEnv({ db: kind });
@@ -15,7 +16,10 @@ describe.each(dbKinds())('conversations on %s', (kind) => {
 
   it('two turns on a conversation: the second sends the first turn, items listed in order, thread API shows it', async () => {
     const client = sdk();
-    const conv = await client.conversations.create({ metadata: { topic: 'names' }, items: [{ type: 'message', role: 'system', content: 'You remember names.' }] });
+    const conv = await client.conversations.create({
+      metadata: { topic: 'names' },
+      items: [{ type: 'message', role: 'system', content: 'You remember names.' }],
+    });
     expect(conv).toMatchObject({ object: 'conversation', metadata: { topic: 'names' } });
     expect(conv.id).toMatch(/^conv_/);
 
@@ -38,7 +42,9 @@ describe.each(dbKinds())('conversations on %s', (kind) => {
       ['message', 'assistant'],
     ]);
     // The same store: the thread API lists the conversation's items.
-    const thread = await fetch(`${env.gw.url}/v1/threads/${conv.id}/items`, { headers: { authorization: `Bearer ${env.key}` } }).then((r) => r.json());
+    const thread = await fetch(`${env.gw.url}/v1/threads/${conv.id}/items`, { headers: { authorization: `Bearer ${env.key}` } }).then((r) =>
+      r.json(),
+    );
     expect(thread.data.map((i: any) => i.role)).toEqual(['system', 'user', 'assistant', 'user', 'assistant']);
 
     // Items added, one read back and deleted.
@@ -53,7 +59,10 @@ describe.each(dbKinds())('conversations on %s', (kind) => {
     expect((await client.conversations.retrieve(conv.id)).metadata).toEqual({ topic: 'changed' });
     await client.conversations.delete(conv.id);
     await expect(client.conversations.retrieve(conv.id)).rejects.toMatchObject({ status: 404 });
-    await expect(client.responses.create({ model: MODEL, conversation: conv.id, input: 'x' })).rejects.toMatchObject({ status: 404, error: expect.objectContaining({ param: 'conversation' }) });
+    await expect(client.responses.create({ model: MODEL, conversation: conv.id, input: 'x' })).rejects.toMatchObject({
+      status: 404,
+      error: expect.objectContaining({ param: 'conversation' }),
+    });
   });
 
   it('store:false on a conversation still appends the turn but keeps no retrievable response', async () => {
@@ -65,7 +74,11 @@ describe.each(dbKinds())('conversations on %s', (kind) => {
   });
 
   it('a client re-sending its history on a thread (X-Thread-Id, store:false, as Codex does) gets each item once', async () => {
-    const client = new OpenAI({ baseURL: `${env.gw.url}/v1`, apiKey: env.key, defaultHeaders: { 'X-Thread-Id': `codex-${kind}-${Date.now()}` } });
+    const client = new OpenAI({
+      baseURL: `${env.gw.url}/v1`,
+      apiKey: env.key,
+      defaultHeaders: { 'X-Thread-Id': `codex-${kind}-${Date.now()}` },
+    });
     const history: any[] = [{ role: 'user', content: 'Plan the trip.' }];
     for (let turn = 0; turn < 3; turn++) {
       const r = await client.responses.create({ model: MODEL, input: history, store: false });
@@ -74,7 +87,9 @@ describe.each(dbKinds())('conversations on %s', (kind) => {
       history.push(...r.output.map(({ id: _id, ...rest }: any) => rest), { role: 'user', content: `Next step ${turn}.` });
     }
     // And the thread holds each item once: 3 user turns + 3 replies.
-    const thread = await fetch(`${env.gw.url}/v1/threads/${(client as any)._options.defaultHeaders['X-Thread-Id']}/items`, { headers: { authorization: `Bearer ${env.key}` } }).then((r) => r.json());
+    const thread = await fetch(`${env.gw.url}/v1/threads/${(client as any)._options.defaultHeaders['X-Thread-Id']}/items`, {
+      headers: { authorization: `Bearer ${env.key}` },
+    }).then((r) => r.json());
     expect(thread.data.map((i: any) => i.role)).toEqual(['user', 'assistant', 'user', 'assistant', 'user', 'assistant']);
   });
 
@@ -82,6 +97,8 @@ describe.each(dbKinds())('conversations on %s', (kind) => {
     const client = sdk();
     const conv = await client.conversations.create({});
     const r = await client.responses.create({ model: MODEL, input: 'x' });
-    await expect(client.responses.create({ model: MODEL, conversation: conv.id, previous_response_id: r.id, input: 'y' })).rejects.toMatchObject({ status: 400 });
+    await expect(
+      client.responses.create({ model: MODEL, conversation: conv.id, previous_response_id: r.id, input: 'y' }),
+    ).rejects.toMatchObject({ status: 400 });
   });
 });

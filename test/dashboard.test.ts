@@ -211,7 +211,7 @@ describe('finance dashboard in headless Chromium', () => {
   it('downloads the CSV of the selected range, whose rows add up to the totals', async () => {
     const api = await apiReport(day(-6), day(0), { workspace: mine.workspace });
     const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('download-csv').click()]);
-    const csv = parseCsv(readFileSync((await download.path()), 'utf8'));
+    const csv = parseCsv(readFileSync(await download.path(), 'utf8'));
     // Named for the days the page shows (the API's `to` is exclusive, the page's last day is not).
     expect(download.suggestedFilename()).toBe(`usage_${day(-6)}_${day(0)}.csv`);
     const direct = await fetch(`${env.gw.url}${await page.getByTestId('download-csv').getAttribute('href')}`, {
@@ -293,7 +293,9 @@ describe('finance dashboard in headless Chromium', () => {
   it('rounds money to the cent for display, exact in data-value, the tooltip, the API and the CSV', async () => {
     const { id, workspace } = await env.gw.createKey({ name: 'big-spender' });
     const ws = (await (await env.gw.admin('/admin/workspaces')).json()).data.find((w: { name: string }) => w.name === workspace);
-    await insertUsageBatch(env.database.db, [usageRecord({ workspaceId: ws.id, keyId: id, model: 'openai/gpt-4o-mini', costUsd: '10110.1000177' })]);
+    await insertUsageBatch(env.database.db, [
+      usageRecord({ workspaceId: ws.id, keyId: id, model: 'openai/gpt-4o-mini', costUsd: '10110.1000177' }),
+    ]);
     await applyRange(day(-6), day(0));
     const api = await apiReport(day(-6), day(0), { workspace });
     expect(api.totals.cost_usd).toBe('10110.1000177');
@@ -305,7 +307,9 @@ describe('finance dashboard in headless Chromium', () => {
     const all = await apiReport(day(-6), day(0));
     expect(await value('totals-cost')).toBe(all.totals.cost_usd);
     expect(await text('totals-cost')).toBe('$10,110.10');
-    const csv = await fetch(`${env.gw.url}${await page.getByTestId('download-csv').getAttribute('href')}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    const csv = await fetch(`${env.gw.url}${await page.getByTestId('download-csv').getAttribute('href')}`, {
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    });
     const rows = parseCsv(await csv.text()).rows.filter((r) => r.key_name === 'big-spender');
     expect(rows.map((r) => r.cost_usd)).toEqual(['10110.1000177']);
   });
@@ -326,7 +330,9 @@ describe('finance dashboard in headless Chromium', () => {
       expect(labels.at(-1), `${from}, ${width} px`).toBe(day(0));
       expect(labels.length).toBeGreaterThanOrEqual(2);
       // Labels never overlap: their boxes are apart.
-      const boxes = await page.locator('[data-testid="chart"] text.day').evaluateAll((t) => t.map((n) => (n as SVGGraphicsElement).getBoundingClientRect()));
+      const boxes = await page
+        .locator('[data-testid="chart"] text.day')
+        .evaluateAll((t) => t.map((n) => (n as SVGGraphicsElement).getBoundingClientRect()));
       for (let i = 1; i < boxes.length; i++) expect(boxes[i].left).toBeGreaterThan(boxes[i - 1].right);
       const chart = await page.getByTestId('chart').boundingBox();
       expect(boxes.at(-1)!.right).toBeLessThanOrEqual(chart!.x + chart!.width + 0.5);
@@ -336,7 +342,9 @@ describe('finance dashboard in headless Chromium', () => {
     const modelRow = page.getByTestId('table-by-model').locator('tbody tr', { hasText: 'broken/model' });
     expect(await modelRow.count()).toBe(1);
     const legend = page.getByTestId('legend').locator('li');
-    const entries = await legend.evaluateAll((lis) => lis.map((li) => ({ model: li.getAttribute('data-model'), text: li.textContent ?? '' })));
+    const entries = await legend.evaluateAll((lis) =>
+      lis.map((li) => ({ model: li.getAttribute('data-model'), text: li.textContent ?? '' })),
+    );
     expect(entries.map((e) => e.model)).not.toContain('broken/model');
     expect(entries.map((e) => e.model)).not.toContain('fake/unpriced');
     expect(entries.length).toBeGreaterThanOrEqual(2);

@@ -26,7 +26,10 @@ interface Gateway {
 /** dist/main.js with npm start's flags; stdout and stderr kept apart (JSON logs vs the human lines). */
 async function startGateway(env: Record<string, string>): Promise<Gateway> {
   const port = await freePort();
-  const child = spawn(process.execPath, [...startNodeFlags(), 'dist/main.js'], { cwd: ROOT, env: { ...cleanEnv(), HOST: '127.0.0.1', PORT: String(port), ...env } });
+  const child = spawn(process.execPath, [...startNodeFlags(), 'dist/main.js'], {
+    cwd: ROOT,
+    env: { ...cleanEnv(), HOST: '127.0.0.1', PORT: String(port), ...env },
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += d));
@@ -34,7 +37,12 @@ async function startGateway(env: Record<string, string>): Promise<Gateway> {
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   const url = `http://127.0.0.1:${port}`;
   const until = Date.now() + 45_000;
-  while (!(await fetch(`${url}/health`).then((r) => r.ok, () => false))) {
+  while (
+    !(await fetch(`${url}/health`).then(
+      (r) => r.ok,
+      () => false,
+    ))
+  ) {
     if (child.exitCode !== null || Date.now() > until) {
       child.kill('SIGKILL');
       throw new Error(`gateway did not start:\n${stderr}\n${stdout}`);
@@ -62,7 +70,10 @@ async function startGateway(env: Record<string, string>): Promise<Gateway> {
 /** Runs an npm script as an operator types it (`npm run --silent <script> -- args`). */
 function npmRun(script: string, args: string[], env: Record<string, string>, timeoutMs = 60_000) {
   return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-    const child = spawn('npm', ['run', '--silent', script, ...(args.length ? ['--', ...args] : [])], { cwd: ROOT, env: { ...cleanEnv(), ...env } });
+    const child = spawn('npm', ['run', '--silent', script, ...(args.length ? ['--', ...args] : [])], {
+      cwd: ROOT,
+      env: { ...cleanEnv(), ...env },
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -86,12 +97,23 @@ describe('a bad configuration stops the start with one line per variable', () =>
     const res = await runScript(
       'src/main.ts',
       [],
-      { DATABASE_URL: 'gw:hunter2@127.0.0.1:5432/db', REDIS_URL: '127.0.0.1:6379', OPENROUTER_BASE_URL: 'openrouter.ai/api/v1', CORS_ORIGINS: 'app.example.com', DATA_DIR: join(tmpdir(), 'cmg-never-created') },
+      {
+        DATABASE_URL: 'gw:hunter2@127.0.0.1:5432/db',
+        REDIS_URL: '127.0.0.1:6379',
+        OPENROUTER_BASE_URL: 'openrouter.ai/api/v1',
+        CORS_ORIGINS: 'app.example.com',
+        DATA_DIR: join(tmpdir(), 'cmg-never-created'),
+      },
       30_000,
     );
     expect(res.code).toBe(1);
     const errors = lines(res.stderr);
-    expect(errors.map((l) => /^config error: ([A-Z_]+): /.exec(l)?.[1])).toEqual(['OPENROUTER_BASE_URL', 'DATABASE_URL', 'REDIS_URL', 'CORS_ORIGINS']);
+    expect(errors.map((l) => /^config error: ([A-Z_]+): /.exec(l)?.[1])).toEqual([
+      'OPENROUTER_BASE_URL',
+      'DATABASE_URL',
+      'REDIS_URL',
+      'CORS_ORIGINS',
+    ]);
     expect(errors[0]).toMatch(/e\.g\. https:\/\/openrouter\.ai\/api\/v1/);
     expect(errors[1]).toMatch(/e\.g\. postgres:\/\/\*\*\*@127\.0\.0\.1:5432\/db/);
     expect(errors[2]).toMatch(/e\.g\. redis:\/\/127\.0\.0\.1:6379/);
@@ -130,7 +152,9 @@ describe('an address the gateway cannot listen on', () => {
     const started = Date.now();
     const res = await runScript('src/main.ts', [], { HOST: '127.0.0.1', PORT: String(port), DATA_DIR: dataDir }, 30_000);
     expect(res.code).toBe(1);
-    expect(lines(res.stderr)).toEqual([`cannot listen on 127.0.0.1:${port}: port ${port} is already in use (another gateway or program has it); stop that one or set PORT to a free port`]);
+    expect(lines(res.stderr)).toEqual([
+      `cannot listen on 127.0.0.1:${port}: port ${port} is already in use (another gateway or program has it); stop that one or set PORT to a free port`,
+    ]);
     expect(res.stdout).toBe('');
     expect(Date.now() - started).toBeLessThan(10_000);
     expect(readdirSync(dataDir)).toEqual([]); // no database made, no lock left
@@ -139,7 +163,9 @@ describe('an address the gateway cannot listen on', () => {
   it('a HOST that is not this machine: one line, exit 1', async () => {
     const res = await runScript('src/main.ts', [], { HOST: '192.0.2.1', PORT: String(port), DATA_DIR: dataDir }, 30_000);
     expect(res.code).toBe(1);
-    expect(lines(res.stderr)).toEqual([`cannot listen on 192.0.2.1:${port}: 192.0.2.1 is not an address of this machine; set HOST to one of its addresses, or 0.0.0.0 for all of them`]);
+    expect(lines(res.stderr)).toEqual([
+      `cannot listen on 192.0.2.1:${port}: 192.0.2.1 is not an address of this machine; set HOST to one of its addresses, or 0.0.0.0 for all of them`,
+    ]);
   });
 });
 
@@ -184,7 +210,11 @@ describe('first start on the embedded database, no ADMIN_TOKEN', () => {
 
   it('admin routes answer 503 admin_disabled, whatever the caller sends', async () => {
     for (const authorization of [undefined, 'Bearer not-the-token-0000000000', `Bearer ${ADMIN_TOKEN}`]) {
-      for (const [method, path] of [['GET', '/admin/keys'], ['POST', '/admin/workspaces'], ['GET', '/admin/workspaces']]) {
+      for (const [method, path] of [
+        ['GET', '/admin/keys'],
+        ['POST', '/admin/workspaces'],
+        ['GET', '/admin/workspaces'],
+      ]) {
         const res = await fetch(gw.url + path, { method, headers: authorization ? { authorization } : {} });
         expect(res.status, `${method} ${path} ${authorization}`).toBe(503);
         const body = await res.json();
@@ -244,7 +274,9 @@ describe('db:migrate and db:status on an embedded database not made yet', () => 
     expect(before.code, before.stderr).toBe(0);
     const out = lines(before.stdout);
     expect(out[0]).toBe(`database: embedded PGlite in ${dataDir} (not created yet: the first db:migrate or start creates it)`);
-    expect(out[1]).toBe(`migrations: 0 of ${SHIPPED} applied, ${SHIPPED} pending (npm run db:migrate applies them; so does starting the gateway)`);
+    expect(out[1]).toBe(
+      `migrations: 0 of ${SHIPPED} applied, ${SHIPPED} pending (npm run db:migrate applies them; so does starting the gateway)`,
+    );
     expect(out.slice(2)).toHaveLength(SHIPPED);
     expect(out[2]).toBe('  pending  0000_init');
     expect(readdirSync(dataDir)).toEqual([]);
@@ -312,7 +344,10 @@ describe.runIf(inject('postgresUrl') && inject('redisUrl'))('Postgres and Redis:
     const env = { DATABASE_URL: databaseUrl, DATA_DIR: dataDir };
     const before = await runScript('src/db/db-cli.ts', ['status'], env);
     expect(before.code, before.stderr).toBe(0);
-    expect(lines(before.stdout).slice(0, 2)).toEqual([`database: ${shown}`, `migrations: 0 of ${SHIPPED} applied, ${SHIPPED} pending (npm run db:migrate applies them; so does starting the gateway)`]);
+    expect(lines(before.stdout).slice(0, 2)).toEqual([
+      `database: ${shown}`,
+      `migrations: 0 of ${SHIPPED} applied, ${SHIPPED} pending (npm run db:migrate applies them; so does starting the gateway)`,
+    ]);
     const migrated = await npmRun('db:migrate', [], env);
     expect(migrated.code, migrated.stderr).toBe(0);
     expect(migrated.stdout).toMatch(new RegExp(`done in \\d+\\.\\d s: ${SHIPPED} applied`));
@@ -327,7 +362,11 @@ describe.runIf(inject('postgresUrl') && inject('redisUrl'))('Postgres and Redis:
     const refused = await runScript('src/db/db-cli.ts', ['status'], { DATABASE_URL: nowhere });
     expect(refused.code).toBe(1);
     expect(lines(refused.stderr)).toHaveLength(1);
-    expect(refused.stderr).toMatch(new RegExp(`^error: cannot reach postgres://.*:\\*\\*\\*@127\\.0\\.0\\.1:${port}/.*: nothing accepts connections at 127\\.0\\.0\\.1:${port}`));
+    expect(refused.stderr).toMatch(
+      new RegExp(
+        `^error: cannot reach postgres://.*:\\*\\*\\*@127\\.0\\.0\\.1:${port}/.*: nothing accepts connections at 127\\.0\\.0\\.1:${port}`,
+      ),
+    );
     const missing = await runScript('src/db/db-cli.ts', ['migrate'], { DATABASE_URL: databaseUrl.replace(name, `${name}_missing`) });
     expect(missing.code).toBe(1);
     expect(lines(missing.stderr).at(-1)).toMatch(new RegExp(`database "${name}_missing" does not exist \\(create it first`));
@@ -338,7 +377,14 @@ describe.runIf(inject('postgresUrl') && inject('redisUrl'))('Postgres and Redis:
   });
 
   it('the banner names Postgres and Redis without their credentials; LOG_LEVEL=warn leaves only JSON', async () => {
-    const env = { DATABASE_URL: databaseUrl, REDIS_URL: redisUrl, DATA_DIR: dataDir, OPENROUTER_BASE_URL: fake.baseUrl, ADMIN_TOKEN, USAGE_ENABLED: 'false' };
+    const env = {
+      DATABASE_URL: databaseUrl,
+      REDIS_URL: redisUrl,
+      DATA_DIR: dataDir,
+      OPENROUTER_BASE_URL: fake.baseUrl,
+      ADMIN_TOKEN,
+      USAGE_ENABLED: 'false',
+    };
     const gw = await startGateway(env);
     try {
       const err = gw.stderr();
@@ -373,14 +419,23 @@ describe('npm start needs only production dependencies', () => {
   const builtins = new Set([...builtinModules, ...builtinModules.map((m) => `node:${m}`)]);
   const packageOf = (spec: string) => (spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]);
   const bareImports = (code: string) =>
-    [...code.matchAll(/(?:^\s*(?:import|export)\s[^;]*?\sfrom\s*|^\s*import\s*|\bimport\(\s*|\brequire\d*\(\s*)["']((?:@[a-z0-9][\w.-]*\/)?[a-z0-9][\w.-]*(?:\/[\w./-]+)?)["']/gm)]
+    [
+      ...code.matchAll(
+        /(?:^\s*(?:import|export)\s[^;]*?\sfrom\s*|^\s*import\s*|\bimport\(\s*|\brequire\d*\(\s*)["']((?:@[a-z0-9][\w.-]*\/)?[a-z0-9][\w.-]*(?:\/[\w./-]+)?)["']/gm,
+      ),
+    ]
       .map((m) => m[1])
       .filter((s) => !builtins.has(s) && !s.startsWith('node:'));
-  const files = (dir: string): string[] => readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(join(dir, e.name)) : e.name.endsWith('.js') || e.name.endsWith('.mjs') ? [join(dir, e.name)] : []));
+  const files = (dir: string): string[] =>
+    readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+      e.isDirectory() ? files(join(dir, e.name)) : e.name.endsWith('.js') || e.name.endsWith('.mjs') ? [join(dir, e.name)] : [],
+    );
 
   it('the start script is the build, then node with its flags on dist/main.js, nothing from devDependencies', () => {
     expect(pkg.scripts.start).toBe(`node scripts/build.mjs && node ${startNodeFlags().join(' ')} dist/main.js`);
-    const used = new Set([...files(join(ROOT, 'dist')), join(ROOT, 'scripts/build.mjs')].flatMap((f) => bareImports(readFileSync(f, 'utf8')).map(packageOf)));
+    const used = new Set(
+      [...files(join(ROOT, 'dist')), join(ROOT, 'scripts/build.mjs')].flatMap((f) => bareImports(readFileSync(f, 'utf8')).map(packageOf)),
+    );
     expect(used).toContain('esbuild');
     expect(used).toContain('hono');
     expect(used).toContain('gpt-tokenizer'); // required lazily (esbuild renames that require)

@@ -47,7 +47,12 @@ interface Route {
 const chat = { model: MODEL, messages: [{ role: 'user', content: 'hi' }], stream: false, metadata: { thread_id: 'fz' }, max_tokens: 5 };
 const threadRoutes = (prefix: string): Route[] => [
   { method: 'POST', path: `${prefix}/chat/completions`, body: chat, auth: 'proxy' },
-  { method: 'POST', path: `${prefix}/chat/completions`, body: { ...chat, stream: true, stream_options: { include_usage: true } }, auth: 'proxy' },
+  {
+    method: 'POST',
+    path: `${prefix}/chat/completions`,
+    body: { ...chat, stream: true, stream_options: { include_usage: true } },
+    auth: 'proxy',
+  },
   { method: 'POST', path: `${prefix}/embeddings`, body: { model: MODEL, input: ['a', 'b'] }, auth: 'proxy' },
   { method: 'GET', path: `${prefix}/models`, auth: 'proxy' },
   { method: 'GET', path: `${prefix}/models/{model}`, auth: 'proxy' },
@@ -57,8 +62,18 @@ const threadRoutes = (prefix: string): Route[] => [
   { method: 'PATCH', path: `${prefix}/threads/{thread}`, body: { title: 'u', metadata: { b: 2 } }, auth: 'proxy' },
   { method: 'DELETE', path: `${prefix}/threads/{thread}`, auth: 'proxy' },
   { method: 'GET', path: `${prefix}/threads/{thread}/items`, query: ['limit', 'after'], auth: 'proxy' },
-  { method: 'POST', path: `${prefix}/threads/{thread}/items`, body: { kind: 'fact', role: 'user', content: 'x', pinned: true }, auth: 'proxy' },
-  { method: 'PATCH', path: `${prefix}/threads/{thread}/items/{item}`, body: { content: 'y', pinned: false, status: 'complete' }, auth: 'proxy' },
+  {
+    method: 'POST',
+    path: `${prefix}/threads/{thread}/items`,
+    body: { kind: 'fact', role: 'user', content: 'x', pinned: true },
+    auth: 'proxy',
+  },
+  {
+    method: 'PATCH',
+    path: `${prefix}/threads/{thread}/items/{item}`,
+    body: { content: 'y', pinned: false, status: 'complete' },
+    auth: 'proxy',
+  },
   { method: 'DELETE', path: `${prefix}/threads/{thread}/items/{item}`, auth: 'proxy' },
   { method: 'POST', path: `${prefix}/threads/{thread}/context`, body: { model: MODEL, messages: chat.messages }, auth: 'proxy' },
 ];
@@ -72,7 +87,21 @@ const ROUTES: Route[] = [
   { method: 'GET', path: '/admin/usage/requests', query: [...REPORT_QUERY, 'status', 'limit', 'cursor'], auth: 'reports' },
   { method: 'POST', path: '/admin/workspaces', body: { name: 'fz-ws' }, auth: 'admin' },
   { method: 'GET', path: '/admin/workspaces', auth: 'admin' },
-  { method: 'POST', path: '/admin/keys', body: { workspace: 'fz', name: 'k', scopes: ['proxy'], rpm: 10, tpm: 10, budget_usd: '1.5', budget_period: 'day', expires_at: '2099-01-01T00:00:00Z' }, auth: 'admin' },
+  {
+    method: 'POST',
+    path: '/admin/keys',
+    body: {
+      workspace: 'fz',
+      name: 'k',
+      scopes: ['proxy'],
+      rpm: 10,
+      tpm: 10,
+      budget_usd: '1.5',
+      budget_period: 'day',
+      expires_at: '2099-01-01T00:00:00Z',
+    },
+    auth: 'admin',
+  },
   { method: 'GET', path: '/admin/keys', query: ['workspace'], auth: 'admin' },
   { method: 'PATCH', path: '/admin/keys/{key}', body: { name: 'n', rpm: null, budget_usd: 2 }, auth: 'admin' },
   { method: 'POST', path: '/admin/keys/{key}/revoke', auth: 'admin' },
@@ -94,13 +123,67 @@ const ROUTES: Route[] = [
 const CHAT_ROUTES = ROUTES.filter((r) => r.path.endsWith('/chat/completions') || r.path.endsWith('/embeddings'));
 
 /** Strings that broke something somewhere once: NUL, bad escapes, surrogates, dot segments, size. */
-const NASTY_TEXT = ['', '\u0000', 'a\u0000b', '\ud800', '\udfff x', '..', '.', ' ', '\n', '💥', 'x'.repeat(10_000), '%00', '<script>', "'; drop table x; --", '\u202e'];
+const NASTY_TEXT = [
+  '',
+  '\u0000',
+  'a\u0000b',
+  '\ud800',
+  '\udfff x',
+  '..',
+  '.',
+  ' ',
+  '\n',
+  '💥',
+  'x'.repeat(10_000),
+  '%00',
+  '<script>',
+  "'; drop table x; --",
+  '\u202e',
+];
 /** Raw URL pieces that must be refused wherever they appear: NUL, controls, broken or non-UTF-8 escapes. */
 const BAD_URL = ['%00', 'a%00', '%', '%E0%A4%A', '%ZZ', '%ED%A0%80', '%C3', '%FF', '%0A', '%7F', '%01x'];
 /** Raw URL pieces a route may refuse or accept, but must not fail on. */
-const ODD_URL = ['%2F', '%2e%2e', '..', '.', '+', '%2B', '%20', 'x'.repeat(2_000), '%F0%9F%92%A5', '2024-01-01', '1', '-1', '1e3', 'day,model', 'csv', 'json', 'fz', ''];
+const ODD_URL = [
+  '%2F',
+  '%2e%2e',
+  '..',
+  '.',
+  '+',
+  '%2B',
+  '%20',
+  'x'.repeat(2_000),
+  '%F0%9F%92%A5',
+  '2024-01-01',
+  '1',
+  '-1',
+  '1e3',
+  'day,model',
+  'csv',
+  'json',
+  'fz',
+  '',
+];
 /** JSON values (as text) to put in place of any field: wrong types, NUL, lone surrogates. */
-const NASTY_JSON = ['null', 'true', '0', '-1', '1e309', '1.5', '9007199254740993', '""', '"\\u0000"', '"a\\u0000b"', '"\\ud800"', '"\\udc00\\ud800"', '[]', '{}', '[null]', '{"__proto__":{"x":1}}', '"x"', `"${'y'.repeat(5_000)}"`];
+const NASTY_JSON = [
+  'null',
+  'true',
+  '0',
+  '-1',
+  '1e309',
+  '1.5',
+  '9007199254740993',
+  '""',
+  '"\\u0000"',
+  '"a\\u0000b"',
+  '"\\ud800"',
+  '"\\udc00\\ud800"',
+  '[]',
+  '{}',
+  '[null]',
+  '{"__proto__":{"x":1}}',
+  '"x"',
+  `"${'y'.repeat(5_000)}"`,
+];
 /**
  * Around the limit, and past the ~5,000 levels where JSON.stringify and other recursive walks
  * overflow. Bodies stay under the smallest body limit (64 KiB): a 413 is answered before the body
@@ -126,7 +209,9 @@ type Body = string | Uint8Array<ArrayBuffer>;
 
 /** A body for a route: valid, one field (or nested field) wrong, truncated, random bytes, deep. */
 function makeBody(rng: Rng, route: Route): { body?: Body; type?: string } {
-  const type = rng.chance(0.9) ? 'application/json' : rng.pick(['text/plain', 'application/x-www-form-urlencoded', 'application/json; charset=utf-16', '']);
+  const type = rng.chance(0.9)
+    ? 'application/json'
+    : rng.pick(['text/plain', 'application/x-www-form-urlencoded', 'application/json; charset=utf-16', '']);
   if (route.path === '/dashboard/login' && rng.chance(0.5)) {
     return { body: `token=${rng.pick([...BAD_URL, ...ODD_URL, ADMIN_TOKEN])}`, type: 'application/x-www-form-urlencoded' };
   }
@@ -151,7 +236,7 @@ function makeBody(rng: Rng, route: Route): { body?: Body; type?: string } {
       if (inner && typeof inner === 'object' && rng.chance(0.5)) {
         const innerKeys = Array.isArray(inner) ? [] : Object.keys(inner);
         const k = rng.pick(innerKeys.length ? innerKeys : ['x']);
-        copy[field] = Array.isArray(inner) ? ['@@'] : { ...(inner), [k]: '@@' };
+        copy[field] = Array.isArray(inner) ? ['@@'] : { ...inner, [k]: '@@' };
       } else copy[field] = '@@';
       return { body: JSON.stringify(copy).replace('"@@"', value), type };
     }
@@ -215,7 +300,11 @@ async function check(res: Response, route: Route, badUrl: boolean): Promise<stri
     if (!json) return `status ${res.status} without a JSON body: ${text.slice(0, 120)}`;
     const e = body?.error;
     const shaped =
-      e && typeof e.message === 'string' && typeof e.type === 'string' && (e.param === null || typeof e.param === 'string') && (e.code === null || typeof e.code === 'string');
+      e &&
+      typeof e.message === 'string' &&
+      typeof e.type === 'string' &&
+      (e.param === null || typeof e.param === 'string') &&
+      (e.code === null || typeof e.code === 'string');
     if (!shaped) return `status ${res.status}, error not OpenAI-shaped: ${text.slice(0, 200)}`;
   }
   return null;
@@ -237,7 +326,11 @@ describe.each(dbKinds())('fuzzing every route on %s', (kind) => {
     ids.key = (await gw.createKey()).id; // a key the admin routes may patch and revoke at will
     const auth = { authorization: `Bearer ${keys.proxy}`, 'content-type': 'application/json' };
     await fetch(`${gw.url}/v1/threads`, { method: 'POST', headers: auth, body: JSON.stringify({ id: ids.thread }) });
-    const item = await fetch(`${gw.url}/v1/threads/${ids.thread}/items`, { method: 'POST', headers: auth, body: JSON.stringify({ kind: 'note', content: 'n' }) });
+    const item = await fetch(`${gw.url}/v1/threads/${ids.thread}/items`, {
+      method: 'POST',
+      headers: auth,
+      body: JSON.stringify({ kind: 'note', content: 'n' }),
+    });
     ids.item = (await item.json()).id;
   });
 
@@ -258,7 +351,8 @@ describe.each(dbKinds())('fuzzing every route on %s', (kind) => {
       const headers: Record<string, string> = {};
       const auth = authHeader(rng, route, keys);
       if (auth) headers.authorization = auth;
-      if (route.path.includes('/chat/') && rng.chance(0.2)) headers['x-thread-id'] = rng.pick(['..', '.', 'fz', 'a b', 'x'.repeat(129), '\u00e9']);
+      if (route.path.includes('/chat/') && rng.chance(0.2))
+        headers['x-thread-id'] = rng.pick(['..', '.', 'fz', 'a b', 'x'.repeat(129), '\u00e9']);
       let body: Body | undefined;
       if (route.method !== 'GET' && route.method !== 'DELETE') {
         const made = makeBody(rng, route);
@@ -275,7 +369,10 @@ describe.each(dbKinds())('fuzzing every route on %s', (kind) => {
       } catch (err) {
         // A timeout (a hang), a reset connection, or a request the gateway never answered.
         const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-        findings.push({ request, problem: `no answer: ${(err as Error).name} ${(err as Error).message} ${cause?.code ?? ''} ${cause?.message ?? ''}` });
+        findings.push({
+          request,
+          problem: `no answer: ${(err as Error).name} ${(err as Error).message} ${cause?.code ?? ''} ${cause?.message ?? ''}`,
+        });
       }
     }
     const report = findings.map((f) => `${f.request}\n    → ${f.problem}`).join('\n');

@@ -19,7 +19,12 @@ async function openStreams(gw: GatewayProcess, key: string, n: number, delayMs: 
     const res = await fetch(`${gw.url}/v1/chat/completions`, {
       method: 'POST',
       headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ model: MODEL, stream: true, messages: [user('one two three four five six')], fake: { mode: 'slow', delayMs } }),
+      body: JSON.stringify({
+        model: MODEL,
+        stream: true,
+        messages: [user('one two three four five six')],
+        fake: { mode: 'slow', delayMs },
+      }),
     });
     const reader = res.body!.getReader();
     let text = '';
@@ -65,7 +70,10 @@ describe('graceful restart of a real gateway process', () => {
     // Readiness turns 503 while draining (or the listener is already gone): poll, bounded.
     let ready: number | string = 200;
     for (let i = 0; i < 50 && ready === 200; i++) {
-      ready = await fetch(`${gw.url}/health/ready`).then((r) => r.status, () => 'refused');
+      ready = await fetch(`${gw.url}/health/ready`).then(
+        (r) => r.status,
+        () => 'refused',
+      );
       if (ready === 200) await new Promise((r) => setTimeout(r, 20));
     }
     expect([503, 'refused']).toContain(ready);

@@ -40,7 +40,11 @@ console.log(JSON.stringify({
 
 describe('per-request objects share their hidden class', () => {
   it('client signals and request outcomes (lazy content or not) have no own getters and one map each', () => {
-    const run = spawnSync(process.execPath, ['--allow-natives-syntax', '--input-type=module', '-e', PROBE], { cwd: ROOT, encoding: 'utf8', timeout: 30_000 });
+    const run = spawnSync(process.execPath, ['--allow-natives-syntax', '--input-type=module', '-e', PROBE], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
     expect(run.stderr).toBe('');
     expect(JSON.parse(run.stdout)).toEqual({ ownGetters: [], fast: true, sameMap: true, aborted: false, texts: ['one', 'two', 'three'] });
   });

@@ -17,7 +17,8 @@ const chat = async (body: Record<string, unknown>, thread: string, key = env.key
   const text = await res.text();
   return { status: res.status, text, json: () => JSON.parse(text) };
 };
-const lastForwarded = () => env.fake.requests.filter((r) => r.path.endsWith('/chat/completions')).at(-1)!.body.messages as { role: string; content: unknown }[];
+const lastForwarded = () =>
+  env.fake.requests.filter((r) => r.path.endsWith('/chat/completions')).at(-1)!.body.messages as { role: string; content: unknown }[];
 const contents = (messages: { content: unknown }[]) => messages.map((m) => String(m.content));
 const unique = (name: string) => `${name}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
 
@@ -91,7 +92,10 @@ describe('memory budget: requested output tokens are reserved', () => {
   async function longThread() {
     thread = unique('budget');
     for (let i = 0; i < 16; i++) {
-      const r = await chat({ model: SMALL, max_tokens: 20, messages: [user(`note ${i}: the quick brown fox jumps over the lazy dog`)] }, thread);
+      const r = await chat(
+        { model: SMALL, max_tokens: 20, messages: [user(`note ${i}: the quick brown fox jumps over the lazy dog`)] },
+        thread,
+      );
       expect(r.status, r.text).toBe(200);
     }
   }
@@ -120,7 +124,12 @@ describe('an aborted reply is never injected, also from the cached view of a thr
     const controller = new AbortController();
     const res = await env.post(
       '/v1/chat/completions',
-      { model: MODEL, stream: true, messages: [user('third question')], fake: { mode: 'slow', delayMs: 100, reply: 'PARTIAL reply that will never finish because the client leaves' } },
+      {
+        model: MODEL,
+        stream: true,
+        messages: [user('third question')],
+        fake: { mode: 'slow', delayMs: 100, reply: 'PARTIAL reply that will never finish because the client leaves' },
+      },
       { ...onThread(thread), signal: controller.signal },
     );
     const reader = res.body!.getReader();
@@ -130,7 +139,9 @@ describe('an aborted reply is never injected, also from the cached view of a thr
     controller.abort();
     await eventually(() => env.gw.outcomes.some((o) => o.status === 'client_aborted'), 5_000);
 
-    const stored = await (await fetch(`${env.gw.url}/v1/threads/${thread}/items?limit=100`, { headers: { authorization: `Bearer ${env.key}` } })).json();
+    const stored = await (
+      await fetch(`${env.gw.url}/v1/threads/${thread}/items?limit=100`, { headers: { authorization: `Bearer ${env.key}` } })
+    ).json();
     expect(stored.data.map((i: any) => [i.role, i.status])).toEqual([
       ['user', 'complete'],
       ['assistant', 'complete'],
@@ -149,7 +160,15 @@ describe('an aborted reply is never injected, also from the cached view of a thr
     // Another instance, reading the thread from the database, leaves it out too.
     const workspaceId = env.gw.outcomes.at(-1)!.workspaceId;
     const fresh = await createThreadStore(env.database.db).loadView(workspaceId, thread);
-    expect(fresh.recent.map((r) => String(r.content))).toEqual(['first question', 'You said: first question', 'second question', 'You said: second question', 'third question', 'next', 'You said: next']);
+    expect(fresh.recent.map((r) => String(r.content))).toEqual([
+      'first question',
+      'You said: first question',
+      'second question',
+      'You said: second question',
+      'third question',
+      'next',
+      'You said: next',
+    ]);
   });
 });
 
@@ -170,10 +189,18 @@ describe('usage: catalog pricing when the upstream reports no cost', () => {
     await env.gw.deps.usage.flush();
     const day = new Date().toISOString().slice(0, 10);
     const next = new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
-    const rows = await (await fetch(`${env.gw.url}/admin/usage/requests?workspace=${workspace}&from=${day}&to=${next}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json();
+    const rows = await (
+      await fetch(`${env.gw.url}/admin/usage/requests?workspace=${workspace}&from=${day}&to=${next}`, {
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+      })
+    ).json();
     expect(rows.data).toHaveLength(1);
     // openai/gpt-4o-mini in the fake catalog: 0.00000015 per prompt token, 0.0000006 per completion token.
-    expect(rows.data[0]).toMatchObject({ cost_source: 'catalog', estimated: false, cost_usd: usd(BigInt(prompt) * 15n + BigInt(completion) * 60n, 8) });
+    expect(rows.data[0]).toMatchObject({
+      cost_source: 'catalog',
+      estimated: false,
+      cost_usd: usd(BigInt(prompt) * 15n + BigInt(completion) * 60n, 8),
+    });
   });
 });
 

@@ -37,12 +37,26 @@ describe.runIf(inject('postgresUrl'))('a gateway killed or stopped in the middle
 
   async function setUp(dataDir: string) {
     relay.restore();
-    const env = { DATA_DIR: dataDir, DATABASE_URL: viaRelay(), OPENROUTER_API_KEY: 'sk-or-v1-fake', OPENROUTER_BASE_URL: fake.baseUrl, LOG_LEVEL: 'warn', SHUTDOWN_GRACE_MS: '500' };
+    const env = {
+      DATA_DIR: dataDir,
+      DATABASE_URL: viaRelay(),
+      OPENROUTER_API_KEY: 'sk-or-v1-fake',
+      OPENROUTER_BASE_URL: fake.baseUrl,
+      LOG_LEVEL: 'warn',
+      SHUTDOWN_GRACE_MS: '500',
+    };
     const workspace = `kill-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
-    const created = await runScript('src/cli.ts', ['keys', 'create', '--workspace', workspace, '--name', 'kill'], { ...env, DATABASE_URL: target().toString() });
+    const created = await runScript('src/cli.ts', ['keys', 'create', '--workspace', workspace, '--name', 'kill'], {
+      ...env,
+      DATABASE_URL: target().toString(),
+    });
     const key = /cmg_[A-Za-z0-9_-]{43}/.exec(created.stdout)![0];
     const count = async (): Promise<number> =>
-      rowsOf(await direct.db.execute(sql`select count(*)::int as n from usage_records r join workspaces w on w.id = r.workspace_id where w.name = ${workspace}`))[0].n;
+      rowsOf(
+        await direct.db.execute(
+          sql`select count(*)::int as n from usage_records r join workspaces w on w.id = r.workspace_id where w.name = ${workspace}`,
+        ),
+      )[0].n;
     return { env, key, count };
   }
 
@@ -101,7 +115,12 @@ describe.runIf(inject('postgresUrl'))('a gateway killed or stopped in the middle
         .filter((l) => l.includes('records lost'))
         .map((l) => JSON.parse(l));
       expect(lost.at(-1)?.lost_total).toBe(100);
-      expect(gw.output().split('\n').filter((l) => l.includes('cannot write the spill file'))).toHaveLength(1);
+      expect(
+        gw
+          .output()
+          .split('\n')
+          .filter((l) => l.includes('cannot write the spill file')),
+      ).toHaveLength(1);
     } finally {
       relay.restore();
       await gw.stop('SIGKILL');

@@ -36,7 +36,11 @@ describe.each(dbKinds())('a ledger hostile input cannot break, on %s', (kind) =>
     const poisoned = await send(key, { model: `${MODEL}\u0000x`, messages: [user('a')] });
     expect(poisoned.status).toBe(404); // model_not_found, from the upstream
     await poisoned.text();
-    const named = await send(key, { model: MODEL, messages: [{ role: 'user', name: 'ad\u0000a', content: 'My name is Ada.' }] }, { 'x-thread-id': 'nul-thread' });
+    const named = await send(
+      key,
+      { model: MODEL, messages: [{ role: 'user', name: 'ad\u0000a', content: 'My name is Ada.' }] },
+      { 'x-thread-id': 'nul-thread' },
+    );
     expect(named.status).toBe(200);
     await named.text();
     for (let i = 0; i < 20; i++) await (await send(key, { model: MODEL, messages: [user(`after ${i}`)] })).text();
@@ -55,7 +59,10 @@ describe.each(dbKinds())('a ledger hostile input cannot break, on %s', (kind) =>
     const { id } = await env.gw.createKey();
     const ws = (await env.gw.deps.keys.getKey(id))!.workspaceId;
     const threads = env.gw.deps.threads;
-    const row = await threads.ensureThread(ws, 'nul-meta', { title: 't\u0000itle', metadata: { 'k\u0000': 'v\ud800', nested: ['\u0000'] } });
+    const row = await threads.ensureThread(ws, 'nul-meta', {
+      title: 't\u0000itle',
+      metadata: { 'k\u0000': 'v\ud800', nested: ['\u0000'] },
+    });
     expect(row).toMatchObject({ title: 't\uFFFDitle', metadata: { 'k\uFFFD': 'v\uFFFD', nested: ['\uFFFD'] } });
     expect(await threads.updateThread(ws, 'nul-meta', { title: '\udfff' })).toMatchObject({ title: '\uFFFD' });
     expect(await threads.saveSummary(ws, 'nul-meta', 'Ada\u0000 is 42', 3, 0)).toBe(true);
@@ -70,12 +77,20 @@ describe.each(dbKinds())('a ledger hostile input cannot break, on %s', (kind) =>
     const b = await env.gw.createKey();
     const echoed: string[] = [];
     for (let i = 0; i < 20; i++) {
-      const res = await send(a.key, { model: MODEL, stream: i % 2 === 1, messages: [user(`a ${i}`)] }, { 'x-request-id': 'shared-id', 'x-thread-id': 'same-thread' });
+      const res = await send(
+        a.key,
+        { model: MODEL, stream: i % 2 === 1, messages: [user(`a ${i}`)] },
+        { 'x-request-id': 'shared-id', 'x-thread-id': 'same-thread' },
+      );
       echoed.push(res.headers.get('x-request-id')!);
       await res.text();
     }
     for (let i = 0; i < 5; i++) {
-      const res = await send(b.key, { model: MODEL, messages: [user(`b ${i}`)] }, { 'x-request-id': 'shared-id', 'x-thread-id': 'same-thread' });
+      const res = await send(
+        b.key,
+        { model: MODEL, messages: [user(`b ${i}`)] },
+        { 'x-request-id': 'shared-id', 'x-thread-id': 'same-thread' },
+      );
       await res.text();
     }
     await flushAll();
@@ -101,7 +116,15 @@ describe.each(dbKinds())('a ledger hostile input cannot break, on %s', (kind) =>
     const refusals: [string, () => Promise<Response>][] = [
       ['bad json', () => send(key, '{"model":')],
       ['missing model', () => send(key, { messages: [user('x')] })],
-      ['415', () => fetch(`${env.gw.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'text/plain' }, body: 'hi' })],
+      [
+        '415',
+        () =>
+          fetch(`${env.gw.url}/v1/chat/completions`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${key}`, 'content-type': 'text/plain' },
+            body: 'hi',
+          }),
+      ],
       ['413', () => send(key, { model: MODEL, messages: [user('x'.repeat(20_000))] })],
       ['bad thread id', () => send(key, { model: MODEL, messages: [user('x')] }, { 'x-thread-id': 'no spaces allowed' })],
       ['embeddings without input', () => send(key, { model: 'openai/text-embedding-3-small' }, {}, '/v1/embeddings')],
@@ -118,7 +141,14 @@ describe.each(dbKinds())('a ledger hostile input cannot break, on %s', (kind) =>
     await flushAll();
     const records = await recordsOf(id);
     expect(records.map((r) => [r.status, Number(r.http_status)])).toEqual(statuses.map((s) => ['rejected', s]));
-    expect(records.map((r) => r.route)).toEqual(['chat.completions', 'chat.completions', 'chat.completions', 'chat.completions', 'chat.completions', 'embeddings']);
+    expect(records.map((r) => r.route)).toEqual([
+      'chat.completions',
+      'chat.completions',
+      'chat.completions',
+      'chat.completions',
+      'chat.completions',
+      'embeddings',
+    ]);
     expect(records[1].error_code).toBe('missing_required_parameter');
     const report = await fetch(`${env.gw.url}/admin/usage?from=${today()}&to=${tomorrow()}&group_by=workspace&workspace=${workspace}`, {
       headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
@@ -128,23 +158,46 @@ describe.each(dbKinds())('a ledger hostile input cannot break, on %s', (kind) =>
 
   it('makes unpriced usage visible: report columns per model, CSV, a metric, and a warning naming the model', async () => {
     const { key, workspace } = await env.gw.createKey();
-    const bodies = [0, 1, 2].map((i) => ({ model: 'fake/unpriced', stream: i === 1, messages: [user(`unpriced ${i}`)], fake: { noCost: true } }));
+    const bodies = [0, 1, 2].map((i) => ({
+      model: 'fake/unpriced',
+      stream: i === 1,
+      messages: [user(`unpriced ${i}`)],
+      fake: { noCost: true },
+    }));
     for (const b of bodies) await (await send(key, b)).text();
     await (await send(key, { model: MODEL, messages: [user('priced')] })).text();
     await flushAll();
     const tokens = bodies.reduce((n, b) => n + expectedUsage(b).prompt_tokens + expectedUsage(b).completion_tokens, 0);
 
     const q = `from=${today()}&to=${tomorrow()}&group_by=model&workspace=${workspace}`;
-    const report = await fetch(`${env.gw.url}/admin/usage?${q}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } }).then((r) => r.json());
+    const report = await fetch(`${env.gw.url}/admin/usage?${q}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } }).then((r) =>
+      r.json(),
+    );
     const byModel = Object.fromEntries(report.data.map((r: any) => [r.model, r]));
     expect(byModel['fake/unpriced']).toMatchObject({ requests: 3, cost_usd: '0', unpriced_requests: 3, unpriced_tokens: tokens });
     expect(byModel[MODEL]).toMatchObject({ requests: 1, unpriced_requests: 0, unpriced_tokens: 0 });
     expect(report.totals).toMatchObject({ unpriced_requests: 3, unpriced_tokens: tokens });
 
-    const csv = await fetch(`${env.gw.url}/admin/usage?${q}&format=csv`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } }).then((r) => r.text());
+    const csv = await fetch(`${env.gw.url}/admin/usage?${q}&format=csv`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } }).then(
+      (r) => r.text(),
+    );
     const [header, ...lines] = csv.trim().split(/\r?\n/);
-    expect(header.split(',')).toEqual(['model', 'requests', 'errors', 'prompt_tokens', 'completion_tokens', 'cost_usd', 'unpriced_requests', 'unpriced_tokens']);
-    expect(lines.find((l) => l.startsWith('fake/unpriced,'))!.split(',').slice(-2)).toEqual(['3', String(tokens)]);
+    expect(header.split(',')).toEqual([
+      'model',
+      'requests',
+      'errors',
+      'prompt_tokens',
+      'completion_tokens',
+      'cost_usd',
+      'unpriced_requests',
+      'unpriced_tokens',
+    ]);
+    expect(
+      lines
+        .find((l) => l.startsWith('fake/unpriced,'))!
+        .split(',')
+        .slice(-2),
+    ).toEqual(['3', String(tokens)]);
 
     const metrics = await fetch(`${env.gw.url}/metrics`).then((r) => r.text());
     expect(metrics).toMatch(/cmg_unpriced_requests_total\{model="fake\/unpriced"\} [3-9]/);
@@ -153,7 +206,9 @@ describe.each(dbKinds())('a ledger hostile input cannot break, on %s', (kind) =>
     // A catalog refresh names the models in use that still have no price.
     await env.gw.deps.catalog.refresh();
     const named = () =>
-      env.gw.logs.some((l) => String(l.msg).startsWith('models in use without a price') && (l.models as string[]).includes('fake/unpriced'));
+      env.gw.logs.some(
+        (l) => String(l.msg).startsWith('models in use without a price') && (l.models as string[]).includes('fake/unpriced'),
+      );
     await expect.poll(named, { timeout: 3_000 }).toBe(true);
   });
 
@@ -167,7 +222,11 @@ describe.each(dbKinds())('a ledger hostile input cannot break, on %s', (kind) =>
     try {
       const before = env.gw.logs.length;
       for (const stream of [false, true]) {
-        const res = await send(key, { model: MODEL, stream, messages: [user(`${secret} (${stream})`)] }, { 'x-thread-id': 'secret-thread' });
+        const res = await send(
+          key,
+          { model: MODEL, stream, messages: [user(`${secret} (${stream})`)] },
+          { 'x-thread-id': 'secret-thread' },
+        );
         expect(res.status).toBe(200);
         await res.text();
       }
@@ -194,7 +253,14 @@ describe.each(dbKinds())('a ledger hostile input cannot break, on %s', (kind) =>
     const ws = (await env.gw.deps.keys.getKey(id))!.workspaceId;
     const dataDir = mkdtempSync(join(tmpdir(), 'cmg-replay-'));
     const record = (n: number, over: Partial<UsageRecord> = {}) =>
-      usageRecord({ requestId: `req_replay_${kind}_${n}_${Date.now()}`, workspaceId: ws, keyId: id, model: MODEL, costUsd: '0.0001', ...over });
+      usageRecord({
+        requestId: `req_replay_${kind}_${n}_${Date.now()}`,
+        workspaceId: ws,
+        keyId: id,
+        model: MODEL,
+        costUsd: '0.0001',
+        ...over,
+      });
     // Written by an older version: a NUL in the model (made storable on replay) and a token count
     // no int column takes (refused by the database: quarantined).
     const spilled = [record(1), record(2, { model: 'bad\u0000model' }), record(3, { promptTokens: 1e12 }), record(4)];
@@ -205,7 +271,10 @@ describe.each(dbKinds())('a ledger hostile input cannot break, on %s', (kind) =>
       const ids = (await recordsOf(id)).map((r) => r.request_id);
       expect(ids.sort()).toEqual([spilled[0], spilled[1], spilled[3]].map((r) => r.requestId).sort());
       expect(gw.deps.usage.stats()).toMatchObject({ quarantined: 1, lost: 0 });
-      const dead = readFileSync(join(dataDir, 'usage-spill.deadletter.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+      const dead = readFileSync(join(dataDir, 'usage-spill.deadletter.jsonl'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
       expect(dead.map((d) => d.record.requestId)).toEqual([spilled[2].requestId]);
       expect(dead[0].error.code).toBe('22003'); // numeric value out of range
     } finally {

@@ -10,16 +10,23 @@ type Way = 'header' | 'metadata' | 'path';
 function clientFor(way: Way, thread: string): { client: OpenAI; extra: Record<string, unknown> } {
   if (way === 'path') return { client: new OpenAI({ baseURL: `${env.gw.url}/t/${thread}/v1`, apiKey: env.key, maxRetries: 0 }), extra: {} };
   if (way === 'header') {
-    return { client: new OpenAI({ baseURL: `${env.gw.url}/v1`, apiKey: env.key, maxRetries: 0, defaultHeaders: { 'X-Thread-Id': thread } }), extra: {} };
+    return {
+      client: new OpenAI({ baseURL: `${env.gw.url}/v1`, apiKey: env.key, maxRetries: 0, defaultHeaders: { 'X-Thread-Id': thread } }),
+      extra: {},
+    };
   }
-  return { client: new OpenAI({ baseURL: `${env.gw.url}/v1`, apiKey: env.key, maxRetries: 0 }), extra: { metadata: { thread_id: thread } } };
+  return {
+    client: new OpenAI({ baseURL: `${env.gw.url}/v1`, apiKey: env.key, maxRetries: 0 }),
+    extra: { metadata: { thread_id: thread } },
+  };
 }
 
 async function ask(client: OpenAI, extra: Record<string, unknown>, content: string, stream: boolean): Promise<string> {
   const body = { model: MODEL, messages: [user(content)], ...extra };
   if (!stream) return (await client.chat.completions.create(body)).choices[0].message.content ?? '';
   let text = '';
-  for await (const chunk of (await client.chat.completions.create({ ...body, stream: true } as any)) as any) text += chunk.choices[0]?.delta?.content ?? '';
+  for await (const chunk of (await client.chat.completions.create({ ...body, stream: true } as any)) as any)
+    text += chunk.choices[0]?.delta?.content ?? '';
   return text;
 }
 
@@ -49,10 +56,18 @@ describe('thread memory through the real server', () => {
     const ok = await env.post('/v1/chat/completions', { model: MODEL, messages: [user('hi')] }, { headers: { 'x-thread-id': 'echo-1' } });
     expect(ok.headers.get('x-thread-id')).toBe('echo-1');
     expect(ok.headers.get('x-memory-status')).toBe('ok');
-    const bad = await env.post('/v1/chat/completions', { model: MODEL, messages: [user('hi')] }, { headers: { 'x-thread-id': 'no spaces!' } });
+    const bad = await env.post(
+      '/v1/chat/completions',
+      { model: MODEL, messages: [user('hi')] },
+      { headers: { 'x-thread-id': 'no spaces!' } },
+    );
     expect(bad.status).toBe(400);
     expect((await bad.json()).error.param).toBe('X-Thread-Id');
-    const mode = await env.post('/v1/chat/completions', { model: MODEL, messages: [user('hi')] }, { headers: { 'x-thread-id': 'echo-1', 'x-memory': 'sometimes' } });
+    const mode = await env.post(
+      '/v1/chat/completions',
+      { model: MODEL, messages: [user('hi')] },
+      { headers: { 'x-thread-id': 'echo-1', 'x-memory': 'sometimes' } },
+    );
     expect(mode.status).toBe(400);
   });
 
@@ -125,10 +140,18 @@ describe('thread memory through the real server', () => {
 
   it('stores streamed text and tool-call replies whole, multi-byte characters included', async () => {
     const thread = `whole-${Date.now()}`;
-    const res = await env.post('/v1/chat/completions', { model: MODEL, stream: true, messages: [user('x')], fake: { mode: 'utf8_split' } }, { headers: { 'x-thread-id': thread } });
+    const res = await env.post(
+      '/v1/chat/completions',
+      { model: MODEL, stream: true, messages: [user('x')], fake: { mode: 'utf8_split' } },
+      { headers: { 'x-thread-id': thread } },
+    );
     await res.text();
     const tools = [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object' } } }];
-    const res2 = await env.post('/v1/chat/completions', { model: MODEL, stream: true, tools, messages: [user('weather?')], fake: { mode: 'tool_calls' } }, { headers: { 'x-thread-id': thread } });
+    const res2 = await env.post(
+      '/v1/chat/completions',
+      { model: MODEL, stream: true, tools, messages: [user('weather?')], fake: { mode: 'tool_calls' } },
+      { headers: { 'x-thread-id': thread } },
+    );
     await res2.text();
     await eventually(() => env.gw.outcomes.length === 2);
     const stored = (await items(thread)).body.data;
@@ -141,7 +164,12 @@ describe('thread memory through the real server', () => {
     const controller = new AbortController();
     const res = await env.post(
       '/v1/chat/completions',
-      { model: MODEL, stream: true, messages: [user('alpha beta gamma delta epsilon zeta eta theta')], fake: { mode: 'slow', delayMs: 150 } },
+      {
+        model: MODEL,
+        stream: true,
+        messages: [user('alpha beta gamma delta epsilon zeta eta theta')],
+        fake: { mode: 'slow', delayMs: 150 },
+      },
       { headers: { 'x-thread-id': thread }, signal: controller.signal },
     );
     const reader = res.body!.getReader();
@@ -154,7 +182,9 @@ describe('thread memory through the real server', () => {
       ['user', 'complete'],
       ['assistant', 'incomplete'],
     ]);
-    await (await env.post('/v1/chat/completions', { model: MODEL, messages: [user('next')] }, { headers: { 'x-thread-id': thread } })).text();
+    await (
+      await env.post('/v1/chat/completions', { model: MODEL, messages: [user('next')] }, { headers: { 'x-thread-id': thread } })
+    ).text();
     const sent = env.fake.requests.at(-1)!.body.messages;
     expect(sent.map((m: any) => m.role)).toEqual(['user', 'user']);
   });
@@ -163,7 +193,11 @@ describe('thread memory through the real server', () => {
     const thread = `concurrent-${Date.now()}`;
     await Promise.all(
       Array.from({ length: 10 }, async (_, i) => {
-        const res = await env.post('/v1/chat/completions', { model: MODEL, messages: [user(`message ${i}`)] }, { headers: { 'x-thread-id': thread } });
+        const res = await env.post(
+          '/v1/chat/completions',
+          { model: MODEL, messages: [user(`message ${i}`)] },
+          { headers: { 'x-thread-id': thread } },
+        );
         await res.text();
       }),
     );
@@ -178,7 +212,9 @@ describe('thread memory through the real server', () => {
 
   it("another workspace's key gets 404 and its requests never see the thread", async () => {
     const thread = `private-${Date.now()}`;
-    await (await env.post('/v1/chat/completions', { model: MODEL, messages: [user('my name is Grace')] }, { headers: { 'x-thread-id': thread } })).text();
+    await (
+      await env.post('/v1/chat/completions', { model: MODEL, messages: [user('my name is Grace')] }, { headers: { 'x-thread-id': thread } })
+    ).text();
     const other = await env.gw.createKey();
     expect((await items(thread, other.key)).status).toBe(404);
     const res = await fetch(`${env.gw.url}/v1/chat/completions`, {

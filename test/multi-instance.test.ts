@@ -40,7 +40,10 @@ describe.runIf(inject('postgresUrl') && inject('redisUrl'))('two gateway instanc
     };
     const shared = env('a');
     prefix = shared.REDIS_KEY_PREFIX;
-    [a, b] = await Promise.all([startGatewayProcess(shared), startGatewayProcess({ ...env('b'), REDIS_KEY_PREFIX: shared.REDIS_KEY_PREFIX })]);
+    [a, b] = await Promise.all([
+      startGatewayProcess(shared),
+      startGatewayProcess({ ...env('b'), REDIS_KEY_PREFIX: shared.REDIS_KEY_PREFIX }),
+    ]);
     db = await openDatabase({ url: inject('postgresUrl') }, { migrate: false, poolSize: 2 });
   });
   afterAll(async () => {
@@ -51,11 +54,13 @@ describe.runIf(inject('postgresUrl') && inject('redisUrl'))('two gateway instanc
   });
 
   const admin = async (gw: GatewayProcess, path: string, body?: unknown) =>
-    (await fetch(gw.url + path, {
-      method: body ? 'POST' : 'GET',
-      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
-      body: body ? JSON.stringify(body) : undefined,
-    })).json();
+    (
+      await fetch(gw.url + path, {
+        method: body ? 'POST' : 'GET',
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+        body: body ? JSON.stringify(body) : undefined,
+      })
+    ).json();
   const send = (gw: GatewayProcess, key: string) =>
     fetch(`${gw.url}/v1/chat/completions`, {
       method: 'POST',
@@ -81,9 +86,11 @@ describe.runIf(inject('postgresUrl') && inject('redisUrl'))('two gateway instanc
       await res.text();
     });
     const queue = [...tasks];
-    await Promise.all(Array.from({ length: 10 }, async () => {
-      for (let t = queue.shift(); t; t = queue.shift()) await t();
-    }));
+    await Promise.all(
+      Array.from({ length: 10 }, async () => {
+        for (let t = queue.shift(); t; t = queue.shift()) await t();
+      }),
+    );
     expect(accepted).toBeGreaterThanOrEqual(100);
     expect(accepted).toBeLessThanOrEqual(101); // limit + 1%
   });
@@ -102,7 +109,11 @@ describe.runIf(inject('postgresUrl') && inject('redisUrl'))('two gateway instanc
     await admin(a, '/admin/workspaces', { name: ws });
     const { key, id } = await admin(a, '/admin/keys', { workspace: ws, name: 'cli-revoke' });
     expect((await send(b, key)).status).toBe(200);
-    const cli = await runScript('src/cli.ts', ['keys', 'revoke', id], { DATABASE_URL: inject('postgresUrl'), REDIS_URL: inject('redisUrl'), REDIS_KEY_PREFIX: prefix });
+    const cli = await runScript('src/cli.ts', ['keys', 'revoke', id], {
+      DATABASE_URL: inject('postgresUrl'),
+      REDIS_URL: inject('redisUrl'),
+      REDIS_KEY_PREFIX: prefix,
+    });
     expect(cli.code, cli.stderr).toBe(0);
     expect(await statusAfterChange(() => send(b, key), 1_000)).toBe(401);
   });
@@ -123,12 +134,18 @@ describe.runIf(inject('postgresUrl') && inject('redisUrl'))('two gateway instanc
     const until = Date.now() + 10_000;
     let n = 0;
     while (Date.now() < until) {
-      n = rowsOf(await db.db.execute(sql`select count(*)::int as n from usage_records r join workspaces w on w.id = r.workspace_id where w.name = ${ws}`))[0].n;
+      n = rowsOf(
+        await db.db.execute(
+          sql`select count(*)::int as n from usage_records r join workspaces w on w.id = r.workspace_id where w.name = ${ws}`,
+        ),
+      )[0].n;
       if (n >= 40) break;
       await new Promise((r) => setTimeout(r, 100));
     }
     expect(n).toBe(40);
-    const report = await (await fetch(`${b.url}/admin/usage?workspace=${ws}&group_by=workspace`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json();
+    const report = await (
+      await fetch(`${b.url}/admin/usage?workspace=${ws}&group_by=workspace`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })
+    ).json();
     expect(report.totals.requests).toBe(40);
   });
 });

@@ -12,7 +12,10 @@ describe.each(dbKinds())('the official openai SDK through a real gateway on %s',
     const body = { model: MODEL, messages: [user('hello gateway')] };
     const completion = await env.openai.chat.completions.create(body);
     expect(completion.choices[0].message.content).toBe('You said: hello gateway');
-    expect(completion.usage).toMatchObject({ prompt_tokens: expectedUsage(body).prompt_tokens, completion_tokens: expectedUsage(body).completion_tokens });
+    expect(completion.usage).toMatchObject({
+      prompt_tokens: expectedUsage(body).prompt_tokens,
+      completion_tokens: expectedUsage(body).completion_tokens,
+    });
     expect(completion.id).toMatch(/^gen-/);
     expect((completion as any).provider).toBe('FakeProvider');
     // Forwarded untouched: the body the upstream saw equals what the client sent.
@@ -40,7 +43,13 @@ describe.each(dbKinds())('the official openai SDK through a real gateway on %s',
   });
 
   it.each(['empty_delta', 'empty_choices', 'no_choices'])('stream with include_usage (upstream usage shape %s)', async (usageShape) => {
-    const body = { model: MODEL, stream: true as const, stream_options: { include_usage: true }, messages: [user('count me')], fake: { usageShape } };
+    const body = {
+      model: MODEL,
+      stream: true as const,
+      stream_options: { include_usage: true },
+      messages: [user('count me')],
+      fake: { usageShape },
+    };
     const stream = await env.openai.chat.completions.create(body as any);
     const usageChunks: OpenAI.ChatCompletionChunk[] = [];
     let text = '';
@@ -57,8 +66,18 @@ describe.each(dbKinds())('the official openai SDK through a real gateway on %s',
   });
 
   it('streamed tool calls reassemble', async () => {
-    const tools = [{ type: 'function' as const, function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } }];
-    const stream = env.openai.chat.completions.stream({ model: MODEL, messages: [user('weather?')], tools, fake: { mode: 'tool_calls' } } as any);
+    const tools = [
+      {
+        type: 'function' as const,
+        function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } },
+      },
+    ];
+    const stream = env.openai.chat.completions.stream({
+      model: MODEL,
+      messages: [user('weather?')],
+      tools,
+      fake: { mode: 'tool_calls' },
+    } as any);
     const final = await stream.finalChatCompletion();
     const call = final.choices[0].message.tool_calls![0] as any;
     expect(call.function.name).toBe('get_weather');
@@ -69,7 +88,11 @@ describe.each(dbKinds())('the official openai SDK through a real gateway on %s',
   });
 
   it('non-stream tool calls', async () => {
-    const completion = await env.openai.chat.completions.create({ model: MODEL, messages: [user('weather?')], fake: { mode: 'tool_calls' } } as any);
+    const completion = await env.openai.chat.completions.create({
+      model: MODEL,
+      messages: [user('weather?')],
+      fake: { mode: 'tool_calls' },
+    } as any);
     expect((completion.choices[0].message.tool_calls![0] as any).function.name).toBe('get_weather');
   });
 
@@ -92,14 +115,23 @@ describe.each(dbKinds())('the official openai SDK through a real gateway on %s',
     const bad = new OpenAI({ baseURL: `${env.gw.url}/v1`, apiKey: 'cmg_wrong', maxRetries: 0 });
     await expect(bad.chat.completions.create({ model: MODEL, messages: [user('x')] })).rejects.toBeInstanceOf(OpenAI.AuthenticationError);
     await expect(env.openai.chat.completions.create({ model: MODEL } as any)).rejects.toBeInstanceOf(OpenAI.BadRequestError);
-    const rate = await env.openai.chat.completions.create({ model: MODEL, messages: [user('x')], fake: { mode: 'error', status: 429 } } as any).catch((e) => e);
+    const rate = await env.openai.chat.completions
+      .create({ model: MODEL, messages: [user('x')], fake: { mode: 'error', status: 429 } } as any)
+      .catch((e) => e);
     expect(rate).toBeInstanceOf(OpenAI.RateLimitError);
     expect(rate.headers.get('retry-after')).toBe('7');
-    const server = await env.openai.chat.completions.create({ model: MODEL, messages: [user('x')], fake: { mode: 'error', status: 502 } } as any).catch((e) => e);
+    const server = await env.openai.chat.completions
+      .create({ model: MODEL, messages: [user('x')], fake: { mode: 'error', status: 502 } } as any)
+      .catch((e) => e);
     expect(server).toBeInstanceOf(OpenAI.InternalServerError);
     expect(server.code).toBe('server_error');
     const midStream = await (async () => {
-      const stream = await env.openai.chat.completions.create({ model: MODEL, stream: true, messages: [user('a b c d')], fake: { mode: 'midstream_error' } } as any);
+      const stream = await env.openai.chat.completions.create({
+        model: MODEL,
+        stream: true,
+        messages: [user('a b c d')],
+        fake: { mode: 'midstream_error' },
+      } as any);
       for await (const _ of stream as any) {
         // drain until the SDK throws on the error event
       }

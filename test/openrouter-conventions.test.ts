@@ -27,7 +27,10 @@ const today = () => new Date().toISOString().slice(0, 10);
 const tomorrow = () => new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
 
 function usageChunks(data: string[]) {
-  return data.filter((d) => d !== '[DONE]').map((d) => JSON.parse(d)).filter((chunk) => chunk.usage);
+  return data
+    .filter((d) => d !== '[DONE]')
+    .map((d) => JSON.parse(d))
+    .filter((chunk) => chunk.usage);
 }
 
 describe('OpenRouter and browser conventions', () => {
@@ -45,7 +48,13 @@ describe('OpenRouter and browser conventions', () => {
   describe('usage: {include: true} on streams', () => {
     for (const usageShape of ['empty_delta', 'empty_choices', 'no_choices'] as const) {
       it(`delivers exactly one usage chunk, with choices: [], right before [DONE] (upstream shape ${usageShape})`, async () => {
-        const res = await env.post('/v1/chat/completions', { model: MODEL, stream: true, usage: { include: true }, messages: [user('count me')], fake: { usageShape } });
+        const res = await env.post('/v1/chat/completions', {
+          model: MODEL,
+          stream: true,
+          usage: { include: true },
+          messages: [user('count me')],
+          fake: { usageShape },
+        });
         expect(res.status).toBe(200);
         const { data } = await readSse(res);
         expect(data.at(-1)).toBe('[DONE]');
@@ -132,7 +141,11 @@ describe('OpenRouter and browser conventions', () => {
     it('works on a thread, stream and non-stream', async () => {
       const { key } = await env.gw.createKey();
       for (const stream of [false, true]) {
-        const res = await post(key, { models: [MODEL], stream, messages: [user(`thread turn ${stream}`)] }, '/t/th-models/v1/chat/completions');
+        const res = await post(
+          key,
+          { models: [MODEL], stream, messages: [user(`thread turn ${stream}`)] },
+          '/t/th-models/v1/chat/completions',
+        );
         expect(res.status).toBe(200);
         expect(res.headers.get('x-thread-id')).toBe('th-models');
         expect(res.headers.get('x-memory-status')).toBe('ok');
@@ -156,7 +169,6 @@ describe('OpenRouter and browser conventions', () => {
       expect(neither.status).toBe(400);
       expect((await neither.json()).error.param).toBe('model');
     });
-
   });
 
   describe('CORS', () => {

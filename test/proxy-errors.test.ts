@@ -8,7 +8,11 @@ async function expectError(res: Response, status: number, code: string, param?: 
   expect(res.status).toBe(status);
   expect(res.headers.get('content-type')).toMatch(/application\/json/);
   const body = await res.json();
-  expect(Object.keys(body.error).filter((k) => k !== 'upstream').sort()).toEqual(['code', 'message', 'param', 'type']);
+  expect(
+    Object.keys(body.error)
+      .filter((k) => k !== 'upstream')
+      .sort(),
+  ).toEqual(['code', 'message', 'param', 'type']);
   expect(typeof body.error.type).toBe('string');
   expect(body.error.code).toBe(code);
   if (param !== undefined) expect(body.error.param).toBe(param);
@@ -90,7 +94,11 @@ describe('upstream failures before the stream', () => {
   });
 
   it('passes a 429 on with its Retry-After', async () => {
-    const res = await env.post('/v1/chat/completions', { model: MODEL, messages: [user('hi')], fake: { mode: 'error', status: 429, retryAfter: '13' } });
+    const res = await env.post('/v1/chat/completions', {
+      model: MODEL,
+      messages: [user('hi')],
+      fake: { mode: 'error', status: 429, retryAfter: '13' },
+    });
     expect(res.headers.get('retry-after')).toBe('13');
     await expectError(res, 429, 'rate_limit_exceeded');
     expect(env.fake.requests).toHaveLength(1); // 429 is the client's to retry
@@ -106,7 +114,12 @@ describe('upstream failures before the stream', () => {
 
   it('recovers when a retry succeeds, for streams too', async () => {
     const key = `retry-${Date.now()}`;
-    const res = await env.post('/v1/chat/completions', { model: MODEL, stream: true, messages: [user('hi')], fake: { mode: 'fail_then_ok', failTimes: 2, status: 503, key } });
+    const res = await env.post('/v1/chat/completions', {
+      model: MODEL,
+      stream: true,
+      messages: [user('hi')],
+      fake: { mode: 'fail_then_ok', failTimes: 2, status: 503, key },
+    });
     expect(res.status).toBe(200);
     const { data } = await readSse(res);
     expect(data.at(-1)).toBe('[DONE]');
@@ -130,7 +143,11 @@ describe('failures after the stream started: one error event, then the end', () 
     const last = JSON.parse(data.at(-1)!);
     expect(data.filter((d) => d.includes('"error"'))).toHaveLength(1);
     expect(data).not.toContain('[DONE]');
-    expect(Object.keys(last.error).filter((k) => k !== 'upstream').sort()).toEqual(['code', 'message', 'param', 'type']);
+    expect(
+      Object.keys(last.error)
+        .filter((k) => k !== 'upstream')
+        .sort(),
+    ).toEqual(['code', 'message', 'param', 'type']);
     expect(typeof last.error.code).toBe('string');
     return { data, error: last.error };
   };

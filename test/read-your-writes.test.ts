@@ -20,7 +20,8 @@ async function ask(client: OpenAI, content: string, stream: boolean): Promise<st
   return text;
 }
 
-const threadClient = (gw: TestGateway, key: string, thread: string) => new OpenAI({ baseURL: `${gw.url}/t/${thread}/v1`, apiKey: key, maxRetries: 0 });
+const threadClient = (gw: TestGateway, key: string, thread: string) =>
+  new OpenAI({ baseURL: `${gw.url}/t/${thread}/v1`, apiKey: key, maxRetries: 0 });
 
 async function storedItems(gw: TestGateway, key: string, thread: string) {
   const res = await fetch(`${gw.url}/v1/threads/${thread}/items?limit=100`, { headers: { authorization: `Bearer ${key}` } });
@@ -49,7 +50,12 @@ describe('read-your-writes on one instance', () => {
     const client = new OpenAI({ baseURL: `${env.gw.url}/v1`, apiKey: env.key, maxRetries: 0, defaultHeaders: { 'X-Thread-Id': thread } });
     const history: any[] = [user('Look up the weather five times.')];
     for (let step = 0; step < 5; step++) {
-      const res = await client.chat.completions.create({ model: MODEL, messages: history, tools: [{ type: 'function', function: { name: 'weather', parameters: { type: 'object', properties: {} } } }], fake: { mode: 'tool_calls' } } as any);
+      const res = await client.chat.completions.create({
+        model: MODEL,
+        messages: history,
+        tools: [{ type: 'function', function: { name: 'weather', parameters: { type: 'object', properties: {} } } }],
+        fake: { mode: 'tool_calls' },
+      } as any);
       const message = res.choices[0].message;
       history.push({ role: 'assistant', content: message.content ?? null, tool_calls: message.tool_calls });
       history.push({ role: 'tool', tool_call_id: message.tool_calls![0].id, content: `result ${step}` });
@@ -64,7 +70,13 @@ describe('read-your-writes on one instance', () => {
     const items = await storedItems(env.gw, env.key, thread);
     expect(items).toHaveLength(history.length);
     expect(items.map((i) => i.role)).toEqual(history.map((m) => m.role));
-    expect(items.filter((i) => i.role === 'tool').map((i) => i.content)).toEqual(['result 0', 'result 1', 'result 2', 'result 3', 'result 4']);
+    expect(items.filter((i) => i.role === 'tool').map((i) => i.content)).toEqual([
+      'result 0',
+      'result 1',
+      'result 2',
+      'result 3',
+      'result 4',
+    ]);
   });
 
   it('concurrent requests on one thread: every exchange stored once, each reply right after its own question', async () => {
@@ -131,10 +143,21 @@ describe.runIf(inject('postgresUrl'))('read-your-writes across two instances on 
       expect(answers[1]).toBe('Your name is Ada.');
       expect(answers[3]).toBe('Your name is Ada.');
       // The last request carried the three earlier exchanges, each once, then the new message.
-      const last = chatBodies(fake).at(-1)!.messages.filter((m: any) => m.role !== 'system');
+      const last = chatBodies(fake)
+        .at(-1)!
+        .messages.filter((m: any) => m.role !== 'system');
       expect(last.map((m: any) => m.role)).toEqual(['user', 'assistant', 'user', 'assistant', 'user', 'assistant', 'user']);
       expect(last.filter((m: any) => m.role === 'user').map((m: any) => m.content)).toEqual(turns);
-      expect((await storedItems(b, key, thread)).map((i) => i.role)).toEqual(['user', 'assistant', 'user', 'assistant', 'user', 'assistant', 'user', 'assistant']);
+      expect((await storedItems(b, key, thread)).map((i) => i.role)).toEqual([
+        'user',
+        'assistant',
+        'user',
+        'assistant',
+        'user',
+        'assistant',
+        'user',
+        'assistant',
+      ]);
     });
   }
 });

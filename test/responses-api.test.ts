@@ -12,7 +12,8 @@ import { MODEL, useProxyEnv } from './helpers/proxy-env.js';
 // every chain that works here is the gateway's own state.
 
 const rowsOf = (r: unknown) => (Array.isArray(r) ? r : (r as { rows: any[] }).rows);
-const responsesBodies = (env: ReturnType<typeof useProxyEnv>) => env.fake.requests.filter((r) => r.path.endsWith('/responses')).map((r) => r.body);
+const responsesBodies = (env: ReturnType<typeof useProxyEnv>) =>
+  env.fake.requests.filter((r) => r.path.endsWith('/responses')).map((r) => r.body);
 const ledger = async (env: ReturnType<typeof useProxyEnv>, requestIds?: string[]) => {
   await env.gw.deps.usage.flush(10_000);
   const rows = rowsOf(await env.database.db.execute(sql`select * from usage_records where route = 'responses' order by created_at`));
@@ -51,9 +52,19 @@ describe.each(dbKinds())('POST /v1/responses on %s', (kind) => {
     const rows = await ledger(env);
     const [plain, streamed] = rows.slice(-2);
     const u1 = expectedResponsesUsage(sent);
-    expect([plain.prompt_tokens, plain.completion_tokens, plain.status, plain.stream]).toEqual([u1.input_tokens, u1.output_tokens, 'ok', false]);
+    expect([plain.prompt_tokens, plain.completion_tokens, plain.status, plain.stream]).toEqual([
+      u1.input_tokens,
+      u1.output_tokens,
+      'ok',
+      false,
+    ]);
     const u2 = expectedResponsesUsage(streamBody);
-    expect([streamed.prompt_tokens, streamed.completion_tokens, streamed.status, streamed.stream]).toEqual([u2.input_tokens, u2.output_tokens, 'ok', true]);
+    expect([streamed.prompt_tokens, streamed.completion_tokens, streamed.status, streamed.stream]).toEqual([
+      u2.input_tokens,
+      u2.output_tokens,
+      'ok',
+      true,
+    ]);
     expect(streamed.cost_source).toBe('upstream');
     expect(completed.usage.input_tokens).toBe(u2.input_tokens);
   });
@@ -63,7 +74,12 @@ describe.each(dbKinds())('POST /v1/responses on %s', (kind) => {
     const first = await client.responses.create({ model: MODEL, instructions: 'Be terse.', input: 'My name is Ada.' });
     // Right after the answer (no pause): read-your-writes.
     const second = await client.responses.create({ model: MODEL, previous_response_id: first.id, input: 'What is my name?' });
-    const third = await client.responses.create({ model: MODEL, previous_response_id: second.id, input: [{ role: 'user', content: 'And again?' }], stream: true });
+    const third = await client.responses.create({
+      model: MODEL,
+      previous_response_id: second.id,
+      input: [{ role: 'user', content: 'And again?' }],
+      stream: true,
+    });
     for await (const _ of third);
     const [, b2, b3] = responsesBodies(env).slice(-3);
     expect(b2.previous_response_id).toBeUndefined();
@@ -90,7 +106,13 @@ describe.each(dbKinds())('POST /v1/responses on %s', (kind) => {
 
   it('retrieves, lists input items of, and deletes a stored response; store:false keeps nothing', async () => {
     const client = sdk();
-    const r = await client.responses.create({ model: MODEL, input: [{ role: 'user', content: 'one' }, { role: 'user', content: [{ type: 'input_text', text: 'two' }] }] });
+    const r = await client.responses.create({
+      model: MODEL,
+      input: [
+        { role: 'user', content: 'one' },
+        { role: 'user', content: [{ type: 'input_text', text: 'two' }] },
+      ],
+    });
     const got = await client.responses.retrieve(r.id);
     expect(got.id).toBe(r.id);
     expect(got.output_text).toBe(r.output_text);
@@ -99,7 +121,9 @@ describe.each(dbKinds())('POST /v1/responses on %s', (kind) => {
       ['message', 'user', 'one'],
       ['message', 'user', 'two'],
     ]);
-    const page = await fetch(`${env.gw.url}/v1/responses/${r.id}/input_items?limit=1&order=asc`, { headers: { authorization: `Bearer ${env.key}` } }).then((x) => x.json());
+    const page = await fetch(`${env.gw.url}/v1/responses/${r.id}/input_items?limit=1&order=asc`, {
+      headers: { authorization: `Bearer ${env.key}` },
+    }).then((x) => x.json());
     expect(page.data.length).toBe(1);
     expect(page.has_more).toBe(true);
 
@@ -112,12 +136,21 @@ describe.each(dbKinds())('POST /v1/responses on %s', (kind) => {
 
     const unstored = await client.responses.create({ model: MODEL, input: 'forget me', store: false });
     await expect(client.responses.retrieve(unstored.id)).rejects.toMatchObject({ status: 404 });
-    await expect(client.responses.create({ model: MODEL, previous_response_id: unstored.id, input: 'x' })).rejects.toMatchObject({ status: 400 });
+    await expect(client.responses.create({ model: MODEL, previous_response_id: unstored.id, input: 'x' })).rejects.toMatchObject({
+      status: 400,
+    });
   });
 
   it('a function-call round trip: the call, then its output chained back', async () => {
     const client = sdk();
-    const tools = [{ type: 'function' as const, name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } }, strict: false }];
+    const tools = [
+      {
+        type: 'function' as const,
+        name: 'get_weather',
+        parameters: { type: 'object', properties: { city: { type: 'string' } } },
+        strict: false,
+      },
+    ];
     const call = await client.responses.create({ model: MODEL, input: 'Weather in Paris?', tools, fake: { mode: 'tool_calls' } } as any);
     const fc = call.output.find((o) => o.type === 'function_call') as any;
     expect(fc).toBeDefined();
@@ -139,7 +172,11 @@ describe.each(dbKinds())('POST /v1/responses on %s', (kind) => {
     const msg = first.output.find((o) => o.type === 'message')!;
     const next = await client.responses.create({
       model: MODEL,
-      input: [{ role: 'user', content: 'My name is Ada.' }, { type: 'item_reference', id: msg.id }, { role: 'user', content: 'What is my name?' }],
+      input: [
+        { role: 'user', content: 'My name is Ada.' },
+        { type: 'item_reference', id: msg.id },
+        { role: 'user', content: 'What is my name?' },
+      ],
     });
     expect(next.output_text).toBe('Your name is Ada.');
     const sent = responsesBodies(env).at(-1)!.input;
@@ -179,7 +216,13 @@ describe('a rebuilt input and the context window', () => {
     expect(last[0].type === 'function_call_output').toBe(false);
     const calls = responsesBodies(env).length;
     await expect(
-      client.responses.create({ model: small, input: sentence(14), previous_response_id: previous, truncation: 'disabled', max_output_tokens: 100 }),
+      client.responses.create({
+        model: small,
+        input: sentence(14),
+        previous_response_id: previous,
+        truncation: 'disabled',
+        max_output_tokens: 100,
+      }),
     ).rejects.toMatchObject({ status: 400, error: expect.objectContaining({ code: 'context_length_exceeded', param: 'input' }) });
     expect(responsesBodies(env).length).toBe(calls); // refused before the upstream
   });
@@ -195,7 +238,10 @@ describe('Responses under the same keys, limits, budgets and redaction as chat',
     await client.responses.create({ model: MODEL, input: 'two', stream: true }).then(async (s) => {
       for await (const _ of s);
     });
-    await expect(client.responses.create({ model: MODEL, input: 'three' })).rejects.toMatchObject({ status: 429, error: expect.objectContaining({ code: 'rate_limit_exceeded' }) });
+    await expect(client.responses.create({ model: MODEL, input: 'three' })).rejects.toMatchObject({
+      status: 429,
+      error: expect.objectContaining({ code: 'rate_limit_exceeded' }),
+    });
     expect(responsesBodies(env)).toHaveLength(2);
     const rows = await ledger(env);
     expect(rows.map((r) => r.status)).toEqual(['ok', 'ok', 'rejected']);
@@ -231,7 +277,12 @@ describe('Responses stream failures', () => {
     const text = await res.text();
     expect(text).toContain('event: error');
     expect(text).toContain('event: response.failed');
-    const rows = rowsOf(await (async () => (await env.gw.deps.usage.flush(10_000), env.database.db.execute(sql`select status from usage_records where route = 'responses'`)))());
+    const rows = rowsOf(
+      await (async () => (
+        await env.gw.deps.usage.flush(10_000),
+        env.database.db.execute(sql`select status from usage_records where route = 'responses'`)
+      ))(),
+    );
     expect(rows.map((r) => r.status)).toEqual(['upstream_error']);
   });
 
@@ -285,11 +336,20 @@ describe.runIf(inject('postgresUrl'))('Responses state across two instances on o
       const r2 = await ask(b, 'What is my name?', r1.id);
       const r3 = await ask(a, 'Remember: the code is 42.', r2.id);
       const r4 = await ask(b, 'What is my name?', r3.id);
-      const text = (r: any) => r.output.flatMap((o: any) => o.content ?? []).map((p: any) => p.text).join('');
+      const text = (r: any) =>
+        r.output
+          .flatMap((o: any) => o.content ?? [])
+          .map((p: any) => p.text)
+          .join('');
       expect(text(r2)).toBe('Your name is Ada.');
       expect(text(r4)).toBe('Your name is Ada.');
       const last = fake.requests.filter((r) => r.path.endsWith('/responses')).at(-1)!.body.input;
-      expect(last.filter((i: any) => i.role === 'user').map((i: any) => i.content)).toEqual(['Hello, my name is Ada.', 'What is my name?', 'Remember: the code is 42.', 'What is my name?']);
+      expect(last.filter((i: any) => i.role === 'user').map((i: any) => i.content)).toEqual([
+        'Hello, my name is Ada.',
+        'What is my name?',
+        'Remember: the code is 42.',
+        'What is my name?',
+      ]);
     });
   }
 });
@@ -299,7 +359,11 @@ describe('an abandoned Responses stream', () => {
 
   it('aborts the upstream and is recorded client_aborted with an estimate of what was seen', async () => {
     const controller = new AbortController();
-    const res = await env.post('/v1/responses', { model: MODEL, input: 'Tell me a long story.', stream: true, fake: { mode: 'stall', chunks: 4 } }, { signal: controller.signal });
+    const res = await env.post(
+      '/v1/responses',
+      { model: MODEL, input: 'Tell me a long story.', stream: true, fake: { mode: 'stall', chunks: 4 } },
+      { signal: controller.signal },
+    );
     const reader = res.body!.getReader();
     let seen = '';
     while (!seen.includes('response.output_text.delta')) seen += new TextDecoder().decode((await reader.read()).value);
@@ -307,7 +371,9 @@ describe('an abandoned Responses stream', () => {
     const aborted = await env.fake.waitForAbort(10_000);
     expect(aborted.path).toMatch(/\/responses$/);
     await env.gw.deps.usage.flush(10_000);
-    const [row] = rowsOf(await env.database.db.execute(sql`select status, prompt_tokens, estimated from usage_records where route = 'responses'`));
+    const [row] = rowsOf(
+      await env.database.db.execute(sql`select status, prompt_tokens, estimated from usage_records where route = 'responses'`),
+    );
     expect(row.status).toBe('client_aborted');
     expect(row.prompt_tokens).toBeGreaterThan(0);
     expect(row.estimated).toBe(true);

@@ -111,27 +111,67 @@ describe.each(dbKinds())('workspace isolation of responses and conversations on 
         { method: 'GET', path: `/v1/responses/${id}`, expect: notFound() },
         { method: 'GET', path: `/v1/responses/${id}/input_items`, expect: notFound() },
         { method: 'GET', path: `/v1/responses/${id}/input_items?order=asc&limit=100`, expect: notFound() },
-        { method: 'POST', path: '/v1/responses', body: { model: MODEL, previous_response_id: id, input: 'What did I say before?' }, expect: chainRefused },
-        { method: 'POST', path: '/v1/responses', body: { model: MODEL, previous_response_id: id, input: 'What did I say before?', stream: true }, expect: chainRefused },
-        { method: 'POST', path: '/v1/responses', body: { model: MODEL, previous_response_id: id, input: 'again', store: false }, expect: chainRefused },
+        {
+          method: 'POST',
+          path: '/v1/responses',
+          body: { model: MODEL, previous_response_id: id, input: 'What did I say before?' },
+          expect: chainRefused,
+        },
+        {
+          method: 'POST',
+          path: '/v1/responses',
+          body: { model: MODEL, previous_response_id: id, input: 'What did I say before?', stream: true },
+          expect: chainRefused,
+        },
+        {
+          method: 'POST',
+          path: '/v1/responses',
+          body: { model: MODEL, previous_response_id: id, input: 'again', store: false },
+          expect: chainRefused,
+        },
         { method: 'DELETE', path: `/v1/responses/${id}`, expect: notFound() },
       ]),
       { method: 'GET', path: conv, expect: notFound('conversation_id') },
       { method: 'POST', path: conv, body: { metadata: { owner: 'B' } }, expect: notFound('conversation_id') },
       { method: 'GET', path: `${conv}/items`, expect: notFound('conversation_id') },
       { method: 'GET', path: `${conv}/items?order=asc&limit=100`, expect: notFound('conversation_id') },
-      { method: 'POST', path: `${conv}/items`, body: { items: [{ type: 'message', role: 'user', content: 'B was here.' }] }, expect: notFound('conversation_id') },
+      {
+        method: 'POST',
+        path: `${conv}/items`,
+        body: { items: [{ type: 'message', role: 'user', content: 'B was here.' }] },
+        expect: notFound('conversation_id'),
+      },
       { method: 'GET', path: `${conv}/items/${ids.addedItem}`, expect: notFound('conversation_id') },
       { method: 'GET', path: `${conv}/items/${ids.replyItem}`, expect: notFound('conversation_id') },
       { method: 'DELETE', path: `${conv}/items/${ids.addedItem}`, expect: notFound('conversation_id') },
       { method: 'DELETE', path: `${conv}/items/${ids.replyItem}`, expect: notFound('conversation_id') },
-      { method: 'POST', path: '/v1/responses', body: { model: MODEL, conversation: ids.conv, input: 'What is in here?' }, expect: notFound('conversation') },
-      { method: 'POST', path: '/v1/responses', body: { model: MODEL, conversation: { id: ids.conv }, input: 'What is in here?', stream: true }, expect: notFound('conversation') },
-      { method: 'POST', path: '/v1/responses', body: { model: MODEL, conversation: ids.conv, input: 'x', store: false }, expect: notFound('conversation') },
+      {
+        method: 'POST',
+        path: '/v1/responses',
+        body: { model: MODEL, conversation: ids.conv, input: 'What is in here?' },
+        expect: notFound('conversation'),
+      },
+      {
+        method: 'POST',
+        path: '/v1/responses',
+        body: { model: MODEL, conversation: { id: ids.conv }, input: 'What is in here?', stream: true },
+        expect: notFound('conversation'),
+      },
+      {
+        method: 'POST',
+        path: '/v1/responses',
+        body: { model: MODEL, conversation: ids.conv, input: 'x', store: false },
+        expect: notFound('conversation'),
+      },
       // A plain response's thread is named after it: no conversation of B's either.
       { method: 'GET', path: `/v1/conversations/${ids.plain}`, expect: notFound('conversation_id') },
       { method: 'GET', path: `/v1/conversations/${ids.plain}/items`, expect: notFound('conversation_id') },
-      { method: 'POST', path: '/v1/responses', body: { model: MODEL, conversation: ids.plain, input: 'x' }, expect: notFound('conversation') },
+      {
+        method: 'POST',
+        path: '/v1/responses',
+        body: { model: MODEL, conversation: ids.plain, input: 'x' },
+        expect: notFound('conversation'),
+      },
       // The same conversation through the thread API.
       { method: 'GET', path: `/v1/threads/${ids.conv}`, expect: notFound() },
       { method: 'GET', path: `/v1/threads/${ids.conv}/items`, expect: notFound() },
@@ -153,12 +193,21 @@ describe.each(dbKinds())('workspace isolation of responses and conversations on 
     const r = await env.gw.admin('/admin/keys', { body: { workspace: A.workspace, name: 'reports only', scopes: ['reports'] } });
     expect(r.status).toBe(201);
     reportsOnlyA = (await r.json()).key;
-    for (const name of ['plain', 'streamed', 'chained', 'chainedStream', 'convItem', 'convTurn', 'convStream']) secret[name] = `Aurelia-${name}-${word()}`;
+    for (const name of ['plain', 'streamed', 'chained', 'chainedStream', 'convItem', 'convTurn', 'convStream'])
+      secret[name] = `Aurelia-${name}-${word()}`;
 
     // Stored responses: plain, streamed, and a chain on each.
-    ids.plain = (await ok(A.key, { method: 'POST', path: '/v1/responses', body: { model: MODEL, input: `My secret is ${secret.plain}` } })).id;
+    ids.plain = (
+      await ok(A.key, { method: 'POST', path: '/v1/responses', body: { model: MODEL, input: `My secret is ${secret.plain}` } })
+    ).id;
     ids.streamed = await streamedId(A.key, { model: MODEL, input: [{ role: 'user', content: `My secret is ${secret.streamed}` }] });
-    ids.chained = (await ok(A.key, { method: 'POST', path: '/v1/responses', body: { model: MODEL, previous_response_id: ids.plain, input: `And ${secret.chained}` } })).id;
+    ids.chained = (
+      await ok(A.key, {
+        method: 'POST',
+        path: '/v1/responses',
+        body: { model: MODEL, previous_response_id: ids.plain, input: `And ${secret.chained}` },
+      })
+    ).id;
     ids.chainedStream = await streamedId(A.key, { model: MODEL, previous_response_id: ids.streamed, input: `And ${secret.chainedStream}` });
 
     // A conversation with an item of its own, a turn, and a streamed turn.
@@ -168,7 +217,11 @@ describe.each(dbKinds())('workspace isolation of responses and conversations on 
       body: { metadata: { owner: 'A' }, items: [{ type: 'message', role: 'user', content: `Note: ${secret.convItem}` }] },
     });
     ids.conv = conv.id;
-    await ok(A.key, { method: 'POST', path: '/v1/responses', body: { model: MODEL, conversation: ids.conv, input: `Remember ${secret.convTurn}` } });
+    await ok(A.key, {
+      method: 'POST',
+      path: '/v1/responses',
+      body: { model: MODEL, conversation: ids.conv, input: `Remember ${secret.convTurn}` },
+    });
     await streamedId(A.key, { model: MODEL, conversation: { id: ids.conv }, input: `Remember ${secret.convStream}` });
     const items = await ok(A.key, { method: 'GET', path: `/v1/conversations/${ids.conv}/items?order=asc` });
     expect(items.data.map((i: any) => i.role)).toEqual(['user', 'user', 'assistant', 'user', 'assistant']);
@@ -201,12 +254,20 @@ describe.each(dbKinds())('workspace isolation of responses and conversations on 
 
     // The chains still rebuild from A's whole history.
     env.fake.reset();
-    const chained = await ok(A.key, { method: 'POST', path: '/v1/responses', body: { model: MODEL, previous_response_id: ids.chainedStream, input: 'Still there?', store: false } });
+    const chained = await ok(A.key, {
+      method: 'POST',
+      path: '/v1/responses',
+      body: { model: MODEL, previous_response_id: ids.chainedStream, input: 'Still there?', store: false },
+    });
     expect(chained.status).toBe('completed');
     const sent = JSON.stringify(upstreamCalls().at(-1)!.body.input);
     expect(sent).toContain(secret.streamed);
     expect(sent).toContain(secret.chainedStream);
-    await ok(A.key, { method: 'POST', path: '/v1/responses', body: { model: MODEL, previous_response_id: ids.chained, input: 'And here?', store: false } });
+    await ok(A.key, {
+      method: 'POST',
+      path: '/v1/responses',
+      body: { model: MODEL, previous_response_id: ids.chained, input: 'And here?', store: false },
+    });
     const sent2 = JSON.stringify(upstreamCalls().at(-1)!.body.input);
     expect(sent2).toContain(secret.plain);
     expect(sent2).toContain(secret.chained);
@@ -244,7 +305,11 @@ describe.each(dbKinds())('workspace isolation of responses and conversations on 
       path: '/v1/conversations',
       body: { metadata: { owner: 'B' }, items: [{ type: 'message', role: 'user', content: 'B private note.' }] },
     });
-    const turnB = await ok(B.key, { method: 'POST', path: '/v1/responses', body: { model: MODEL, conversation: convB.id, input: 'B private turn.' } });
+    const turnB = await ok(B.key, {
+      method: 'POST',
+      path: '/v1/responses',
+      body: { model: MODEL, conversation: convB.id, input: 'B private turn.' },
+    });
     const plainB = await ok(B.key, { method: 'POST', path: '/v1/responses', body: { model: MODEL, input: 'B private response.' } });
     const streamB = await streamedId(B.key, { model: MODEL, input: 'B private stream.' });
     // B's conversation item ids, tried by A within A's own conversation.
@@ -293,7 +358,11 @@ describe.each(dbKinds())('workspace isolation of responses and conversations on 
       }
     }
     const before = upstreamCalls().length;
-    const a = await send(A.key, { method: 'POST', path: '/v1/responses', body: { model: MODEL, previous_response_id: plainB.id, input: 'x' } });
+    const a = await send(A.key, {
+      method: 'POST',
+      path: '/v1/responses',
+      body: { model: MODEL, previous_response_id: plainB.id, input: 'x' },
+    });
     expect(a.status).toBe(400);
     expect(a.json.error).toMatchObject({ param: 'previous_response_id', code: 'previous_response_not_found' });
     expect(upstreamCalls().length).toBe(before);
@@ -339,7 +408,12 @@ describe.each(dbKinds())('workspace isolation of responses and conversations on 
   it("B naming A's conversation as its own thread (X-Thread-Id, /t/{id}/v1) gets a thread of its own: none of A's history", async () => {
     env.fake.reset();
     for (const p of [
-      { method: 'POST', path: '/v1/responses', body: { model: MODEL, input: 'What do you know about me?' }, headers: { 'x-thread-id': ids.conv } },
+      {
+        method: 'POST',
+        path: '/v1/responses',
+        body: { model: MODEL, input: 'What do you know about me?' },
+        headers: { 'x-thread-id': ids.conv },
+      },
       { method: 'POST', path: `/t/${ids.conv}/v1/responses`, body: { model: MODEL, input: 'And now?' } },
       { method: 'POST', path: `/t/${ids.plain}/v1/responses`, body: { model: MODEL, input: 'And the chain?', stream: true } },
     ]) {

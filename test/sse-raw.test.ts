@@ -27,7 +27,7 @@ describe('raw SSE through the gateway', () => {
     }
   });
 
-  it('forwards every field of a stream request, with include_usage added beside the client\'s own stream options', async () => {
+  it("forwards every field of a stream request, with include_usage added beside the client's own stream options", async () => {
     // Raw JSON: `__proto__` here is a plain field, as JSON.parse reads it, and must travel as one.
     const raw = `{"model":"${MODEL}","stream":true,"messages":[{"role":"user","content":"x"}],"stream_options":{"extra":1},"__proto__":{"polluted":true},"seed":7}`;
     const res = await env.post('/v1/chat/completions', raw);
@@ -43,9 +43,17 @@ describe('raw SSE through the gateway', () => {
 
   it('keeps the usage chunk, with empty choices, only when asked', async () => {
     const asked = await readSse(
-      await env.post('/v1/chat/completions', { model: MODEL, stream: true, stream_options: { include_usage: true }, messages: [user('x')] }),
+      await env.post('/v1/chat/completions', {
+        model: MODEL,
+        stream: true,
+        stream_options: { include_usage: true },
+        messages: [user('x')],
+      }),
     );
-    const usageChunks = asked.data.filter((d) => d !== '[DONE]').map((d) => JSON.parse(d)).filter((c) => c.usage);
+    const usageChunks = asked.data
+      .filter((d) => d !== '[DONE]')
+      .map((d) => JSON.parse(d))
+      .filter((c) => c.usage);
     expect(usageChunks).toHaveLength(1);
     expect(usageChunks[0].choices).toEqual([]);
     expect(asked.data.at(-2)).toContain('"usage"');
@@ -54,9 +62,17 @@ describe('raw SSE through the gateway', () => {
   });
 
   it('keeps an incoming sane x-request-id and replaces an insane one', async () => {
-    const kept = await env.post('/v1/chat/completions', { model: MODEL, messages: [user('x')] }, { headers: { 'x-request-id': 'my-trace.42' } });
+    const kept = await env.post(
+      '/v1/chat/completions',
+      { model: MODEL, messages: [user('x')] },
+      { headers: { 'x-request-id': 'my-trace.42' } },
+    );
     expect(kept.headers.get('x-request-id')).toBe('my-trace.42');
-    const replaced = await env.post('/v1/chat/completions', { model: MODEL, messages: [user('x')] }, { headers: { 'x-request-id': 'bad id <script>' } });
+    const replaced = await env.post(
+      '/v1/chat/completions',
+      { model: MODEL, messages: [user('x')] },
+      { headers: { 'x-request-id': 'bad id <script>' } },
+    );
     expect(replaced.headers.get('x-request-id')).toMatch(/^req_[0-9a-f]{32}$/);
   });
 
@@ -119,7 +135,9 @@ describe('client disconnect', () => {
 
   it('aborts a non-stream request the client gave up on', async () => {
     const controller = new AbortController();
-    const pending = env.post('/v1/chat/completions', { model: MODEL, messages: [user('x')], fake: { mode: 'hang' } }, { signal: controller.signal }).catch((e) => e);
+    const pending = env
+      .post('/v1/chat/completions', { model: MODEL, messages: [user('x')], fake: { mode: 'hang' } }, { signal: controller.signal })
+      .catch((e) => e);
     await eventually(() => env.fake.requests.length === 1);
     const abortSeen = env.fake.waitForAbort(1_000);
     controller.abort();

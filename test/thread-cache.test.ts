@@ -3,7 +3,14 @@ import type { Database } from '../src/db/client.js';
 import { createThreadStore, type NewItem } from '../src/memory/thread-store.js';
 import { dbKinds, openTestDatabase } from './helpers/databases.js';
 
-const msg = (role: string, content: string, i: number): NewItem => ({ kind: 'message', role, content, contentHash: `h${i}-${content}`, tokens: 5, status: 'complete' });
+const msg = (role: string, content: string, i: number): NewItem => ({
+  kind: 'message',
+  role,
+  content,
+  contentHash: `h${i}-${content}`,
+  tokens: 5,
+  status: 'complete',
+});
 
 describe.each(dbKinds())('cached thread history stays correct across instances (%s)', (kind) => {
   let database: Database;
@@ -31,7 +38,9 @@ describe.each(dbKinds())('cached thread history stays correct across instances (
     await b.deleteItem('ws1', t, items.at(-1)!.id);
     expect((await a.loadView('ws1', t)).recent.map((r) => r.content)).toEqual(['ONE', 'two again']);
     // Pinned items follow too: added here (write-through), unpinned there.
-    const [fact] = await a.appendItems('ws1', t, [{ kind: 'fact', role: 'system', content: 'likes tea', contentHash: 'f1', tokens: 4, status: 'complete', pinned: true }]);
+    const [fact] = await a.appendItems('ws1', t, [
+      { kind: 'fact', role: 'system', content: 'likes tea', contentHash: 'f1', tokens: 4, status: 'complete', pinned: true },
+    ]);
     expect((await a.loadView('ws1', t)).pinned.map((p) => p.content)).toEqual(['likes tea']);
     await b.updateItem('ws1', t, fact.id, { pinned: false });
     expect((await a.loadView('ws1', t)).pinned).toEqual([]);

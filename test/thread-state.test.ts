@@ -13,7 +13,8 @@ describe.each(dbKinds())('thread state on %s', (kind) => {
   const env = useProxyEnv({ db: kind });
 
   const chatBodies = () => env.fake.requests.filter((r) => r.path.endsWith('/chat/completions')).map((r) => r.body);
-  const sdk = (thread: string, key = env.key) => new OpenAI({ baseURL: `${env.gw.url}/v1`, apiKey: key, maxRetries: 0, defaultHeaders: { 'X-Thread-Id': thread } });
+  const sdk = (thread: string, key = env.key) =>
+    new OpenAI({ baseURL: `${env.gw.url}/v1`, apiKey: key, maxRetries: 0, defaultHeaders: { 'X-Thread-Id': thread } });
   /** A key in a fresh workspace, and that workspace's id (to seed its threads). */
   const freshKey = async () => {
     const k = await env.gw.createKey();
@@ -21,7 +22,7 @@ describe.each(dbKinds())('thread state on %s', (kind) => {
   };
   const allItems = async (ws: string, thread: string) => {
     const out: any[] = [];
-    for (let after = 0; ; ) {
+    for (let after = 0; ;) {
       const page = await env.gw.deps.threads.listItems(ws, thread, 500, after);
       out.push(...page);
       if (page.length < 500) return out;
@@ -34,7 +35,14 @@ describe.each(dbKinds())('thread state on %s', (kind) => {
     await env.gw.deps.threads.appendItems(
       ws,
       thread,
-      messages.map((m) => ({ kind: 'message', role: m.role, content: m.content, contentHash: messageHash(m), tokens: messageTokens(m), status: 'complete' })),
+      messages.map((m) => ({
+        kind: 'message',
+        role: m.role,
+        content: m.content,
+        contentHash: messageHash(m),
+        tokens: messageTokens(m),
+        status: 'complete',
+      })),
     );
     return messages;
   };
@@ -51,7 +59,9 @@ describe.each(dbKinds())('thread state on %s', (kind) => {
     const messages = [...history, user('message 1000')];
     const res = await sdk(thread, key).chat.completions.create({ model: MODEL, messages: messages as any });
     expect(res.choices[0].message.content).toBeTruthy();
-    const forwarded = chatBodies().at(-1)!.messages.filter((m: any) => m.role !== 'system');
+    const forwarded = chatBodies()
+      .at(-1)!
+      .messages.filter((m: any) => m.role !== 'system');
     expect(forwarded).toHaveLength(1_001);
     expect(duplicates(forwarded)).toEqual([]);
     const items = await allItems(ws, thread);
@@ -65,7 +75,9 @@ describe.each(dbKinds())('thread state on %s', (kind) => {
     const history = await seedThread(ws, thread, 200);
     const window = history.slice(-50).map((m) => ({ ...m }));
     await sdk(thread, key).chat.completions.create({ model: MODEL, messages: [...window, user('next')] as any });
-    let forwarded = chatBodies().at(-1)!.messages.filter((m: any) => m.role !== 'system');
+    let forwarded = chatBodies()
+      .at(-1)!
+      .messages.filter((m: any) => m.role !== 'system');
     expect(duplicates(forwarded)).toEqual([]);
     expect(forwarded.length).toBeGreaterThan(51); // older history came in from memory
     expect(forwarded.slice(-51).map((m: any) => m.content)).toEqual([...window.map((m) => m.content), 'next']);
@@ -76,7 +88,9 @@ describe.each(dbKinds())('thread state on %s', (kind) => {
     const next = items.slice(-50).map((i) => ({ role: i.role, content: i.content }));
     next[5] = { ...next[5], content: `${next[5].content}!` };
     await sdk(thread, key).chat.completions.create({ model: MODEL, messages: [...next, user('after the edit')] });
-    forwarded = chatBodies().at(-1)!.messages.filter((m: any) => m.role !== 'system');
+    forwarded = chatBodies()
+      .at(-1)!
+      .messages.filter((m: any) => m.role !== 'system');
     expect(duplicates(forwarded)).toEqual([]);
     expect(forwarded.slice(-51).map((m: any) => m.content)).toEqual([...next.map((m) => m.content), 'after the edit']);
     const after = await allItems(ws, thread);
@@ -89,15 +103,33 @@ describe.each(dbKinds())('thread state on %s', (kind) => {
   it('content that differs only in defaults is the same message (string vs one text part, detail "auto")', async () => {
     const thread = `parts-${kind}-${Date.now()}`;
     const image = 'https://example.com/cat.png';
-    const first = [{ role: 'user', content: [{ type: 'text', text: 'What is this?' }, { type: 'image_url', image_url: { url: image } }] }];
+    const first = [
+      {
+        role: 'user',
+        content: [
+          { type: 'text', text: 'What is this?' },
+          { type: 'image_url', image_url: { url: image } },
+        ],
+      },
+    ];
     const a = await sdk(thread).chat.completions.create({ model: MODEL, messages: first as any });
     const resent = [
-      { role: 'user', content: [{ type: 'text', text: 'What is this?' }, { type: 'image_url', image_url: { url: image, detail: 'auto' } }] },
+      {
+        role: 'user',
+        content: [
+          { type: 'text', text: 'What is this?' },
+          { type: 'image_url', image_url: { url: image, detail: 'auto' } },
+        ],
+      },
       { role: 'assistant', content: [{ type: 'text', text: a.choices[0].message.content }] },
       { role: 'user', content: 'And now?' },
     ];
     await sdk(thread).chat.completions.create({ model: MODEL, messages: resent as any });
-    expect(chatBodies().at(-1)!.messages.filter((m: any) => m.role !== 'system')).toHaveLength(3);
+    expect(
+      chatBodies()
+        .at(-1)!
+        .messages.filter((m: any) => m.role !== 'system'),
+    ).toHaveLength(3);
     const res = await fetch(`${env.gw.url}/v1/threads/${thread}/items`, { headers: { authorization: `Bearer ${env.key}` } });
     expect((await res.json()).data.map((i: any) => i.role)).toEqual(['user', 'assistant', 'user', 'assistant']);
   });
@@ -106,12 +138,20 @@ describe.each(dbKinds())('thread state on %s', (kind) => {
     const thread = `edit-${kind}-${Date.now()}`;
     const client = sdk(thread);
     const history: any[] = [user('My favourite colour is red.')];
-    history.push({ role: 'assistant', content: (await client.chat.completions.create({ model: MODEL, messages: history })).choices[0].message.content });
+    history.push({
+      role: 'assistant',
+      content: (await client.chat.completions.create({ model: MODEL, messages: history })).choices[0].message.content,
+    });
     history.push(user('Noted?'));
-    history.push({ role: 'assistant', content: (await client.chat.completions.create({ model: MODEL, messages: history })).choices[0].message.content });
+    history.push({
+      role: 'assistant',
+      content: (await client.chat.completions.create({ model: MODEL, messages: history })).choices[0].message.content,
+    });
     const edited = [user('My favourite colour is blue.'), ...history.slice(1), user('What is my favourite colour?')];
     await client.chat.completions.create({ model: MODEL, messages: edited });
-    const forwarded = chatBodies().at(-1)!.messages.filter((m: any) => m.role !== 'system');
+    const forwarded = chatBodies()
+      .at(-1)!
+      .messages.filter((m: any) => m.role !== 'system');
     expect(forwarded).toEqual(edited);
     const res = await fetch(`${env.gw.url}/v1/threads/${thread}/items`, { headers: { authorization: `Bearer ${env.key}` } });
     const items = (await res.json()).data as any[];
@@ -119,7 +159,10 @@ describe.each(dbKinds())('thread state on %s', (kind) => {
     expect(items.filter((i) => i.status === 'complete').map((i) => i.content)).toContain('My favourite colour is blue.');
     // The next memory-only turn sees the new branch only.
     await client.chat.completions.create({ model: MODEL, messages: [user('Again: my colour?')] });
-    const next = chatBodies().at(-1)!.messages.filter((m: any) => m.role === 'user').map((m: any) => m.content);
+    const next = chatBodies()
+      .at(-1)!
+      .messages.filter((m: any) => m.role === 'user')
+      .map((m: any) => m.content);
     expect(next).toEqual(['My favourite colour is blue.', 'Noted?', 'What is my favourite colour?', 'Again: my colour?']);
   });
 
@@ -127,7 +170,18 @@ describe.each(dbKinds())('thread state on %s', (kind) => {
     const thread = `image-${kind}-${Date.now()}`;
     const dataUrl = `data:image/png;base64,${'A'.repeat(400_000)}`;
     const client = sdk(thread);
-    await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: [{ type: 'text', text: 'Look at this.' }, { type: 'image_url', image_url: { url: dataUrl } }] }] as any });
+    await client.chat.completions.create({
+      model: MODEL,
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'Look at this.' },
+            { type: 'image_url', image_url: { url: dataUrl } },
+          ],
+        },
+      ] as any,
+    });
     expect(JSON.stringify(chatBodies().at(-1)!.messages)).toContain(dataUrl.slice(0, 100)); // the request itself carried it
     await client.chat.completions.create({ model: MODEL, messages: [user('And?')] });
     const later = JSON.stringify(chatBodies().at(-1)!.messages);
@@ -138,8 +192,12 @@ describe.each(dbKinds())('thread state on %s', (kind) => {
     expect(stored).not.toContain('AAAAAAAAAA');
     // The dry run counts an image part as an image (765 tokens at the default detail), not as nothing.
     const dry = async (content: unknown) =>
-      (await (await env.post(`/v1/threads/${thread}/context`, { model: MODEL, messages: [{ role: 'user', content }] })).json()).tokens.prompt as number;
-    const withImage = await dry([{ type: 'text', text: 'hi' }, { type: 'image_url', image_url: { url: 'https://example.com/x.png' } }]);
+      (await (await env.post(`/v1/threads/${thread}/context`, { model: MODEL, messages: [{ role: 'user', content }] })).json()).tokens
+        .prompt as number;
+    const withImage = await dry([
+      { type: 'text', text: 'hi' },
+      { type: 'image_url', image_url: { url: 'https://example.com/x.png' } },
+    ]);
     const without = await dry([{ type: 'text', text: 'hi' }]);
     expect(withImage - without).toBeGreaterThanOrEqual(765);
   });
@@ -172,19 +230,38 @@ describe.each(dbKinds())('recall beyond recency on %s', (kind) => {
     const filler = (i: number) => `Turn ${i}: we talked about the weather and the traffic in town today, nothing more.`;
     const messages: ChatMessage[] = [];
     for (let i = 0; i < 200; i++) {
-      const text = i === 10 ? 'By the way, my dog is called Rex and he loves the beach.' : i === 20 ? 'My sister Maria moved to Lisbon last spring.' : filler(i);
+      const text =
+        i === 10
+          ? 'By the way, my dog is called Rex and he loves the beach.'
+          : i === 20
+            ? 'My sister Maria moved to Lisbon last spring.'
+            : filler(i);
       messages.push({ role: i % 2 ? 'assistant' : 'user', content: i % 2 ? `Noted: ${text}` : text });
     }
     await env.gw.deps.threads.appendItems(
       ws,
       thread,
-      messages.map((m) => ({ kind: 'message', role: m.role, content: m.content, contentHash: messageHash(m), tokens: messageTokens(m), status: 'complete' })),
+      messages.map((m) => ({
+        kind: 'message',
+        role: m.role,
+        content: m.content,
+        contentHash: messageHash(m),
+        tokens: messageTokens(m),
+        status: 'complete',
+      })),
     );
-    const client = new OpenAI({ baseURL: `${env.gw.url}/t/${thread}/v1`, apiKey: k.key, maxRetries: 0, defaultHeaders: { 'X-Memory-Max-Tokens': '1000' } });
+    const client = new OpenAI({
+      baseURL: `${env.gw.url}/t/${thread}/v1`,
+      apiKey: k.key,
+      maxRetries: 0,
+      defaultHeaders: { 'X-Memory-Max-Tokens': '1000' },
+    });
     await client.chat.completions.create({ model: MODEL, messages: [user("What's my dog's name?")] });
     const sent = chatBodies().at(-1)!.messages;
     const memory = sent.find((m: any) => m.role === 'system')?.content as string;
-    expect(memory).toMatch(/Retrieved from earlier in this conversation[^\n]*:\n(?:.*\n)*- \(user, earlier\) By the way, my dog is called Rex/);
+    expect(memory).toMatch(
+      /Retrieved from earlier in this conversation[^\n]*:\n(?:.*\n)*- \(user, earlier\) By the way, my dog is called Rex/,
+    );
     // Recent history filled the rest; the old turns in between were not injected.
     expect(JSON.stringify(sent)).not.toContain('Turn 30:');
     expect(JSON.stringify(sent)).toContain('Turn 198:');

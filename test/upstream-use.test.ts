@@ -33,7 +33,9 @@ describe('retries that never multiply (the SDK with its default retries)', () =>
   const sdk = () => new OpenAI({ baseURL: `${env.gw.url}/v1`, apiKey: env.key, timeout: 10_000 }); // maxRetries: 2, the default
 
   it('one upstream 500: 3 upstream attempts in all, the SDK told not to retry the gateway’s answer', async () => {
-    const err = await sdkError(sdk().chat.completions.create({ model: MODEL, messages: [user('x')], fake: { mode: 'error', status: 500 } } as any));
+    const err = await sdkError(
+      sdk().chat.completions.create({ model: MODEL, messages: [user('x')], fake: { mode: 'error', status: 500 } } as any),
+    );
     expect(err).toBeInstanceOf(OpenAI.InternalServerError);
     expect(err.headers.get('x-should-retry')).toBe('false');
     expect(chatCalls(env.fake)).toHaveLength(3);
@@ -49,7 +51,9 @@ describe('retries that never multiply (the SDK with its default retries)', () =>
   });
 
   it('a body cut after a 200 is never retried, by the gateway or the SDK: one generation, one record', async () => {
-    const err = await sdkError(sdk().chat.completions.create({ model: MODEL, messages: [user('x')], fake: { mode: 'drop_after_headers' } } as any));
+    const err = await sdkError(
+      sdk().chat.completions.create({ model: MODEL, messages: [user('x')], fake: { mode: 'drop_after_headers' } } as any),
+    );
     expect(err.status).toBeGreaterThanOrEqual(500);
     expect(err.headers.get('x-should-retry')).toBe('false');
     expect(chatCalls(env.fake)).toHaveLength(1);
@@ -58,14 +62,18 @@ describe('retries that never multiply (the SDK with its default retries)', () =>
   });
 
   it('a 200 carrying an error is not run again by the SDK', async () => {
-    const err = await sdkError(sdk().chat.completions.create({ model: MODEL, messages: [user('x')], fake: { mode: 'nonstream_error_200' } } as any));
+    const err = await sdkError(
+      sdk().chat.completions.create({ model: MODEL, messages: [user('x')], fake: { mode: 'nonstream_error_200' } } as any),
+    );
     expect(err.status).toBe(502);
     expect(err.headers.get('x-should-retry')).toBe('false');
     expect(chatCalls(env.fake)).toHaveLength(1);
   });
 
   it('a non-stream upstream body over UPSTREAM_MAX_BODY_BYTES is a clear 502, not retried, recorded once', async () => {
-    const err = await sdkError(sdk().chat.completions.create({ model: MODEL, messages: [user('x')], fake: { reply: 'y'.repeat(10_000) } } as any));
+    const err = await sdkError(
+      sdk().chat.completions.create({ model: MODEL, messages: [user('x')], fake: { reply: 'y'.repeat(10_000) } } as any),
+    );
     expect(err).toMatchObject({ status: 502, code: 'upstream_error' });
     expect(err.error.message).toMatch(/larger than the gateway's limit of 4096 bytes \(UPSTREAM_MAX_BODY_BYTES\)/);
     expect(err.headers.get('x-should-retry')).toBe('false');
@@ -83,7 +91,9 @@ describe('the retry budget', () => {
   it('caps the retries an outage adds (a floor of a few per second), and the refused ones say not to retry', async () => {
     const N = 24;
     const answers = await Promise.all(
-      Array.from({ length: N }, () => env.post('/v1/chat/completions', { model: MODEL, messages: [user('x')], fake: { mode: 'error', status: 502 } })),
+      Array.from({ length: N }, () =>
+        env.post('/v1/chat/completions', { model: MODEL, messages: [user('x')], fake: { mode: 'error', status: 502 } }),
+      ),
     );
     for (const a of answers) {
       expect(a.status).toBe(502);
@@ -215,7 +225,7 @@ describe('a configured connection cap', () => {
 describe('upstream waits are bounded', () => {
   const env = useProxyEnv({ config: { upstreamTimeoutMs: 8_000, upstreamIdleTimeoutMs: 500 } });
 
-  it("a stream whose upstream never sends headers ends at the idle bound, not the whole-request one", async () => {
+  it('a stream whose upstream never sends headers ends at the idle bound, not the whole-request one', async () => {
     const t0 = performance.now();
     const res = await env.post('/v1/chat/completions', { model: MODEL, stream: true, messages: [user('x')], fake: { mode: 'hang' } });
     const ms = performance.now() - t0;

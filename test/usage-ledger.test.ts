@@ -74,7 +74,16 @@ describe.each(dbKinds())('usage ledger on %s', (kind) => {
     expect(await insertUsageBatch(env.database.db, [record])).toBe(0);
     const { body } = await report(`from=${today()}&to=${tomorrow()}&group_by=model&model=m/idem&workspace=${workspace}`);
     expect(body.data).toEqual([
-      { model: 'm/idem', requests: 1, errors: 0, prompt_tokens: 10, completion_tokens: 5, cost_usd: '0.0000001234', unpriced_requests: 0, unpriced_tokens: 0 },
+      {
+        model: 'm/idem',
+        requests: 1,
+        errors: 0,
+        prompt_tokens: 10,
+        completion_tokens: 5,
+        cost_usd: '0.0000001234',
+        unpriced_requests: 0,
+        unpriced_tokens: 0,
+      },
     ]);
   });
 
@@ -83,7 +92,8 @@ describe.each(dbKinds())('usage ledger on %s', (kind) => {
       const { workspace } = await env.gw.createKey();
       const ws = await env.gw.deps.keys.findWorkspace(workspace);
       // The driver under the gateway's deadline wrapper (db/client.ts), where the ledger runs its insert.
-      const bounded = (env.database.db as unknown as { $client: Record<symbol, { client: { unsafe: (...args: unknown[]) => unknown } }> }).$client;
+      const bounded = (env.database.db as unknown as { $client: Record<symbol, { client: { unsafe: (...args: unknown[]) => unknown } }> })
+        .$client;
       const client = bounded[RAW_CLIENT].client;
       const original = client.unsafe;
       const queries: { args?: unknown; parameters?: unknown }[] = [];
@@ -226,7 +236,11 @@ describe.each(dbKinds())('usage ledger on %s', (kind) => {
     expect(listed.budget_period_start).toBe(new Date().toISOString().slice(0, 10));
     // Keys without a budget show this month's spend, and no budget left.
     const plain = keys.data.find((k: any) => k.budget_usd === null);
-    expect(plain).toMatchObject({ spend_period: 'month', spend_period_start: `${new Date().toISOString().slice(0, 8)}01`, spend_usd: expect.stringMatching(/^\d+(\.\d+)?$/) });
+    expect(plain).toMatchObject({
+      spend_period: 'month',
+      spend_period_start: `${new Date().toISOString().slice(0, 8)}01`,
+      spend_usd: expect.stringMatching(/^\d+(\.\d+)?$/),
+    });
     expect(plain.budget_remaining_usd).toBeUndefined();
     expect(listed).toMatchObject({ spend_period: 'day', spend_period_start: listed.budget_period_start });
   });
@@ -257,7 +271,9 @@ describe.each(dbKinds())('usage ledger on %s', (kind) => {
     const csv = await report(`${q}&format=csv`);
     expect(csv.res.headers.get('content-type')).toMatch(/text\/csv/);
     const lines = (csv.body as string).trimEnd().split('\r\n');
-    expect(lines[0]).toBe('day,key,key_name,workspace,workspace_id,model,requests,errors,prompt_tokens,completion_tokens,cost_usd,unpriced_requests,unpriced_tokens');
+    expect(lines[0]).toBe(
+      'day,key,key_name,workspace,workspace_id,model,requests,errors,prompt_tokens,completion_tokens,cost_usd,unpriced_requests,unpriced_tokens',
+    );
     expect(lines).toHaveLength(json.data.length + 1);
     const requests = lines.slice(1).reduce((s, l) => s + Number(l.split(',')[6]), 0);
     expect(requests).toBe(json.totals.requests);

@@ -78,7 +78,9 @@ describe.runIf(inject('postgresUrl'))('usage ledger across a 20 s Postgres outag
     const ids = (Array.isArray(rows) ? rows : (rows as any).rows).map((r: any) => r.request_id);
     expect(ids.length).toBe(sent.length);
     expect(new Set(ids)).toEqual(new Set(sent));
-    const rollup = await direct.db.execute((await import('drizzle-orm')).sql`select sum(requests)::int as n from usage_daily where workspace_id = ${ws}`);
-    expect(((Array.isArray(rollup) ? rollup : (rollup as any).rows)[0]).n).toBe(sent.length);
+    const rollup = await direct.db.execute(
+      (await import('drizzle-orm')).sql`select sum(requests)::int as n from usage_daily where workspace_id = ${ws}`,
+    );
+    expect((Array.isArray(rollup) ? rollup : (rollup as any).rows)[0].n).toBe(sent.length);
   }, 90_000);
 });

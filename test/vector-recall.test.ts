@@ -21,13 +21,21 @@ const count = async (database: Database, query: ReturnType<typeof sql>) => Numbe
 function longThread(): ChatMessage[] {
   const messages: ChatMessage[] = [];
   for (let i = 0; i < 120; i++) {
-    const text = i === 6 ? "I'm allergic to peanuts, so keep that in mind." : `Turn ${i}: we talked about the weather and the traffic in town today.`;
+    const text =
+      i === 6 ? "I'm allergic to peanuts, so keep that in mind." : `Turn ${i}: we talked about the weather and the traffic in town today.`;
     messages.push({ role: i % 2 ? 'assistant' : 'user', content: i % 2 ? `Noted: ${text}` : text });
   }
   return messages;
 }
 const asItems = (messages: ChatMessage[]) =>
-  messages.map((m) => ({ kind: 'message', role: m.role, content: m.content, contentHash: messageHash(m), tokens: messageTokens(m), status: 'complete' }));
+  messages.map((m) => ({
+    kind: 'message',
+    role: m.role,
+    content: m.content,
+    contentHash: messageHash(m),
+    tokens: messageTokens(m),
+    status: 'complete',
+  }));
 
 /** Polls (bounded) until the job table is empty. */
 async function jobsDone(database: Database, timeoutMs = 15_000) {
@@ -70,10 +78,20 @@ describe.each(dbKinds())('vector retrieval on %s', (kind) => {
     expect(calls.reduce((n, c) => n + c.body.input.length, 0)).toBe(120);
     // The gateway's own embedding calls are on the ledger, on this workspace.
     await vector.deps.usage.flush(10_000);
-    expect(await count(database, sql`select count(*)::int as n from usage_records where key_id = 'gateway:memory-embedding' and workspace_id = ${ws} and status = 'ok'`)).toBeGreaterThan(0);
+    expect(
+      await count(
+        database,
+        sql`select count(*)::int as n from usage_records where key_id = 'gateway:memory-embedding' and workspace_id = ${ws} and status = 'ok'`,
+      ),
+    ).toBeGreaterThan(0);
 
     const ask = async (gw: TestGateway) => {
-      const client = new OpenAI({ baseURL: `${gw.url}/t/${thread}/v1`, apiKey: k.key, maxRetries: 0, defaultHeaders: { 'X-Memory-Max-Tokens': '600', 'X-Memory': 'read' } });
+      const client = new OpenAI({
+        baseURL: `${gw.url}/t/${thread}/v1`,
+        apiKey: k.key,
+        maxRetries: 0,
+        defaultHeaders: { 'X-Memory-Max-Tokens': '600', 'X-Memory': 'read' },
+      });
       await client.chat.completions.create({ model: MODEL, messages: [user('Is there anything I cannot eat?')] });
       return JSON.stringify(fake.requests.filter((r) => r.path.endsWith('/chat/completions')).at(-1)!.body.messages);
     };
@@ -85,7 +103,9 @@ describe.each(dbKinds())('vector retrieval on %s', (kind) => {
 
     // PGlite ships pgvector: the search is a database query there; plain Postgres without the
     // extension falls back to the gateway's own comparison. The dry run says which ran.
-    const hasExtension = rowsOf(await database.db.execute(sql`select exists (select 1 from pg_available_extensions where name = 'vector') as ok`))[0].ok === true;
+    const hasExtension =
+      rowsOf(await database.db.execute(sql`select exists (select 1 from pg_available_extensions where name = 'vector') as ok`))[0].ok ===
+      true;
     if (kind === 'pglite') expect(hasExtension).toBe(true);
     expect(database.vectors).toBe(hasExtension);
     const dry = await fetch(`${vector.url}/v1/threads/${thread}/context`, {
@@ -96,7 +116,9 @@ describe.each(dbKinds())('vector retrieval on %s', (kind) => {
     expect(dry.retrieval).toEqual({ lexical: true, vector: hasExtension ? 'pgvector' : 'in_gateway' });
     expect(JSON.stringify(dry.messages)).toContain("I'm allergic to peanuts");
     if (hasExtension) {
-      expect(await count(database, sql`select count(*)::int as n from thread_item_embeddings where thread_id = ${thread} and vec is not null`)).toBe(120);
+      expect(
+        await count(database, sql`select count(*)::int as n from thread_item_embeddings where thread_id = ${thread} and vec is not null`),
+      ).toBe(120);
     }
   });
 
@@ -128,18 +150,33 @@ describe('an embedding model the upstream refuses', () => {
     await env.gw.deps.threads.appendItems(ws, thread, asItems(longThread()));
     env.gw.deps.embedder!.kick();
     const until = Date.now() + 10_000;
-    while ((await count(env.database, sql`select count(*)::int as n from memory_jobs where attempts >= 1 and claimed_until is null and run_after > now()`)) < 120) {
+    while (
+      (await count(
+        env.database,
+        sql`select count(*)::int as n from memory_jobs where attempts >= 1 and claimed_until is null and run_after > now()`,
+      )) < 120
+    ) {
       if (Date.now() > until) throw new Error('jobs were not backed off');
       await new Promise((r) => setTimeout(r, 50));
     }
     expect(await count(env.database, sql`select count(*)::int as n from memory_jobs`)).toBe(120); // none lost
     expect(await count(env.database, sql`select count(*)::int as n from thread_item_embeddings`)).toBe(0);
     expect(env.gw.logs.some((l) => l.msg === 'memory embeddings failed; retried later')).toBe(true);
-    const client = new OpenAI({ baseURL: `${env.gw.url}/t/${thread}/v1`, apiKey: k.key, maxRetries: 0, defaultHeaders: { 'X-Memory': 'read' } });
+    const client = new OpenAI({
+      baseURL: `${env.gw.url}/t/${thread}/v1`,
+      apiKey: k.key,
+      maxRetries: 0,
+      defaultHeaders: { 'X-Memory': 'read' },
+    });
     const res = await client.chat.completions.create({ model: MODEL, messages: [user('And the traffic?')] });
     expect(res.choices[0].message.content).toBeTruthy();
     await env.gw.deps.usage.flush(10_000);
-    expect(await count(env.database, sql`select count(*)::int as n from usage_records where key_id = 'gateway:memory-embedding' and status = 'upstream_error'`)).toBeGreaterThan(0);
+    expect(
+      await count(
+        env.database,
+        sql`select count(*)::int as n from usage_records where key_id = 'gateway:memory-embedding' and status = 'upstream_error'`,
+      ),
+    ).toBeGreaterThan(0);
   });
 });
 
@@ -173,15 +210,16 @@ describe.runIf(inject('postgresUrl'))('embedding jobs across instances and resta
     expect(inputs).toBe(120);
   });
 
-  it("a job whose instance died mid-batch (its claim expired) is taken up again", async () => {
+  it('a job whose instance died mid-batch (its claim expired) is taken up again', async () => {
     const thread = `expired-${Date.now()}`;
     const ws = `ws_expired_${Date.now()}`;
     await createThreadStore(database.db, { embed: true }).appendItems(ws, thread, asItems(longThread().slice(0, 4)));
     // As a crashed instance leaves them: claimed, attempted once, the claim run out.
-    await database.db.execute(sql`update memory_jobs set claimed_until = now() - interval '1 second', attempts = 1 where thread_id = ${thread}`);
+    await database.db.execute(
+      sql`update memory_jobs set claimed_until = now() - interval '1 second', attempts = 1 where thread_id = ${thread}`,
+    );
     gateways[0].deps.embedder!.kick();
     await jobsDone(database);
     expect(await count(database, sql`select count(*)::int as n from thread_item_embeddings where thread_id = ${thread}`)).toBe(4);
   });
 });
-

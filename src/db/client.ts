@@ -85,7 +85,10 @@ export async function openDatabase(target: DatabaseTarget, opts: OpenDatabaseOpt
       await migrator.close();
     }
   }
-  const database = await openPostgres(target.url, opts.poolSize ?? 10, { statementTimeoutMs: opts.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS, connectTimeoutMs });
+  const database = await openPostgres(target.url, opts.poolSize ?? 10, {
+    statementTimeoutMs: opts.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS,
+    connectTimeoutMs,
+  });
   database.vectors = await enableVectors(database, false);
   return database;
 }
@@ -104,7 +107,9 @@ async function enableVectors(database: Database, install: boolean): Promise<bool
   if (install) {
     try {
       await database.serialize(async () => {
-        const [available] = rowsOf(await db.execute(sql`select exists (select 1 from pg_available_extensions where name = 'vector') as ok`));
+        const [available] = rowsOf(
+          await db.execute(sql`select exists (select 1 from pg_available_extensions where name = 'vector') as ok`),
+        );
         if (!available?.ok) return;
         await db.execute(sql`create extension if not exists vector`);
         await db.execute(sql`alter table thread_item_embeddings add column if not exists vec vector`);
@@ -133,7 +138,9 @@ async function openPostgres(url: string, max: number, bounds: { statementTimeout
     idle_timeout: 60,
     ...(bounds.statementTimeoutMs > 0 ? { connection: { statement_timeout: bounds.statementTimeoutMs } } : {}),
   });
-  const db = drizzle(bounds.statementTimeoutMs > 0 ? boundedClient(client, bounds.statementTimeoutMs + ANSWER_MARGIN_MS) : client, { schema }) as unknown as Db;
+  const db = drizzle(bounds.statementTimeoutMs > 0 ? boundedClient(client, bounds.statementTimeoutMs + ANSWER_MARGIN_MS) : client, {
+    schema,
+  }) as unknown as Db;
   const serialize = async <T>(fn: () => Promise<T>): Promise<T> => {
     const conn = await client.reserve();
     try {
@@ -150,7 +157,9 @@ async function openPostgres(url: string, max: number, bounds: { statementTimeout
     vectors: false,
     serialize,
     ping: async () => {
-      await (bounds.statementTimeoutMs > 0 ? withDeadline(client`select 1`, bounds.statementTimeoutMs + ANSWER_MARGIN_MS, 'the database') : client`select 1`);
+      await (bounds.statementTimeoutMs > 0
+        ? withDeadline(client`select 1`, bounds.statementTimeoutMs + ANSWER_MARGIN_MS, 'the database')
+        : client`select 1`);
     },
     close: () => client.end({ timeout: 5 }),
   };
@@ -170,7 +179,8 @@ function boundedClient<C extends { unsafe: (...args: any[]) => any; begin: (...a
         return (...args: unknown[]) => {
           const query = target.unsafe(...args);
           return {
-            then: (onOk?: (v: unknown) => unknown, onErr?: (e: unknown) => unknown) => withDeadline(query, deadlineMs, 'the database').then(onOk, onErr),
+            then: (onOk?: (v: unknown) => unknown, onErr?: (e: unknown) => unknown) =>
+              withDeadline(query, deadlineMs, 'the database').then(onOk, onErr),
             values: () => withDeadline(query.values(), deadlineMs, 'the database'),
           };
         };

@@ -40,8 +40,12 @@ function printStatus(status: MigrationStatus) {
   const { migrations, applied, pending } = status;
   const summary = pending === 0 ? 'none pending' : `${pending} pending (npm run db:migrate applies them; so does starting the gateway)`;
   say(`migrations: ${applied} of ${migrations.length} applied, ${summary}`);
-  for (const m of migrations) say(`  ${m.applied ? 'applied' : 'pending'}  ${m.tag}${m.changed ? '  (its file changed after it was applied)' : ''}`);
-  if (status.unknown) say(`note: the database has ${status.unknown} applied migration(s) this build does not ship: a newer gateway migrated it; run that version`);
+  for (const m of migrations)
+    say(`  ${m.applied ? 'applied' : 'pending'}  ${m.tag}${m.changed ? '  (its file changed after it was applied)' : ''}`);
+  if (status.unknown)
+    say(
+      `note: the database has ${status.unknown} applied migration(s) this build does not ship: a newer gateway migrated it; run that version`,
+    );
 }
 
 async function status(config: Config, json: boolean) {
@@ -102,8 +106,15 @@ async function migrate(config: Config) {
     const after = await migrationStatus(database.db);
     const added = after.applied - (before?.applied ?? 0);
     const seconds = ((performance.now() - started) / 1000).toFixed(1);
-    say(added > 0 ? `done in ${seconds} s: ${added} applied, ${after.applied} of ${after.migrations.length} in all` : `nothing to apply: all ${after.applied} migrations were already applied`);
-    if (after.unknown) say(`note: the database has ${after.unknown} applied migration(s) this build does not ship: a newer gateway migrated it; run that version`);
+    say(
+      added > 0
+        ? `done in ${seconds} s: ${added} applied, ${after.applied} of ${after.migrations.length} in all`
+        : `nothing to apply: all ${after.applied} migrations were already applied`,
+    );
+    if (after.unknown)
+      say(
+        `note: the database has ${after.unknown} applied migration(s) this build does not ship: a newer gateway migrated it; run that version`,
+      );
   } finally {
     await database.close();
   }
@@ -114,7 +125,8 @@ async function run(argv: string[]) {
   if (command === 'help' || argv.includes('--help') || argv.includes('-h')) return say(USAGE);
   const json = rest.includes('--json');
   const unknown = rest.filter((a) => a !== '--json' || command !== 'status');
-  if (!command || !['migrate', 'status'].includes(command) || unknown.length) throw new UsageError(`unknown arguments: ${argv.join(' ') || '(none)'}`);
+  if (!command || !['migrate', 'status'].includes(command) || unknown.length)
+    throw new UsageError(`unknown arguments: ${argv.join(' ') || '(none)'}`);
   const loaded = loadConfigFromProcess();
   if (!loaded.ok) {
     for (const line of loaded.errors) process.stderr.write(`config error: ${line}\n`);

@@ -7,7 +7,10 @@
 export class DeadlineError extends Error {
   override name = 'DeadlineError';
   readonly code = 'CMG_DEADLINE';
-  constructor(what: string, readonly ms: number) {
+  constructor(
+    what: string,
+    readonly ms: number,
+  ) {
     super(`${what} did not answer within ${ms} ms`);
   }
 }
@@ -43,7 +46,11 @@ const UNAVAILABLE_CODES = new Set([
  * wraps driver errors in `cause`, so the chain is walked.
  */
 export function isDatabaseUnavailable(err: unknown): boolean {
-  for (let e = err as { code?: unknown; cause?: unknown } | undefined, i = 0; e && typeof e === 'object' && i < 5; e = e.cause as typeof e, i++) {
+  for (
+    let e = err as { code?: unknown; cause?: unknown } | undefined, i = 0;
+    e && typeof e === 'object' && i < 5;
+    e = e.cause as typeof e, i++
+  ) {
     if (typeof e.code === 'string' && (UNAVAILABLE_STATES.test(e.code) || UNAVAILABLE_CODES.has(e.code))) return true;
   }
   return false;

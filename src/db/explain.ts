@@ -13,7 +13,8 @@ type ErrorLike = { code?: unknown; message?: unknown; cause?: unknown; name?: un
 /** The error and its causes (Drizzle and postgres.js wrap the driver's or the system's error). */
 function chain(err: unknown): ErrorLike[] {
   const out: ErrorLike[] = [];
-  for (let e = err as ErrorLike | undefined, i = 0; e && typeof e === 'object' && i < 6; e = e.cause as ErrorLike | undefined, i++) out.push(e);
+  for (let e = err as ErrorLike | undefined, i = 0; e && typeof e === 'object' && i < 6; e = e.cause as ErrorLike | undefined, i++)
+    out.push(e);
   return out;
 }
 
@@ -27,7 +28,11 @@ const firstLine = (text: string) => {
  * and for `npm run db:migrate` / `db:status`. Server messages (SQLSTATE) are kept: they name users
  * and databases, never passwords; connection URLs are masked.
  */
-export function explainDatabaseError(err: unknown, target: { databaseUrl?: string; dataDir: string }, opts: { connectTimeoutMs?: number } = {}): string {
+export function explainDatabaseError(
+  err: unknown,
+  target: { databaseUrl?: string; dataDir: string },
+  opts: { connectTimeoutMs?: number } = {},
+): string {
   const errors = chain(err);
   const code = errors.map((e) => (typeof e.code === 'string' ? e.code : undefined)).find(Boolean);
   const message = firstLine(String(errors.at(-1)?.message ?? err));

@@ -17,7 +17,9 @@ export interface ShippedMigration {
 
 /** The migrations this build ships, oldest first. */
 export function shippedMigrations(): ShippedMigration[] {
-  const journal = JSON.parse(readFileSync(`${migrationsFolder}/meta/_journal.json`, 'utf8')) as { entries: { tag: string; when: number }[] };
+  const journal = JSON.parse(readFileSync(`${migrationsFolder}/meta/_journal.json`, 'utf8')) as {
+    entries: { tag: string; when: number }[];
+  };
   const files = readMigrationFiles({ migrationsFolder });
   return journal.entries.map((entry, i) => ({ tag: entry.tag, when: entry.when, hash: files[i].hash }));
 }
@@ -43,7 +45,10 @@ export async function migrationStatus(db: PgDatabase<PgQueryResultHKT, any>): Pr
   const [table] = rowsOf(await db.execute(sql`select to_regclass('drizzle.__drizzle_migrations') is not null as ok`));
   const tracked = table?.ok === true;
   const rows = tracked
-    ? rowsOf(await db.execute(sql`select hash, created_at from drizzle.__drizzle_migrations order by created_at`)).map((r) => ({ hash: String(r.hash), when: Number(r.created_at) }))
+    ? rowsOf(await db.execute(sql`select hash, created_at from drizzle.__drizzle_migrations order by created_at`)).map((r) => ({
+        hash: String(r.hash),
+        when: Number(r.created_at),
+      }))
     : [];
   const newest = rows.reduce((max, r) => Math.max(max, r.when), -Infinity);
   const migrations = shipped.map((m) => {

@@ -12,7 +12,10 @@ vi.mock('node:crypto', async (importOriginal) => {
   return {
     ...actual,
     timingSafeEqual: (a: NodeJS.ArrayBufferView, b: NodeJS.ArrayBufferView) => {
-      timing.calls.push([Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString(), Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString()]);
+      timing.calls.push([
+        Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString(),
+        Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString(),
+      ]);
       return actual.timingSafeEqual(a, b);
     },
   };
@@ -61,7 +64,7 @@ describe('constant-time comparison', () => {
     expect(timing.calls).toContainEqual([hash, hash]);
   });
 
-  it('the key verifier refuses a returned row whose hash is not the candidate\'s', async () => {
+  it("the key verifier refuses a returned row whose hash is not the candidate's", async () => {
     // The database lookup is the first filter, not the last word (collation, a bad index, a bug).
     const verifier = createKeyVerifier({ store: { findKeyByHash: async () => row(hashKey(generateKey())) }, now: () => 0, ttlMs: 60_000 });
     await expect(verifier.verify(`Bearer ${generateKey()}`, 'proxy')).rejects.toMatchObject({ status: 401, code: 'invalid_api_key' });

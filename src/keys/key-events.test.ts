@@ -34,7 +34,7 @@ describe('key change events', () => {
     expect(KEY_CHANGES_CHANNEL).toBe('keys:changed');
   });
 
-  it("drops a key another instance announces", async () => {
+  it('drops a key another instance announces', async () => {
     const f = fakes();
     await createKeyEvents({ verifier: f.verifier, redis: f.redis, logger: f.logger });
     f.handlers.get(KEY_CHANGES_CHANNEL)!('key_2');

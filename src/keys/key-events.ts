@@ -21,7 +21,9 @@ export async function createKeyEvents(opts: { verifier: KeyVerifier; redis?: Red
   return {
     async changed(keyId: string): Promise<void> {
       opts.verifier.invalidate(keyId);
-      await opts.redis?.publish(CHANNEL, keyId).catch((err) => opts.logger.warn({ err: (err as Error).message }, 'key-change publish failed'));
+      await opts.redis
+        ?.publish(CHANNEL, keyId)
+        .catch((err) => opts.logger.warn({ err: (err as Error).message }, 'key-change publish failed'));
     },
   };
 }

@@ -49,7 +49,10 @@ export function createKeyStore(db: Db) {
     async createWorkspace(name: string): Promise<Workspace> {
       const existing = await findWorkspace(name);
       if (existing && existing.name === name) throw new GatewayError('conflict', `Workspace "${name}" already exists`, { param: 'name' });
-      const [row] = await db.insert(workspaces).values({ id: newId('ws'), name: storableText(name) }).returning();
+      const [row] = await db
+        .insert(workspaces)
+        .values({ id: newId('ws'), name: storableText(name) })
+        .returning();
       return row;
     },
 
@@ -92,7 +95,11 @@ export function createKeyStore(db: Db) {
     },
 
     async getKey(id: string): Promise<KeyRow | undefined> {
-      const rows = await db.select().from(apiKeys).where(eq(apiKeys.id, storableText(id))).limit(1);
+      const rows = await db
+        .select()
+        .from(apiKeys)
+        .where(eq(apiKeys.id, storableText(id)))
+        .limit(1);
       return rows[0];
     },
 
@@ -111,7 +118,11 @@ export function createKeyStore(db: Db) {
       if (patch.budgetPeriod !== undefined) values.budgetPeriod = patch.budgetPeriod;
       if (patch.expiresAt !== undefined) values.expiresAt = patch.expiresAt;
       if (Object.keys(values).length === 0) return this.getKey(id);
-      const rows = await db.update(apiKeys).set(values).where(eq(apiKeys.id, storableText(id))).returning();
+      const rows = await db
+        .update(apiKeys)
+        .set(values)
+        .where(eq(apiKeys.id, storableText(id)))
+        .returning();
       return rows[0];
     },
 

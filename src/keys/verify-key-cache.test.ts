@@ -23,7 +23,11 @@ function row(key: string, extra: Partial<KeyRow> = {}): KeyRow {
   };
 }
 
-const failure = (p: Promise<unknown>) => p.then(() => null, (e: GatewayError) => ({ status: e.status, code: e.code, message: e.message }));
+const failure = (p: Promise<unknown>) =>
+  p.then(
+    () => null,
+    (e: GatewayError) => ({ status: e.status, code: e.code, message: e.message }),
+  );
 
 /** A store over a set of rows, counting lookups. */
 function storeOf(rows: KeyRow[]) {
@@ -58,10 +62,21 @@ describe('key verifier: what a caller is', () => {
     const key = generateKey();
     const store = storeOf([row(key, { scopes: ['proxy'] })]);
     const v = createKeyVerifier({ store, now: () => 10_000, ttlMs: 60_000 });
-    expect(await failure(v.verify(undefined, 'proxy'))).toMatchObject({ status: 401, code: 'invalid_api_key', message: expect.stringContaining("didn't provide an API key") });
+    expect(await failure(v.verify(undefined, 'proxy'))).toMatchObject({
+      status: 401,
+      code: 'invalid_api_key',
+      message: expect.stringContaining("didn't provide an API key"),
+    });
     expect(await failure(v.verify('Bearer nonsense', 'proxy'))).toMatchObject({ status: 401, message: 'Incorrect API key provided.' });
-    expect(await failure(v.verify(`Bearer ${generateKey()}`, 'proxy'))).toMatchObject({ status: 401, message: 'Incorrect API key provided.' });
-    expect(await failure(v.verify(`Bearer ${key}`, 'reports'))).toMatchObject({ status: 403, code: 'permission_denied', message: 'This API key lacks the "reports" scope.' });
+    expect(await failure(v.verify(`Bearer ${generateKey()}`, 'proxy'))).toMatchObject({
+      status: 401,
+      message: 'Incorrect API key provided.',
+    });
+    expect(await failure(v.verify(`Bearer ${key}`, 'reports'))).toMatchObject({
+      status: 403,
+      code: 'permission_denied',
+      message: 'This API key lacks the "reports" scope.',
+    });
     store.rows = [row(key, { revokedAt: new Date(1) })];
     v.invalidate(store.rows[0].id);
     expect(await failure(v.verify(`Bearer ${key}`, 'proxy'))).toMatchObject({ status: 401, message: 'This API key has been revoked.' });
@@ -78,10 +93,22 @@ describe('key verifier: what a caller is', () => {
 
   it('a database failure for an unknown key is a 503 that keeps its cause', async () => {
     const cause = new Error('connection refused');
-    const v = createKeyVerifier({ store: { findKeyByHash: async () => { throw cause; } }, now: () => 0, ttlMs: 1_000 });
+    const v = createKeyVerifier({
+      store: {
+        findKeyByHash: async () => {
+          throw cause;
+        },
+      },
+      now: () => 0,
+      ttlMs: 1_000,
+    });
     const err = await v.verify(`Bearer ${generateKey()}`, 'proxy').catch((e: GatewayError) => e);
     expect(err).toBeInstanceOf(GatewayError);
-    expect(err).toMatchObject({ status: 503, code: 'service_unavailable', message: 'The gateway cannot verify keys right now; retry shortly.' });
+    expect(err).toMatchObject({
+      status: 503,
+      code: 'service_unavailable',
+      message: 'The gateway cannot verify keys right now; retry shortly.',
+    });
     expect((err as GatewayError).cause).toBe(cause);
   });
 });

@@ -23,7 +23,11 @@ function row(key: string, extra: Partial<KeyRow> = {}): KeyRow {
   };
 }
 
-const codeOf = (p: Promise<unknown>) => p.then(() => 'ok', (e: GatewayError) => `${e.status} ${e.code}`);
+const codeOf = (p: Promise<unknown>) =>
+  p.then(
+    () => 'ok',
+    (e: GatewayError) => `${e.status} ${e.code}`,
+  );
 
 describe('key material', () => {
   it('makes distinct cmg_ keys of 32 random bytes and compares in constant time', () => {

@@ -67,7 +67,13 @@ describe('fallback limiter', () => {
       close: async () => {},
     };
     const fallbacks: string[] = [];
-    const l = createFallbackLimiter({ primary, fallback: createMemoryLimiter(() => t), logger: pino({ level: 'silent' }), onFallback: (r) => fallbacks.push(r), now: () => t });
+    const l = createFallbackLimiter({
+      primary,
+      fallback: createMemoryLimiter(() => t),
+      logger: pino({ level: 'silent' }),
+      onFallback: (r) => fallbacks.push(r),
+      now: () => t,
+    });
     expect((await l.hitRequest('k', 5)).remaining).toBe(4); // from the in-process limiter
     expect(l.usingFallback()).toBe(true);
     await l.hitRequest('k', 5);

@@ -42,7 +42,7 @@ describe('hold table', () => {
 });
 
 describe('reset times', () => {
-  it("formats as OpenAI does", () => {
+  it('formats as OpenAI does', () => {
     expect(formatReset(999)).toBe('999ms');
     expect(formatReset(1_000)).toBe('1s');
     expect(formatReset(59_000)).toBe('59s');
@@ -100,7 +100,16 @@ describe('in-process limiter: windows', () => {
   it('knows which holds are its own', async () => {
     const l = createMemoryLimiter(() => 0);
     await l.reserveTokens({ keyId: 'k', id: 'r1', tpm: 100, estimate: 10, ttlMs: 1_000 });
-    await l.reserveSpend({ keyId: 'k', id: 'r1', scope: 'day:x', budget: 100n, estimate: 5n, spentFloor: 0n, ttlMs: 1_000, scopeTtlMs: 1_000 });
+    await l.reserveSpend({
+      keyId: 'k',
+      id: 'r1',
+      scope: 'day:x',
+      budget: 100n,
+      estimate: 5n,
+      spentFloor: 0n,
+      ttlMs: 1_000,
+      scopeTtlMs: 1_000,
+    });
     expect(l.holdsTokens('k', 'r1')).toBe(true);
     expect(l.holdsTokens('k', 'r2')).toBe(false);
     expect(l.holdsSpend('k', 'day:x', 'r1')).toBe(true);
@@ -193,7 +202,16 @@ describe('fallback limiter', () => {
     p.down = true;
     const hold = { keyId: 'k', id: 'r1', tpm: 100, estimate: 10, ttlMs: 60_000 };
     await l.reserveTokens(hold);
-    await l.reserveSpend({ keyId: 'k', id: 'r1', scope: 'day:x', budget: 100n, estimate: 5n, spentFloor: 0n, ttlMs: 60_000, scopeTtlMs: 60_000 });
+    await l.reserveSpend({
+      keyId: 'k',
+      id: 'r1',
+      scope: 'day:x',
+      budget: 100n,
+      estimate: 5n,
+      spentFloor: 0n,
+      ttlMs: 60_000,
+      scopeTtlMs: 60_000,
+    });
     expect(fallback.holdsTokens('k', 'r1')).toBe(true);
     p.down = false;
     p.calls.length = 0;
@@ -207,7 +225,16 @@ describe('fallback limiter', () => {
   it('a hold made in Redis is settled in Redis', async () => {
     const { p, l } = setup();
     await l.reserveTokens({ keyId: 'k', id: 'r2', tpm: 100, estimate: 10, ttlMs: 60_000 });
-    await l.reserveSpend({ keyId: 'k', id: 'r2', scope: 'day:x', budget: 100n, estimate: 5n, spentFloor: 0n, ttlMs: 60_000, scopeTtlMs: 60_000 });
+    await l.reserveSpend({
+      keyId: 'k',
+      id: 'r2',
+      scope: 'day:x',
+      budget: 100n,
+      estimate: 5n,
+      spentFloor: 0n,
+      ttlMs: 60_000,
+      scopeTtlMs: 60_000,
+    });
     await l.settleTokens('k', 'r2', 7);
     await l.settleSpend('k', 'day:x', 'r2', 3n, 60_000);
     expect(p.calls).toEqual(['reserveTokens', 'reserveSpend', 'settleTokens', 'settleSpend']);

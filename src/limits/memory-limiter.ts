@@ -67,7 +67,12 @@ export function createMemoryLimiter(now: () => number = Date.now): MemoryLimiter
       const allowed = admits(BigInt(used), held.reserved, BigInt(estimate), BigInt(tpm), held.inFlight);
       if (allowed) tokenHolds.add(keyId, id, BigInt(estimate), ttlMs);
       const reserved = Number(held.reserved) + (allowed ? estimate : 0);
-      return { allowed, limit: tpm, remaining: Math.max(0, tpm - used - reserved), resetMs: tokenResetMs(allowed, used, estimate, tpm, resetMs) };
+      return {
+        allowed,
+        limit: tpm,
+        remaining: Math.max(0, tpm - used - reserved),
+        resetMs: tokenResetMs(allowed, used, estimate, tpm, resetMs),
+      };
     },
     async settleTokens(keyId, id, actual) {
       tokenHolds.release(keyId, id);
@@ -83,7 +88,12 @@ export function createMemoryLimiter(now: () => number = Date.now): MemoryLimiter
       const held = spendHolds.state(name);
       const allowed = admits(spentFloor, held.reserved, estimate, budget, held.inFlight);
       if (allowed) spendHolds.add(name, id, estimate, ttlMs);
-      return { allowed, spent: spentFloor, reserved: held.reserved + (allowed ? estimate : 0n), inFlight: held.inFlight + (allowed ? 1 : 0) };
+      return {
+        allowed,
+        spent: spentFloor,
+        reserved: held.reserved + (allowed ? estimate : 0n),
+        inFlight: held.inFlight + (allowed ? 1 : 0),
+      };
     },
     async settleSpend(keyId, scope, id) {
       spendHolds.release(spendScope(keyId, scope), id);

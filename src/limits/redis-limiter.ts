@@ -28,21 +28,41 @@ export function createRedisLimiter(redis: RedisConnection): Limiter {
   return {
     kind: 'redis',
     async hitRequest(keyId, rpm): Promise<LimitResult> {
-      const [allowed, remaining, reset] = (await run(HIT, [redis.key(`rl:req:${keyId}`)], [String(WINDOW_MS), String(rpm), member()])) as number[];
+      const [allowed, remaining, reset] = (await run(
+        HIT,
+        [redis.key(`rl:req:${keyId}`)],
+        [String(WINDOW_MS), String(rpm), member()],
+      )) as number[];
       return { allowed: allowed === 1, limit: rpm, remaining: Math.max(0, remaining), resetMs: Math.max(0, reset) };
     },
     async reserveTokens({ keyId, id, tpm, estimate, ttlMs }): Promise<LimitResult> {
       const est = Math.max(0, Math.round(estimate));
-      const [allowed, used, reserved, , reset] = (await run(RESERVE_TOKENS, tokenKeys(keyId), [String(WINDOW_MS), String(tpm), String(est), id, String(ttlMs)])) as number[];
+      const [allowed, used, reserved, , reset] = (await run(RESERVE_TOKENS, tokenKeys(keyId), [
+        String(WINDOW_MS),
+        String(tpm),
+        String(est),
+        id,
+        String(ttlMs),
+      ])) as number[];
       const ok = allowed === 1;
-      return { allowed: ok, limit: tpm, remaining: Math.max(0, tpm - used - reserved), resetMs: tokenResetMs(ok, used, est, tpm, Math.max(0, reset)) };
+      return {
+        allowed: ok,
+        limit: tpm,
+        remaining: Math.max(0, tpm - used - reserved),
+        resetMs: tokenResetMs(ok, used, est, tpm, Math.max(0, reset)),
+      };
     },
     async settleTokens(keyId, id, actual) {
       await run(SETTLE_TOKENS, tokenKeys(keyId), [String(WINDOW_MS), id, String(Math.max(0, Math.round(actual)))]);
     },
     async reserveSpend({ keyId, id, scope, budget, estimate, spentFloor, ttlMs, scopeTtlMs }): Promise<SpendAnswer> {
       const args = [String(budget), String(estimate), String(spentFloor), id, String(ttlMs), String(scopeTtlMs)];
-      const [allowed, spent, reserved, inFlight] = (await run(RESERVE_SPEND, spendKeys(keyId, scope), args)) as [number, string, string, number];
+      const [allowed, spent, reserved, inFlight] = (await run(RESERVE_SPEND, spendKeys(keyId, scope), args)) as [
+        number,
+        string,
+        string,
+        number,
+      ];
       return { allowed: allowed === 1, spent: BigInt(spent), reserved: BigInt(reserved), inFlight };
     },
     async settleSpend(keyId, scope, id, actualUnits, scopeTtlMs) {

@@ -26,7 +26,12 @@ if (inject('redisUrl')) {
   kinds.push([
     'Redis',
     async () => {
-      const redis = await connectRedis({ url: inject('redisUrl'), prefix: `u${randomBytes(4).toString('hex')}:`, logger: silent, commandTimeoutMs: 1_000 });
+      const redis = await connectRedis({
+        url: inject('redisUrl'),
+        prefix: `u${randomBytes(4).toString('hex')}:`,
+        logger: silent,
+        commandTimeoutMs: 1_000,
+      });
       return { limiter: createRedisLimiter(redis), close: () => redis.close() };
     },
   ]);
@@ -52,14 +57,19 @@ describe.each(kinds)('reservations (%s)', (_name, make) => {
 
   it('50 concurrent token reservations admit only what fits, and settling frees the rest', async () => {
     const k = key();
-    const answers = await Promise.all(Array.from({ length: 50 }, (_, i) => limiter.reserveTokens({ keyId: k, id: `r${i}`, tpm: 100, estimate: 30, ttlMs: 60_000 })));
+    const answers = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => limiter.reserveTokens({ keyId: k, id: `r${i}`, tpm: 100, estimate: 30, ttlMs: 60_000 })),
+    );
     const admitted = answers.map((a, i) => (a.allowed ? i : -1)).filter((i) => i >= 0);
     expect(admitted).toHaveLength(3);
     const refused = answers.find((a) => !a.allowed)!;
     expect(refused).toMatchObject({ remaining: 10, resetMs: 1_000 }); // held by requests in flight: retry soon
     // Each used 5: the holds give way to 15 tokens, and 85 are left.
     await Promise.all(admitted.map((i) => limiter.settleTokens(k, `r${i}`, 5)));
-    expect(await limiter.reserveTokens({ keyId: k, id: 'after', tpm: 100, estimate: 85, ttlMs: 60_000 })).toMatchObject({ allowed: true, remaining: 0 });
+    expect(await limiter.reserveTokens({ keyId: k, id: 'after', tpm: 100, estimate: 85, ttlMs: 60_000 })).toMatchObject({
+      allowed: true,
+      remaining: 0,
+    });
     await limiter.settleTokens(k, 'after', 0);
     const last = await limiter.reserveTokens({ keyId: k, id: 'over', tpm: 100, estimate: 86, ttlMs: 60_000 });
     expect(last.allowed).toBe(true); // alone, with 85 left: runs (one-at-a-time use is never refused while room is left)
@@ -72,10 +82,16 @@ describe.each(kinds)('reservations (%s)', (_name, make) => {
   it('a settle without a hold still counts the tokens; a second settle of the same hold releases nothing', async () => {
     const k = key();
     await limiter.settleTokens(k, 'never-held', 40);
-    expect(await limiter.reserveTokens({ keyId: k, id: 'a', tpm: 100, estimate: 60, ttlMs: 60_000 })).toMatchObject({ allowed: true, remaining: 0 });
+    expect(await limiter.reserveTokens({ keyId: k, id: 'a', tpm: 100, estimate: 60, ttlMs: 60_000 })).toMatchObject({
+      allowed: true,
+      remaining: 0,
+    });
     await limiter.settleTokens(k, 'a', 0);
     await limiter.settleTokens(k, 'a', 0);
-    expect(await limiter.reserveTokens({ keyId: k, id: 'b', tpm: 100, estimate: 60, ttlMs: 60_000 })).toMatchObject({ allowed: true, remaining: 0 });
+    expect(await limiter.reserveTokens({ keyId: k, id: 'b', tpm: 100, estimate: 60, ttlMs: 60_000 })).toMatchObject({
+      allowed: true,
+      remaining: 0,
+    });
   });
 
   it('50 concurrent spend reservations admit what fits; the spend settles to the actual cost', async () => {
@@ -148,6 +164,9 @@ describe('fallback limiter settles each hold where it was made', () => {
       ['after', 3],
     ]);
     expect(fallback.holdsTokens('k', 'during')).toBe(false);
-    expect(await fallback.reserveTokens({ keyId: 'k', id: 'x', tpm: 10, estimate: 1, ttlMs: 60_000 })).toMatchObject({ allowed: true, remaining: 6 }); // its 3 tokens counted in-process
+    expect(await fallback.reserveTokens({ keyId: 'k', id: 'x', tpm: 10, estimate: 1, ttlMs: 60_000 })).toMatchObject({
+      allowed: true,
+      remaining: 6,
+    }); // its 3 tokens counted in-process
   });
 });

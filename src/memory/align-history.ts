@@ -67,7 +67,12 @@ export function alignHistory({ stored, client, clientLastRole }: AlignInput): Al
     }
     if (equal < 2) continue;
     // Most equal messages; then no difference; then the newest placement.
-    if (!best || equal > best.equal || (equal === best.equal && (firstDiff < 0 ? 1 : 0) > (best.firstDiff < 0 ? 1 : 0)) || (equal === best.equal && (firstDiff < 0) === (best.firstDiff < 0) && d > best.d)) {
+    if (
+      !best ||
+      equal > best.equal ||
+      (equal === best.equal && (firstDiff < 0 ? 1 : 0) > (best.firstDiff < 0 ? 1 : 0)) ||
+      (equal === best.equal && firstDiff < 0 === best.firstDiff < 0 && d > best.d)
+    ) {
       best = { d, equal, firstDiff };
     }
   }

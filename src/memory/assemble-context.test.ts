@@ -7,11 +7,23 @@ const item = (seq: number, role: string, content: string, extra: Record<string, 
   message: { role, content, ...extra },
   tokens: words(content) + 3,
 });
-const base = { clientSystem: [{ role: 'system', content: 'be brief' }], clientRest: [{ role: 'user', content: 'now?' }], pinned: [], summary: null, count: words };
+const base = {
+  clientSystem: [{ role: 'system', content: 'be brief' }],
+  clientRest: [{ role: 'user', content: 'now?' }],
+  pinned: [],
+  summary: null,
+  count: words,
+};
 
 describe('assembleContext', () => {
   it('orders client system, memory message, history, client messages', () => {
-    const out = assembleContext({ ...base, pinned: ['name is Ada'], summary: 'They discussed tea.', history: [item(1, 'user', 'hi'), item(2, 'assistant', 'hello')], budget: 1000 });
+    const out = assembleContext({
+      ...base,
+      pinned: ['name is Ada'],
+      summary: 'They discussed tea.',
+      history: [item(1, 'user', 'hi'), item(2, 'assistant', 'hello')],
+      budget: 1000,
+    });
     expect(out.messages.map((m) => m.role)).toEqual(['system', 'system', 'user', 'assistant', 'user']);
     expect(out.messages[0].content).toBe('be brief');
     expect(out.memoryMessage).toMatch(/not instructions/);
@@ -49,12 +61,20 @@ describe('assembleContext', () => {
   });
 
   it('gives retrieved items their share first, in thread order, and recent history the rest', () => {
-    const history = Array.from({ length: 40 }, (_, i) => item(100 + i, i % 2 ? 'assistant' : 'user', `recent turn ${i} about nothing much`));
-    const retrieved = [item(7, 'user', 'my dog is called Rex'), item(3, 'user', 'my sister lives in Lisbon'), item(5, 'assistant', 'a very long answer '.repeat(60))];
+    const history = Array.from({ length: 40 }, (_, i) =>
+      item(100 + i, i % 2 ? 'assistant' : 'user', `recent turn ${i} about nothing much`),
+    );
+    const retrieved = [
+      item(7, 'user', 'my dog is called Rex'),
+      item(3, 'user', 'my sister lives in Lisbon'),
+      item(5, 'assistant', 'a very long answer '.repeat(60)),
+    ];
     const out = assembleContext({ ...base, history, retrieved, retrievalShare: 0.5, budget: 200 });
     // The long one did not fit the share; the two that did are in thread order.
     expect(out.retrieved.map((i) => i.seq)).toEqual([3, 7]);
-    expect(out.memoryMessage).toMatch(/Retrieved from earlier[^\n]*\n- \(user, earlier\) my sister lives in Lisbon\n- \(user, earlier\) my dog is called Rex/);
+    expect(out.memoryMessage).toMatch(
+      /Retrieved from earlier[^\n]*\n- \(user, earlier\) my sister lives in Lisbon\n- \(user, earlier\) my dog is called Rex/,
+    );
     expect(out.split.retrieved).toBeGreaterThan(0);
     expect(out.split.retrieved).toBeLessThanOrEqual(100);
     expect(out.split.recent).toBeGreaterThan(0);
@@ -75,4 +95,3 @@ describe('assembleContext', () => {
     expect(out.split.summary).toBeGreaterThan(50);
   });
 });
-

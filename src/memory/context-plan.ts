@@ -126,7 +126,10 @@ export function contextPlanner(input: ContextPlanInput) {
   const count = counterFor(factor);
   const contextLength = input.model?.contextLength ?? DEFAULT_CONTEXT;
   const requested = Number(input.body.max_completion_tokens ?? input.body.max_tokens);
-  const reserve = Number.isFinite(requested) && requested > 0 ? requested : Math.min(input.model?.maxCompletionTokens ?? 1_024, Math.floor(contextLength / 4));
+  const reserve =
+    Number.isFinite(requested) && requested > 0
+      ? requested
+      : Math.min(input.model?.maxCompletionTokens ?? 1_024, Math.floor(contextLength / 4));
   const clientTokens = Math.ceil(countMessageTokens(all) * factor) + (input.body.tools ? count(JSON.stringify(input.body.tools)) : 0);
   const margin = Math.ceil(contextLength * 0.05) + 64;
   const budget = input.inject ? Math.max(0, Math.min(contextLength - reserve - margin - clientTokens, input.cap)) : 0;
@@ -144,7 +147,9 @@ export function contextPlanner(input: ContextPlanInput) {
         summary: input.inject ? (input.thread?.summary ?? null) : null,
         history: input.inject ? history : [],
         retrieved: input.inject
-          ? (retrieved ?? []).filter((r) => r.seq > 0).map((r) => ({ seq: r.seq, message: storedMessage(r), tokens: Math.ceil(r.tokens * factor) }))
+          ? (retrieved ?? [])
+              .filter((r) => r.seq > 0)
+              .map((r) => ({ seq: r.seq, message: storedMessage(r), tokens: Math.ceil(r.tokens * factor) }))
           : [],
         retrievalShare,
         budget,

@@ -75,7 +75,19 @@ export function createEmbedder(opts: EmbedderOptions) {
   async function embed(workspaceId: string, inputs: string[], signalMs: number): Promise<number[][]> {
     const requestId = `emb_${randomBytes(12).toString('hex')}`;
     const started = performance.now();
-    const base: Omit<RequestOutcome, 'status' | 'httpStatus' | 'errorCode' | 'usage' | 'servedModel' | 'text' | 'toolCalls' | 'generationId' | 'upstreamHeadersMs' | 'totalMs'> = {
+    const base: Omit<
+      RequestOutcome,
+      | 'status'
+      | 'httpStatus'
+      | 'errorCode'
+      | 'usage'
+      | 'servedModel'
+      | 'text'
+      | 'toolCalls'
+      | 'generationId'
+      | 'upstreamHeadersMs'
+      | 'totalMs'
+    > = {
       requestId,
       route: 'embeddings',
       workspaceId,
@@ -117,7 +129,19 @@ export function createEmbedder(opts: EmbedderOptions) {
       });
       return vectors as number[][];
     } catch (err) {
-      opts.record({ ...base, status: 'upstream_error', httpStatus: 502, errorCode: 'embedding_failed', usage: null, servedModel: null, text: '', toolCalls: [], generationId: null, upstreamHeadersMs: null, totalMs: performance.now() - started });
+      opts.record({
+        ...base,
+        status: 'upstream_error',
+        httpStatus: 502,
+        errorCode: 'embedding_failed',
+        usage: null,
+        servedModel: null,
+        text: '',
+        toolCalls: [],
+        generationId: null,
+        upstreamHeadersMs: null,
+        totalMs: performance.now() - started,
+      });
       throw err;
     } finally {
       clearTimeout(timer);
@@ -140,7 +164,10 @@ export function createEmbedder(opts: EmbedderOptions) {
     const items = rowsOf(
       await opts.db.execute(sql`
         select id, workspace_id, thread_id, seq, search_text from thread_items
-        where id in (${sql.join(claimed.map((j) => sql`${String(j.item_id)}`), sql`, `)}) and search_text is not null`),
+        where id in (${sql.join(
+          claimed.map((j) => sql`${String(j.item_id)}`),
+          sql`, `,
+        )}) and search_text is not null`),
     );
     const byId = new Map(items.map((i) => [String(i.id), i]));
     const done: number[] = [];
@@ -148,12 +175,17 @@ export function createEmbedder(opts: EmbedderOptions) {
     const byWorkspace = new Map<string, Record<string, any>[]>();
     for (const job of claimed) {
       const item = byId.get(String(job.item_id));
-      if (!item) done.push(Number(job.id)); // the item is gone: nothing to embed
+      if (!item)
+        done.push(Number(job.id)); // the item is gone: nothing to embed
       else byWorkspace.set(String(job.workspace_id), [...(byWorkspace.get(String(job.workspace_id)) ?? []), job]);
     }
     for (const [workspaceId, jobs] of byWorkspace) {
       try {
-        const vectors = await embed(workspaceId, jobs.map((j) => String(byId.get(String(j.item_id))!.search_text).slice(0, 8_000)), 30_000);
+        const vectors = await embed(
+          workspaceId,
+          jobs.map((j) => String(byId.get(String(j.item_id))!.search_text).slice(0, 8_000)),
+          30_000,
+        );
         for (let k = 0; k < jobs.length; k++) {
           const item = byId.get(String(jobs[k].item_id))!;
           const v = vectors[k];
@@ -171,7 +203,10 @@ export function createEmbedder(opts: EmbedderOptions) {
           done.push(Number(jobs[k].id));
         }
       } catch (err) {
-        opts.logger.warn({ err: (err as Error).message, workspace_id: workspaceId, jobs: jobs.length }, 'memory embeddings failed; retried later');
+        opts.logger.warn(
+          { err: (err as Error).message, workspace_id: workspaceId, jobs: jobs.length },
+          'memory embeddings failed; retried later',
+        );
         for (const j of jobs) failed.push({ id: Number(j.id), attempts: Number(j.attempts) });
       }
     }
@@ -179,9 +214,17 @@ export function createEmbedder(opts: EmbedderOptions) {
     const retry = failed.filter((f) => f.attempts < MAX_ATTEMPTS);
     if (giveUp.length) opts.logger.error({ jobs: giveUp.length }, 'memory embeddings given up after 5 attempts');
     const remove = [...done, ...giveUp];
-    if (remove.length) await opts.db.execute(sql`delete from memory_jobs where id in (${sql.join(remove.map((n) => sql`${n}`), sql`, `)})`);
+    if (remove.length)
+      await opts.db.execute(
+        sql`delete from memory_jobs where id in (${sql.join(
+          remove.map((n) => sql`${n}`),
+          sql`, `,
+        )})`,
+      );
     for (const f of retry) {
-      await opts.db.execute(sql`update memory_jobs set claimed_until = null, run_after = now() + make_interval(secs => ${2 ** f.attempts}) where id = ${f.id}`);
+      await opts.db.execute(
+        sql`update memory_jobs set claimed_until = null, run_after = now() + make_interval(secs => ${2 ** f.attempts}) where id = ${f.id}`,
+      );
     }
     return claimed.length;
   }
@@ -196,7 +239,9 @@ export function createEmbedder(opts: EmbedderOptions) {
       const rows = rowsOf(await opts.db.execute(sql`select item_id, embedding from thread_item_embeddings where vec is null limit 200`));
       if (rows.length === 0 || stopped) return;
       for (const r of rows) {
-        await opts.db.execute(sql`update thread_item_embeddings set vec = ${vectorLiteral(decodeVector(String(r.embedding)))}::vector where item_id = ${String(r.item_id)}`);
+        await opts.db.execute(
+          sql`update thread_item_embeddings set vec = ${vectorLiteral(decodeVector(String(r.embedding)))}::vector where item_id = ${String(r.item_id)}`,
+        );
       }
     }
   }
@@ -232,7 +277,8 @@ export function createEmbedder(opts: EmbedderOptions) {
 
   return {
     /** Embeds a request's query (the caller bounds the wait); records the call as the gateway's own. */
-    embedQuery: async (workspaceId: string, text: string, deadlineMs: number) => (await embed(workspaceId, [text.slice(0, 8_000)], deadlineMs))[0],
+    embedQuery: async (workspaceId: string, text: string, deadlineMs: number) =>
+      (await embed(workspaceId, [text.slice(0, 8_000)], deadlineMs))[0],
     kick,
     start() {
       timer = setInterval(kick, opts.pollMs ?? 1_000);
@@ -243,7 +289,9 @@ export function createEmbedder(opts: EmbedderOptions) {
     async idle(): Promise<void> {
       for (let i = 0; i < 200; i++) {
         if (running) await running;
-        const [{ n }] = rowsOf(await opts.db.execute(sql`select count(*)::int as n from memory_jobs where run_after <= now()`)) as { n: number }[];
+        const [{ n }] = rowsOf(await opts.db.execute(sql`select count(*)::int as n from memory_jobs where run_after <= now()`)) as {
+          n: number;
+        }[];
         if (!running && Number(n) === 0) return;
         kick();
         await new Promise((r) => setTimeout(r, 20));

@@ -24,11 +24,21 @@ export interface MemoryContext {
 }
 
 /** What storing an exchange reads of a request's outcome (available before the outcome itself). */
-export type ExchangeSource = Pick<RequestOutcome, 'requestId' | 'status' | 'text' | 'toolCalls' | 'truncatedChars' | 'servedModel' | 'requestedModel' | 'usage' | 'generationId' | 'request'>;
+export type ExchangeSource = Pick<
+  RequestOutcome,
+  'requestId' | 'status' | 'text' | 'toolCalls' | 'truncatedChars' | 'servedModel' | 'requestedModel' | 'usage' | 'generationId' | 'request'
+>;
 
 /** What a plan reads of the thread row (a cached view is used only while these hold). */
 function sameFacts(a: ThreadRow | undefined, b: ThreadRow): boolean {
-  return !!a && a.version === b.version && a.createdAt.getTime() === b.createdAt.getTime() && a.summary === b.summary && a.summaryUptoSeq === b.summaryUptoSeq && a.nextSeq === b.nextSeq;
+  return (
+    !!a &&
+    a.version === b.version &&
+    a.createdAt.getTime() === b.createdAt.getTime() &&
+    a.summary === b.summary &&
+    a.summaryUptoSeq === b.summaryUptoSeq &&
+    a.nextSeq === b.nextSeq
+  );
 }
 
 /** The longest a response waits for its exchange to be committed before it ends (then the durable writer takes it). */
@@ -102,7 +112,8 @@ export function createMemoryService(opts: MemoryServiceOptions) {
   function write(ex: Exchange): Promise<void> {
     const key = threadKey(ex.workspaceId, ex.threadId);
     const before = pending.get(key);
-    const attempt = () => withDeadline(opts.store.appendItems(ex.workspaceId, ex.threadId, ex.items, ex.supersedeSeqs), COMMIT_WAIT_MS, 'thread memory write');
+    const attempt = () =>
+      withDeadline(opts.store.appendItems(ex.workspaceId, ex.threadId, ex.items, ex.supersedeSeqs), COMMIT_WAIT_MS, 'thread memory write');
     const done: Promise<void> = (before ? before.then(attempt) : attempt()).then(
       () => {
         opts.embedder?.kick();
@@ -110,7 +121,10 @@ export function createMemoryService(opts: MemoryServiceOptions) {
       },
       (err) => {
         // Idempotent by item id: should the first attempt land after all, the retry skips it.
-        opts.logger.warn({ ...describeDbError(err), thread: ex.threadId, request_id: ex.requestId }, 'memory write deferred to the durable writer');
+        opts.logger.warn(
+          { ...describeDbError(err), thread: ex.threadId, request_id: ex.requestId },
+          'memory write deferred to the durable writer',
+        );
         writer.enqueue(ex);
       },
     );
@@ -134,20 +148,36 @@ export function createMemoryService(opts: MemoryServiceOptions) {
     if (!complete && !replyMessage) return null; // nothing happened worth remembering
     const newMessages = plan
       ? plan.newMessages
-      : ((outcome.request?.messages as ChatMessage[]) ?? []).filter((m) => m.role !== 'system' && m.role !== 'developer').map((m) => storableMessage(m, redact, opts.maxInlineBytes));
+      : ((outcome.request?.messages as ChatMessage[]) ?? [])
+          .filter((m) => m.role !== 'system' && m.role !== 'developer')
+          .map((m) => storableMessage(m, redact, opts.maxInlineBytes));
     const items: NewItem[] = newMessages.map((m, i) => toItem(m, `itm_${outcome.requestId}_${i}`, 'complete', outcome));
     if (replyMessage) {
       const reply = storableMessage(replyMessage, redact, opts.maxInlineBytes);
       items.push(toItem(reply, `itm_${outcome.requestId}_r`, complete ? 'complete' : 'incomplete', outcome, true));
     }
-    return { requestId: outcome.requestId, workspaceId: ctx.workspaceId, threadId: ctx.threadId, items, supersedeSeqs: plan?.supersedeSeqs ?? [], budget: plan?.budget };
+    return {
+      requestId: outcome.requestId,
+      workspaceId: ctx.workspaceId,
+      threadId: ctx.threadId,
+      items,
+      supersedeSeqs: plan?.supersedeSeqs ?? [],
+      budget: plan?.budget,
+    };
   }
 
   /**
    * What a request on a thread forwards and stores: the one function behind both a real request
    * (`prepare`) and the dry run (`POST /v1/threads/{id}/context`).
    */
-  async function plan(args: { workspaceId: string; threadId: string; body: Record<string, any>; inject: boolean; maxTokens?: number; deadlineMs?: number }): Promise<ContextPlan> {
+  async function plan(args: {
+    workspaceId: string;
+    threadId: string;
+    body: Record<string, any>;
+    inject: boolean;
+    maxTokens?: number;
+    deadlineMs?: number;
+  }): Promise<ContextPlan> {
     const share = opts.retrievalShare ?? 0.3;
     const inputOf = (view: { thread: ThreadRow | undefined; recent: HistoryRow[]; pinned: ItemRow[] }, model: ModelInfo | undefined) => ({
       body: args.body,
@@ -170,7 +200,8 @@ export function createMemoryService(opts: MemoryServiceOptions) {
       ]);
       return vector.length ? fuse(args.workspaceId, args.threadId, lexical, vector) : lexical;
     };
-    const finish = (planner: ReturnType<typeof contextPlanner>, first: ContextPlan, found: HistoryRow[] | null) => (found?.length ? planner.plan(found, share) : first);
+    const finish = (planner: ReturnType<typeof contextPlanner>, first: ContextPlan, found: HistoryRow[] | null) =>
+      found?.length ? planner.plan(found, share) : first;
 
     const work = async () => {
       // An exchange of this thread still being written on this instance is waited for first
@@ -213,7 +244,10 @@ export function createMemoryService(opts: MemoryServiceOptions) {
     const now = performance.now();
     const hit = vectorCache.get(key);
     if (hit && now - hit.at < VECTOR_CACHE_MS) return hit.rows;
-    const rows = (await opts.store.embeddingsBetween(workspaceId, threadId, before - RETRIEVAL_SPAN, before)).map((r) => ({ seq: r.seq, v: decodeVector(r.embedding) }));
+    const rows = (await opts.store.embeddingsBetween(workspaceId, threadId, before - RETRIEVAL_SPAN, before)).map((r) => ({
+      seq: r.seq,
+      v: decodeVector(r.embedding),
+    }));
     vectorCache.delete(key);
     if (vectorCache.size >= VECTOR_CACHE_ENTRIES) vectorCache.delete(vectorCache.keys().next().value!);
     vectorCache.set(key, { at: now, rows });
@@ -222,10 +256,18 @@ export function createMemoryService(opts: MemoryServiceOptions) {
 
   async function vectorSearch(workspaceId: string, threadId: string, query: string, before: number): Promise<number[]> {
     try {
-      const embedQuery = () => withDeadline(opts.embedder!.embedQuery(workspaceId, query, QUERY_EMBED_MS), QUERY_EMBED_MS + 100, 'query embedding');
+      const embedQuery = () =>
+        withDeadline(opts.embedder!.embedQuery(workspaceId, query, QUERY_EMBED_MS), QUERY_EMBED_MS + 100, 'query embedding');
       // pgvector: the database ranks the span by cosine distance.
       if (opts.store.vectorSearch) {
-        const nearest = await opts.store.nearestItems(workspaceId, threadId, await embedQuery(), before - RETRIEVAL_SPAN, before, RETRIEVAL_CANDIDATES);
+        const nearest = await opts.store.nearestItems(
+          workspaceId,
+          threadId,
+          await embedQuery(),
+          before - RETRIEVAL_SPAN,
+          before,
+          RETRIEVAL_CANDIDATES,
+        );
         return nearest.filter((r) => r.score > 0).map((r) => r.seq);
       }
       // Without it, the query's embedding and the stored vectors are fetched at once and compared here.
@@ -247,7 +289,10 @@ export function createMemoryService(opts: MemoryServiceOptions) {
     const score = new Map<number, number>();
     lexical.forEach((r, i) => score.set(r.seq, (score.get(r.seq) ?? 0) + 1 / (60 + i + 1)));
     vector.forEach((seq, i) => score.set(seq, (score.get(seq) ?? 0) + 1 / (60 + i + 1)));
-    const order = [...score].sort((a, b) => b[1] - a[1] || b[0] - a[0]).slice(0, RETRIEVAL_CANDIDATES).map(([seq]) => seq);
+    const order = [...score]
+      .sort((a, b) => b[1] - a[1] || b[0] - a[0])
+      .slice(0, RETRIEVAL_CANDIDATES)
+      .map(([seq]) => seq);
     const known = new Map(lexical.map((r) => [r.seq, r]));
     const missing = order.filter((seq) => !known.has(seq));
     for (const r of await opts.store.historyRows(workspaceId, threadId, missing)) known.set(r.seq, r);
@@ -264,7 +309,12 @@ export function createMemoryService(opts: MemoryServiceOptions) {
     /** How retrieval runs: lexical (Postgres full-text search) and, with an embedding model, vectors in the database or here. */
     retrieval: {
       lexical: (opts.retrievalShare ?? 0.3) > 0,
-      vector: (opts.retrievalShare ?? 0.3) <= 0 || !opts.embedder ? null : opts.store.vectorSearch ? ('pgvector' as const) : ('in_gateway' as const),
+      vector:
+        (opts.retrievalShare ?? 0.3) <= 0 || !opts.embedder
+          ? null
+          : opts.store.vectorSearch
+            ? ('pgvector' as const)
+            : ('in_gateway' as const),
     },
 
     /** Builds the forwarded body for a request on a thread. */
@@ -344,16 +394,14 @@ function toItem(m: ChatMessage, id: string, status: string, outcome: ExchangeSou
     id,
     kind: 'message',
     role: m.role,
-    content: (m.content ?? null),
-    toolCalls: (m.tool_calls ?? null),
+    content: m.content ?? null,
+    toolCalls: m.tool_calls ?? null,
     toolCallId: m.tool_call_id ?? null,
     name: m.name ?? null,
     contentHash: messageHash(m),
     tokens: messageTokens(m),
     status,
     requestId: outcome.requestId,
-    ...(isReply
-      ? { model: outcome.servedModel ?? outcome.requestedModel, usage: outcome.usage, generationId: outcome.generationId }
-      : {}),
+    ...(isReply ? { model: outcome.servedModel ?? outcome.requestedModel, usage: outcome.usage, generationId: outcome.generationId } : {}),
   };
 }

@@ -17,13 +17,23 @@ function storeWith(summary: string | null, items: { seq: number; role: string; c
   return { store, saved };
 }
 
-const items = Array.from({ length: 10 }, (_, i) => ({ seq: i + 1, role: i % 2 ? 'assistant' : 'user', content: `turn ${i} Ada 42`, tokens: 10 }));
+const items = Array.from({ length: 10 }, (_, i) => ({
+  seq: i + 1,
+  role: i % 2 ? 'assistant' : 'user',
+  content: `turn ${i} Ada 42`,
+  tokens: 10,
+}));
 
 describe('summarizer', () => {
   it('folds the oldest half into the summary, telling the model to carry facts forward', async () => {
     const { store, saved } = storeWith('Earlier: the user is Ada.', items);
     const prompts: { system: string; user: string }[] = [];
-    const s = createSummarizer({ store, logger: pino({ level: 'silent' }), budgetTokens: 50, complete: async (_w, _t, p) => (prompts.push(p), 'Ada, 42, turns 0-4.') });
+    const s = createSummarizer({
+      store,
+      logger: pino({ level: 'silent' }),
+      budgetTokens: 50,
+      complete: async (_w, _t, p) => (prompts.push(p), 'Ada, 42, turns 0-4.'),
+    });
     s.consider('ws', 't');
     await s.idle();
     expect(saved).toEqual([{ summary: 'Ada, 42, turns 0-4.', upto: 5 }]);
@@ -61,4 +71,3 @@ describe('summarizer', () => {
     expect(saved).toEqual([{ summary: 'folded', upto: 5 }]);
   });
 });
-

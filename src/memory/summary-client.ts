@@ -9,7 +9,13 @@ export const SUMMARY_KEY_ID = 'gateway:memory-summary';
  * Asks the summary model through the upstream (non-stream) and records the call's usage as the
  * gateway's own, on the thread's workspace, so memory's cost shows up in the ledger.
  */
-export function createSummaryClient(opts: { upstream: UpstreamClient; model: string; record: OutcomeSink; now: () => number; timeoutMs: number }) {
+export function createSummaryClient(opts: {
+  upstream: UpstreamClient;
+  model: string;
+  record: OutcomeSink;
+  now: () => number;
+  timeoutMs: number;
+}) {
   return async (workspaceId: string, threadId: string, prompt: { system: string; user: string }): Promise<string> => {
     const requestId = `sum_${randomBytes(12).toString('hex')}`;
     const started = performance.now();
@@ -61,7 +67,18 @@ export function createSummaryClient(opts: { upstream: UpstreamClient; model: str
       });
       return json?.error ? '' : text;
     } catch (err) {
-      opts.record({ ...base, servedModel: null, status: 'upstream_error', httpStatus: 502, errorCode: 'summary_failed', usage: null, text: '', generationId: null, upstreamHeadersMs: null, totalMs: performance.now() - started });
+      opts.record({
+        ...base,
+        servedModel: null,
+        status: 'upstream_error',
+        httpStatus: 502,
+        errorCode: 'summary_failed',
+        usage: null,
+        text: '',
+        generationId: null,
+        upstreamHeadersMs: null,
+        totalMs: performance.now() - started,
+      });
       throw err;
     }
   };

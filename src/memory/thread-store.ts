@@ -44,7 +44,9 @@ const rowsOf = (result: unknown) => (Array.isArray(result) ? result : (result as
 
 /** The text lexical retrieval indexes for an item: its text content (and tool names), capped so a huge item cannot fail the write. */
 function searchTextOf(item: NewItem): string | null {
-  const calls = Array.isArray(item.toolCalls) ? (item.toolCalls as { function?: { name?: string } }[]).map((c) => c?.function?.name ?? '').join(' ') : '';
+  const calls = Array.isArray(item.toolCalls)
+    ? (item.toolCalls as { function?: { name?: string } }[]).map((c) => c?.function?.name ?? '').join(' ')
+    : '';
   const text = `${contentText(item.content)} ${calls}`.trim();
   return text ? storableText(text.slice(0, SEARCH_TEXT_MAX)) : null;
 }
@@ -68,7 +70,8 @@ export function vectorLiteral(v: ArrayLike<number>): string {
  * version (bumped by every change, on any instance) is the one it was read at.
  */
 export function createThreadStore(db: Db, opts: { embed?: boolean; vectors?: boolean } = {}) {
-  const inThread = (workspaceId: string, threadId: string) => and(eq(threadItems.workspaceId, workspaceId), eq(threadItems.threadId, threadId));
+  const inThread = (workspaceId: string, threadId: string) =>
+    and(eq(threadItems.workspaceId, workspaceId), eq(threadItems.threadId, threadId));
   const cache = new Map<string, { version: string; recent: HistoryRow[]; pinned: ItemRow[]; thread?: ThreadRow }>();
   const cacheKey = (workspaceId: string, threadId: string) => `${workspaceId}\u0000${threadId}`;
   // A version is the counter plus the thread's creation time: a deleted and re-created thread starts again at 1.
@@ -140,13 +143,18 @@ export function createThreadStore(db: Db, opts: { embed?: boolean; vectors?: boo
       return cached?.thread ? { thread: cached.thread, recent: cached.recent, pinned: cached.pinned } : undefined;
     },
 
-
     /**
      * Lexical retrieval: the thread's complete messages older than `beforeSeq` (and among the
      * RETRIEVAL_SPAN before it, which bounds the cost on any thread length) that share stemmed
      * words with `query` (any of them, ranked by Postgres's ts_rank), best first.
      */
-    async searchItems(workspaceId: string, threadId: string, query: string, beforeSeq: number, limit: number): Promise<(HistoryRow & { rank: number })[]> {
+    async searchItems(
+      workspaceId: string,
+      threadId: string,
+      query: string,
+      beforeSeq: number,
+      limit: number,
+    ): Promise<(HistoryRow & { rank: number })[]> {
       const words = query.slice(0, 2_000);
       if (!/[\p{L}\p{N}]/u.test(words) || beforeSeq <= 1) return [];
       const result = await db.execute(sql`
@@ -160,7 +168,12 @@ export function createThreadStore(db: Db, opts: { embed?: boolean; vectors?: boo
     },
 
     /** Stored embeddings of the thread's complete messages with seq in [fromSeq, beforeSeq). */
-    async embeddingsBetween(workspaceId: string, threadId: string, fromSeq: number, beforeSeq: number): Promise<{ seq: number; embedding: string }[]> {
+    async embeddingsBetween(
+      workspaceId: string,
+      threadId: string,
+      fromSeq: number,
+      beforeSeq: number,
+    ): Promise<{ seq: number; embedding: string }[]> {
       const result = await db.execute(sql`
         select e.seq, e.embedding from thread_item_embeddings e
         join thread_items i on i.id = e.item_id and i.status = 'complete'
@@ -176,7 +189,14 @@ export function createThreadStore(db: Db, opts: { embed?: boolean; vectors?: boo
      * `query` by cosine distance, nearest first. An exact scan of the thread's span (its index on
      * thread and seq bounds it), so a thread filter never hides a match as an approximate index can.
      */
-    async nearestItems(workspaceId: string, threadId: string, query: ArrayLike<number>, fromSeq: number, beforeSeq: number, limit: number): Promise<{ seq: number; score: number }[]> {
+    async nearestItems(
+      workspaceId: string,
+      threadId: string,
+      query: ArrayLike<number>,
+      fromSeq: number,
+      beforeSeq: number,
+      limit: number,
+    ): Promise<{ seq: number; score: number }[]> {
       const literal = vectorLiteral(query);
       const result = await db.execute(sql`
         select e.seq, 1 - (e.vec <=> ${literal}::vector) as score from thread_item_embeddings e
@@ -194,7 +214,10 @@ export function createThreadStore(db: Db, opts: { embed?: boolean; vectors?: boo
       const result = await db.execute(sql`
         select seq, role, content, tool_calls, tool_call_id, name, content_hash, tokens from thread_items
         where workspace_id = ${workspaceId} and thread_id = ${threadId} and status = 'complete' and kind = 'message'
-          and seq in (${sql.join(seqs.map((n) => sql`${n}`), sql`, `)})`);
+          and seq in (${sql.join(
+            seqs.map((n) => sql`${n}`),
+            sql`, `,
+          )})`);
       return rowsOf(result).map(historyRowOf);
     },
 
@@ -279,17 +302,39 @@ export function createThreadStore(db: Db, opts: { embed?: boolean; vectors?: boo
         const superseded = new Set(supersedeSeqs);
         const added = written
           .filter((r) => r.kind === 'message' && r.status === 'complete')
-          .map((r) => ({ seq: r.seq, role: r.role, content: r.content, toolCalls: r.toolCalls, toolCallId: r.toolCallId, name: r.name, contentHash: r.contentHash, tokens: r.tokens }));
-        const pinned = [...cached.pinned.filter((r) => !superseded.has(r.seq)), ...written.filter((r) => r.pinned && r.status !== 'superseded')];
+          .map((r) => ({
+            seq: r.seq,
+            role: r.role,
+            content: r.content,
+            toolCalls: r.toolCalls,
+            toolCallId: r.toolCallId,
+            name: r.name,
+            contentHash: r.contentHash,
+            tokens: r.tokens,
+          }));
+        const pinned = [
+          ...cached.pinned.filter((r) => !superseded.has(r.seq)),
+          ...written.filter((r) => r.pinned && r.status !== 'superseded'),
+        ];
         const thread = cached.thread && { ...cached.thread, version, nextSeq };
-        remember(key, versionOf({ version, createdAt: created }), [...cached.recent.filter((r) => !superseded.has(r.seq)), ...added].slice(-HISTORY_LIMIT), pinned, thread);
+        remember(
+          key,
+          versionOf({ version, createdAt: created }),
+          [...cached.recent.filter((r) => !superseded.has(r.seq)), ...added].slice(-HISTORY_LIMIT),
+          pinned,
+          thread,
+        );
       } else {
         cache.delete(key);
       }
       return written;
     },
 
-    async ensureThread(workspaceId: string, threadId: string, fields: { title?: string | null; metadata?: Record<string, unknown> | null } = {}) {
+    async ensureThread(
+      workspaceId: string,
+      threadId: string,
+      fields: { title?: string | null; metadata?: Record<string, unknown> | null } = {},
+    ) {
       const [row] = await db
         .insert(threads)
         .values({ workspaceId, id: threadId, title: storableOrNull(fields.title), metadata: storableDeep(fields.metadata ?? null) })
@@ -351,12 +396,20 @@ export function createThreadStore(db: Db, opts: { embed?: boolean; vectors?: boo
       return row && toRow(row);
     },
 
-    async updateItem(workspaceId: string, threadId: string, itemId: string, set: Partial<Pick<ItemRow, 'content' | 'pinned' | 'status' | 'contentHash' | 'tokens'>>) {
+    async updateItem(
+      workspaceId: string,
+      threadId: string,
+      itemId: string,
+      set: Partial<Pick<ItemRow, 'content' | 'pinned' | 'status' | 'contentHash' | 'tokens'>>,
+    ) {
       const { content, ...rest } = set;
       const [row] = await db
         .update(threadItems)
         // An edited item's Responses form is gone with its old content: it is rebuilt from the chat form.
-        .set({ ...rest, ...(content !== undefined ? { content: encode(content), raw: null, searchText: searchTextOf({ content } as NewItem) } : {}) })
+        .set({
+          ...rest,
+          ...(content !== undefined ? { content: encode(content), raw: null, searchText: searchTextOf({ content } as NewItem) } : {}),
+        })
         .where(and(inThread(workspaceId, threadId), eq(threadItems.id, itemId)))
         .returning();
       if (row) await bump(workspaceId, threadId);
@@ -381,7 +434,9 @@ export function createThreadStore(db: Db, opts: { embed?: boolean; vectors?: boo
       const rows = await db
         .select()
         .from(threadItems)
-        .where(and(eq(threadItems.workspaceId, workspaceId), inArray(threadItems.responseId, responseIds), ne(threadItems.status, 'superseded')))
+        .where(
+          and(eq(threadItems.workspaceId, workspaceId), inArray(threadItems.responseId, responseIds), ne(threadItems.status, 'superseded')),
+        )
         .orderBy(asc(threadItems.seq));
       return rows.map(toRow);
     },
@@ -395,7 +450,13 @@ export function createThreadStore(db: Db, opts: { embed?: boolean; vectors?: boo
       const rows = await db
         .select()
         .from(threadItems)
-        .where(and(inThread(workspaceId, threadId), inArray(threadItems.kind, ['message', 'reasoning', 'item']), ne(threadItems.status, 'superseded')))
+        .where(
+          and(
+            inThread(workspaceId, threadId),
+            inArray(threadItems.kind, ['message', 'reasoning', 'item']),
+            ne(threadItems.status, 'superseded'),
+          ),
+        )
         .orderBy(desc(threadItems.seq))
         .limit(limit);
       return rows.reverse().map(toRow);
@@ -424,11 +485,19 @@ export function createThreadStore(db: Db, opts: { embed?: boolean; vectors?: boo
     },
 
     /** Deletes a response's items from its thread (the response itself is deleted by the caller, in `within`). */
-    async deleteResponseItems(workspaceId: string, threadId: string, responseId: string, within?: (tx: Parameters<Parameters<Db['transaction']>[0]>[0]) => Promise<void>): Promise<void> {
+    async deleteResponseItems(
+      workspaceId: string,
+      threadId: string,
+      responseId: string,
+      within?: (tx: Parameters<Parameters<Db['transaction']>[0]>[0]) => Promise<void>,
+    ): Promise<void> {
       cache.delete(cacheKey(workspaceId, threadId));
       await db.transaction(async (tx) => {
         await tx.delete(threadItems).where(and(inThread(workspaceId, threadId), eq(threadItems.responseId, responseId)));
-        await tx.update(threads).set({ version: sql`${threads.version} + 1`, updatedAt: sql`now()` }).where(and(eq(threads.workspaceId, workspaceId), eq(threads.id, threadId)));
+        await tx
+          .update(threads)
+          .set({ version: sql`${threads.version} + 1`, updatedAt: sql`now()` })
+          .where(and(eq(threads.workspaceId, workspaceId), eq(threads.id, threadId)));
         if (within) await within(tx);
       });
     },
@@ -438,7 +507,14 @@ export function createThreadStore(db: Db, opts: { embed?: boolean; vectors?: boo
       const rows = await db
         .select()
         .from(threadItems)
-        .where(and(inThread(workspaceId, threadId), eq(threadItems.kind, 'message'), eq(threadItems.status, 'complete'), gt(threadItems.seq, afterSeq)))
+        .where(
+          and(
+            inThread(workspaceId, threadId),
+            eq(threadItems.kind, 'message'),
+            eq(threadItems.status, 'complete'),
+            gt(threadItems.seq, afterSeq),
+          ),
+        )
         .orderBy(asc(threadItems.seq))
         .limit(limit);
       return rows.map(toRow);

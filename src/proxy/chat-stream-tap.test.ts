@@ -3,7 +3,14 @@ import { createChatStreamTap } from './chat-stream-tap.js';
 
 const enc = new TextEncoder();
 const chunk = (delta: object, extra: object = {}) =>
-  JSON.stringify({ id: 'gen-1', model: 'm/served', provider: 'P', object: 'chat.completion.chunk', choices: [{ index: 0, delta, finish_reason: null }], ...extra });
+  JSON.stringify({
+    id: 'gen-1',
+    model: 'm/served',
+    provider: 'P',
+    object: 'chat.completion.chunk',
+    choices: [{ index: 0, delta, finish_reason: null }],
+    ...extra,
+  });
 const usage = { prompt_tokens: 5, completion_tokens: 2, total_tokens: 7, cost: 0.0000123 };
 
 /** Feeds text split at every byte, so lines, events and UTF-8 code points are all cut. */
@@ -67,7 +74,10 @@ describe('chat stream tap', () => {
   it('splits usage carried on a content chunk into the content and a usage chunk', () => {
     const tap = createChatStreamTap({ includeUsage: true });
     const out = tap.push(enc.encode(`data: ${chunk({ content: 'last' }, { usage })}\n\n`));
-    const events = out.split('\n\n').filter(Boolean).map((e) => JSON.parse(e.slice(6)));
+    const events = out
+      .split('\n\n')
+      .filter(Boolean)
+      .map((e) => JSON.parse(e.slice(6)));
     expect(events).toHaveLength(2);
     expect(events[0].choices[0].delta.content).toBe('last');
     expect(events[0].usage).toBeNull();
@@ -77,11 +87,25 @@ describe('chat stream tap', () => {
 
   it('turns an in-band error into one OpenAI-shaped event and ignores what follows', () => {
     const tap = createChatStreamTap({ includeUsage: false });
-    const err = JSON.stringify({ id: 'gen-1', error: { code: 429, message: 'Rate limited upstream' }, choices: [{ index: 0, delta: { content: '' }, finish_reason: 'error' }] });
-    const out = tap.push(enc.encode(`data: ${chunk({ content: 'a' })}\n\ndata: ${err}\n\ndata: ${chunk({ content: 'b' })}\n\ndata: [DONE]\n\n`));
+    const err = JSON.stringify({
+      id: 'gen-1',
+      error: { code: 429, message: 'Rate limited upstream' },
+      choices: [{ index: 0, delta: { content: '' }, finish_reason: 'error' }],
+    });
+    const out = tap.push(
+      enc.encode(`data: ${chunk({ content: 'a' })}\n\ndata: ${err}\n\ndata: ${chunk({ content: 'b' })}\n\ndata: [DONE]\n\n`),
+    );
     const events = out.split('\n\n').filter(Boolean);
     expect(events).toHaveLength(2);
-    expect(JSON.parse(events[1].slice(6))).toEqual({ error: { message: 'Rate limited upstream', type: 'requests', param: null, code: 'rate_limit_exceeded', upstream: { status: 200, code: 429, message: 'Rate limited upstream' } } });
+    expect(JSON.parse(events[1].slice(6))).toEqual({
+      error: {
+        message: 'Rate limited upstream',
+        type: 'requests',
+        param: null,
+        code: 'rate_limit_exceeded',
+        upstream: { status: 200, code: 429, message: 'Rate limited upstream' },
+      },
+    });
     expect(tap.state.error).not.toBeNull();
     expect(tap.complete(true).text).toBe('a');
     expect(tap.state.sawDone).toBe(false);
@@ -150,7 +174,13 @@ describe('plain events skip the parser', () => {
     // after [DONE] nothing more goes out, plain or not
     expect(tap.push(enc.encode(plain('late')))).toBe('');
     const state = tap.complete(true);
-    expect(state).toMatchObject({ text: 'Hello world', usage: { promptTokens: 5 }, sawDone: true, servedModel: 'm/served', generationId: 'gen-1' });
+    expect(state).toMatchObject({
+      text: 'Hello world',
+      usage: { promptTokens: 5 },
+      sawDone: true,
+      servedModel: 'm/served',
+      generationId: 'gen-1',
+    });
   });
 
   it('answers usage, errors, CR framing, other fields and unfinished events as the parser does', () => {
@@ -173,7 +203,14 @@ describe('plain events skip the parser', () => {
   });
 
   it('gives the same output and content as the parser alone, whatever the chunking', () => {
-    const stream = [': OPENROUTER PROCESSING\n\n', plain('a'), plain('b'), plain('c'), `data: ${JSON.stringify({ id: 'gen-1', choices: [], usage })}\n\n`, 'data: [DONE]\n\n'].join('');
+    const stream = [
+      ': OPENROUTER PROCESSING\n\n',
+      plain('a'),
+      plain('b'),
+      plain('c'),
+      `data: ${JSON.stringify({ id: 'gen-1', choices: [], usage })}\n\n`,
+      'data: [DONE]\n\n',
+    ].join('');
     const reference = createChatStreamTap({ includeUsage: true });
     const expected = feedBytewise(reference, stream);
     const expectedState = reference.complete(true);

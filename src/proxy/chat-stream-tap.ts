@@ -235,7 +235,8 @@ export function createChatStreamTap(opts: { includeUsage: boolean; maxKeptChars?
     },
     /** Some upstreams end without [DONE] after a finish_reason; clients still need it (and it was held back for beforeEnd). */
     closing: (held: boolean) => (!state.sawDone || held ? 'data: [DONE]\n\n' : ''),
-    failureEvent: (code: string, message: string) => `data: ${JSON.stringify(renderError(new GatewayError(code as ErrorCode, message)))}\n\n`,
+    failureEvent: (code: string, message: string) =>
+      `data: ${JSON.stringify(renderError(new GatewayError(code as ErrorCode, message)))}\n\n`,
     jsonError(error: OpenAIErrorBody): string {
       state.error = error;
       state.finishReason = 'error';
@@ -275,7 +276,11 @@ function plainEvents(text: string, payloads: (string | object)[]): boolean {
 
 function hasContent(delta: any): boolean {
   if (!delta || typeof delta !== 'object') return false;
-  return (typeof delta.content === 'string' && delta.content.length > 0) || (Array.isArray(delta.tool_calls) && delta.tool_calls.length > 0) || !!delta.refusal;
+  return (
+    (typeof delta.content === 'string' && delta.content.length > 0) ||
+    (Array.isArray(delta.tool_calls) && delta.tool_calls.length > 0) ||
+    !!delta.refusal
+  );
 }
 
 export type ChatStreamTap = ReturnType<typeof createChatStreamTap>;

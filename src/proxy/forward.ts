@@ -88,10 +88,18 @@ function classify(err: unknown, handle: ForwardHandle, clientSignal: ClientSigna
     return { status: 'timeout' as const, httpStatus: 504, error };
   }
   if (err instanceof GatewayError) {
-    return { status: err.code === 'upstream_timeout' ? ('timeout' as const) : ('upstream_error' as const), httpStatus: err.status, error: err };
+    return {
+      status: err.code === 'upstream_timeout' ? ('timeout' as const) : ('upstream_error' as const),
+      httpStatus: err.status,
+      error: err,
+    };
   }
   if (err instanceof UpstreamHttpError) {
-    return { status: err.body.error.code === 'upstream_timeout' ? ('timeout' as const) : ('upstream_error' as const), httpStatus: err.status, error: err };
+    return {
+      status: err.body.error.code === 'upstream_timeout' ? ('timeout' as const) : ('upstream_error' as const),
+      httpStatus: err.status,
+      error: err,
+    };
   }
   const error = new GatewayError('upstream_unavailable', 'The upstream could not be reached.', { cause: err });
   return { status: 'upstream_error' as const, httpStatus: 503, error };
@@ -114,9 +122,13 @@ export function readUpstreamBody(body: UpstreamResponse['body'], maxBytes: numbe
         parts.length = 0;
         body.destroy();
         return reject(
-          new GatewayError('upstream_error', `The upstream's response is larger than the gateway's limit of ${maxBytes} bytes (UPSTREAM_MAX_BODY_BYTES).`, {
-            status: 502,
-          }),
+          new GatewayError(
+            'upstream_error',
+            `The upstream's response is larger than the gateway's limit of ${maxBytes} bytes (UPSTREAM_MAX_BODY_BYTES).`,
+            {
+              status: 502,
+            },
+          ),
         );
       }
       parts.push(chunk);
@@ -138,7 +150,10 @@ export function readUpstreamBody(body: UpstreamResponse['body'], maxBytes: numbe
  * A non-stream upstream body as JSON with the list it must carry (`choices`, `data`). OpenRouter
  * may answer 200 with an `error` instead, or something unreadable: both become a 502 to pass on.
  */
-export function upstreamJson(text: string, list: 'choices' | 'data' | 'output'): { json: any; error?: undefined } | { json?: undefined; error: UpstreamHttpError } {
+export function upstreamJson(
+  text: string,
+  list: 'choices' | 'data' | 'output',
+): { json: any; error?: undefined } | { json?: undefined; error: UpstreamHttpError } {
   let json: any = null;
   try {
     json = JSON.parse(text);
@@ -153,5 +168,11 @@ export function upstreamJson(text: string, list: 'choices' | 'data' | 'output'):
   const message = json?.error ? upstream.message : 'The upstream sent an unreadable response.';
   const code = json?.error ? 'server_error' : 'upstream_error';
   // The generation ran (and was billed): the SDK must not run it again.
-  return { error: new UpstreamHttpError(502, { error: { message, type: 'server_error', param: null, code, upstream } }, { 'x-should-retry': 'false' }) };
+  return {
+    error: new UpstreamHttpError(
+      502,
+      { error: { message, type: 'server_error', param: null, code, upstream } },
+      { 'x-should-retry': 'false' },
+    ),
+  };
 }

@@ -14,7 +14,12 @@ describe('parseUsage', () => {
 
   it('reads OpenRouter token details and fills the total', () => {
     expect(
-      parseUsage({ prompt_tokens: 10, completion_tokens: 4, prompt_tokens_details: { cached_tokens: 3 }, completion_tokens_details: { reasoning_tokens: 2 } }),
+      parseUsage({
+        prompt_tokens: 10,
+        completion_tokens: 4,
+        prompt_tokens_details: { cached_tokens: 3 },
+        completion_tokens_details: { reasoning_tokens: 2 },
+      }),
     ).toEqual({ promptTokens: 10, completionTokens: 4, totalTokens: 14, cachedTokens: 3, reasoningTokens: 2, cost: null });
     expect(parseUsage(null)).toBeNull();
   });

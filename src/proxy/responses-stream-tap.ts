@@ -70,7 +70,10 @@ export function createResponsesStreamTap(opts: { maxKeptChars?: number; holdFina
         const json = parseJson(data);
         if (type === 'error') {
           const e = json?.error ?? json;
-          state.error = { code: typeof e?.code === 'string' ? e.code : null, message: typeof e?.message === 'string' ? e.message : 'The upstream reported an error.' };
+          state.error = {
+            code: typeof e?.code === 'string' ? e.code : null,
+            message: typeof e?.message === 'string' ? e.message : 'The upstream reported an error.',
+          };
         } else if (json?.response && typeof json.response === 'object') {
           state.response = json.response;
           if (TERMINAL.has(type)) {
@@ -78,7 +81,10 @@ export function createResponsesStreamTap(opts: { maxKeptChars?: number; holdFina
             state.usage = parseResponsesUsage(json.response.usage);
             if (type === 'response.failed') {
               const e = json.response.error;
-              state.error ??= { code: typeof e?.code === 'string' ? e.code : 'server_error', message: typeof e?.message === 'string' ? e.message : 'The response failed.' };
+              state.error ??= {
+                code: typeof e?.code === 'string' ? e.code : 'server_error',
+                message: typeof e?.message === 'string' ? e.message : 'The response failed.',
+              };
             }
           }
         }

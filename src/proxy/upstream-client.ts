@@ -167,10 +167,16 @@ export function createUpstreamClient(opts: UpstreamClientOptions) {
       } catch (err) {
         if (req.signal.aborted) throw err;
         if (isHeadersTimeout(err)) {
-          throw new GatewayError('upstream_timeout', 'The upstream did not answer in time.', { cause: err, headers: retriedHeaders(n > 0) });
+          throw new GatewayError('upstream_timeout', 'The upstream did not answer in time.', {
+            cause: err,
+            headers: retriedHeaders(n > 0),
+          });
         }
         if (!isRetryable(err)) {
-          throw new GatewayError('upstream_unavailable', 'The upstream could not be reached.', { cause: err, headers: retriedHeaders(n > 0) });
+          throw new GatewayError('upstream_unavailable', 'The upstream could not be reached.', {
+            cause: err,
+            headers: retriedHeaders(n > 0),
+          });
         }
         lastError = err;
       }
@@ -184,7 +190,10 @@ export function createUpstreamClient(opts: UpstreamClientOptions) {
         // Either the gateway already retried or a retry was refused: the SDK must not retry on top.
         const final = n > 0 || attemptsLeft;
         if (res) throw await upstreamFailure(res, final);
-        throw new GatewayError('upstream_unavailable', 'The upstream could not be reached.', { cause: lastError, headers: retriedHeaders(final) });
+        throw new GatewayError('upstream_unavailable', 'The upstream could not be reached.', {
+          cause: lastError,
+          headers: retriedHeaders(final),
+        });
       }
       res?.body.resume();
       await sleep(backoff(n + 1), req.signal);

@@ -28,7 +28,12 @@ const MAX_IN_FLIGHT = 1_000;
  * replies come in order, so it cannot be dropped from there): those are counted, and past
  * MAX_IN_FLIGHT new commands fail at once rather than pile up.
  */
-export async function connectRedis(opts: { url: string; prefix: string; logger: Logger; commandTimeoutMs?: number }): Promise<RedisConnection> {
+export async function connectRedis(opts: {
+  url: string;
+  prefix: string;
+  logger: Logger;
+  commandTimeoutMs?: number;
+}): Promise<RedisConnection> {
   const timeout = opts.commandTimeoutMs ?? 100;
   const common = {
     url: opts.url,

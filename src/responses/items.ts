@@ -12,7 +12,8 @@ export type ResponseItem = Record<string, any>;
 /** `input` as a list of items: a string is one user message. Anything else is the client's error. */
 export function inputItems(input: unknown): ResponseItem[] {
   if (typeof input === 'string') return [{ type: 'message', role: 'user', content: input }];
-  if (!Array.isArray(input)) throw new GatewayError('invalid_value', "Invalid value for 'input': expected a string or an array of items.", { param: 'input' });
+  if (!Array.isArray(input))
+    throw new GatewayError('invalid_value', "Invalid value for 'input': expected a string or an array of items.", { param: 'input' });
   input.forEach((item, i) => {
     if (!item || typeof item !== 'object' || Array.isArray(item)) {
       throw new GatewayError('invalid_value', `Invalid value for 'input[${i}]': expected an object.`, { param: `input[${i}]` });
@@ -26,7 +27,8 @@ const isMessage = (item: ResponseItem) => item.type === 'message' || (item.type 
 /** A Responses content part as a chat content part (text, image), for thread memory and token counts. */
 function chatPart(part: any): unknown {
   if (!part || typeof part !== 'object') return { type: 'text', text: String(part ?? '') };
-  if ((part.type === 'input_text' || part.type === 'output_text' || part.type === 'text') && typeof part.text === 'string') return { type: 'text', text: part.text };
+  if ((part.type === 'input_text' || part.type === 'output_text' || part.type === 'text') && typeof part.text === 'string')
+    return { type: 'text', text: part.text };
   if (part.type === 'refusal' && typeof part.refusal === 'string') return { type: 'text', text: part.refusal };
   if (part.type === 'input_image') {
     const url = typeof part.image_url === 'string' ? part.image_url : part.file_id ? `file:${part.file_id}` : '';
@@ -52,10 +54,24 @@ function chatContent(content: unknown): unknown {
 export function chatFormOf(item: ResponseItem): ChatMessage | null {
   if (isMessage(item)) return { role: String(item.role), content: chatContent(item.content) };
   if (item.type === 'function_call') {
-    return { role: 'assistant', content: null, tool_calls: [{ id: String(item.call_id ?? ''), type: 'function', function: { name: String(item.name ?? ''), arguments: String(item.arguments ?? '') } }] };
+    return {
+      role: 'assistant',
+      content: null,
+      tool_calls: [
+        {
+          id: String(item.call_id ?? ''),
+          type: 'function',
+          function: { name: String(item.name ?? ''), arguments: String(item.arguments ?? '') },
+        },
+      ],
+    };
   }
   if (item.type === 'function_call_output') {
-    return { role: 'tool', tool_call_id: String(item.call_id ?? ''), content: typeof item.output === 'string' ? item.output : JSON.stringify(item.output ?? '') };
+    return {
+      role: 'tool',
+      tool_call_id: String(item.call_id ?? ''),
+      content: typeof item.output === 'string' ? item.output : JSON.stringify(item.output ?? ''),
+    };
   }
   return null;
 }
@@ -64,14 +80,36 @@ export function chatFormOf(item: ResponseItem): ChatMessage | null {
  * A thread row written by chat (no raw item) as a Responses input item: messages as messages, tool
  * calls as function_call items, tool results as function_call_output.
  */
-export function itemsOfChatRow(row: { role: string | null; content: unknown; toolCalls: unknown; toolCallId: string | null }): ResponseItem[] {
-  if (row.role === 'tool') return [{ type: 'function_call_output', call_id: row.toolCallId ?? '', output: typeof row.content === 'string' ? row.content : JSON.stringify(row.content ?? '') }];
+export function itemsOfChatRow(row: {
+  role: string | null;
+  content: unknown;
+  toolCalls: unknown;
+  toolCallId: string | null;
+}): ResponseItem[] {
+  if (row.role === 'tool')
+    return [
+      {
+        type: 'function_call_output',
+        call_id: row.toolCallId ?? '',
+        output: typeof row.content === 'string' ? row.content : JSON.stringify(row.content ?? ''),
+      },
+    ];
   const out: ResponseItem[] = [];
-  const text = typeof row.content === 'string' ? row.content : Array.isArray(row.content) ? row.content.map((p: any) => (typeof p?.text === 'string' ? p.text : '')).join('') : '';
+  const text =
+    typeof row.content === 'string'
+      ? row.content
+      : Array.isArray(row.content)
+        ? row.content.map((p: any) => (typeof p?.text === 'string' ? p.text : '')).join('')
+        : '';
   if (text) out.push({ type: 'message', role: row.role ?? 'user', content: text });
   if (Array.isArray(row.toolCalls)) {
     for (const call of row.toolCalls) {
-      out.push({ type: 'function_call', call_id: String(call?.id ?? ''), name: String(call?.function?.name ?? ''), arguments: String(call?.function?.arguments ?? '') });
+      out.push({
+        type: 'function_call',
+        call_id: String(call?.id ?? ''),
+        name: String(call?.function?.name ?? ''),
+        arguments: String(call?.function?.arguments ?? ''),
+      });
     }
   }
   return out;
@@ -85,8 +123,12 @@ function withoutLargeInlineRaw(item: ResponseItem, maxBytes: number): ResponseIt
     const data = part?.type === 'input_image' ? part.image_url : part?.type === 'input_file' ? part.file_data : undefined;
     if (typeof data !== 'string' || data.length <= maxBytes || (part.type === 'input_image' && !data.startsWith('data:'))) return part;
     changed = true;
-    const what = part.type === 'input_image' ? 'An image' : `A file${typeof part.filename === 'string' ? ` "${part.filename.slice(0, 100)}"` : ''}`;
-    return { type: 'input_text', text: `[${what} was shared here (${Math.round(data.length / 1024)} KB); it is not kept in thread memory.]` };
+    const what =
+      part.type === 'input_image' ? 'An image' : `A file${typeof part.filename === 'string' ? ` "${part.filename.slice(0, 100)}"` : ''}`;
+    return {
+      type: 'input_text',
+      text: `[${what} was shared here (${Math.round(data.length / 1024)} KB); it is not kept in thread memory.]`,
+    };
   });
   return changed ? { ...item, content: parts } : item;
 }
@@ -100,7 +142,12 @@ export interface StorableItemOptions {
  * A Responses item as a thread item: the raw item (redacted, large inline data left out) for the
  * Responses API to send back, and its chat form (same rules) for thread memory, hashing and tokens.
  */
-export function threadItemOf(item: ResponseItem, responseId: string | null, opts: StorableItemOptions, extra: Partial<NewItem> = {}): NewItem {
+export function threadItemOf(
+  item: ResponseItem,
+  responseId: string | null,
+  opts: StorableItemOptions,
+  extra: Partial<NewItem> = {},
+): NewItem {
   const raw = redactDeep(withoutLargeInlineRaw(item, opts.maxInlineBytes), opts.redact).value;
   const chat = chatFormOf(raw);
   if (chat) {
@@ -167,7 +214,8 @@ export function presentItem(id: string, item: ResponseItem): ResponseItem {
   if (isMessage(item)) {
     const role = String(item.role);
     const partType = role === 'assistant' ? 'output_text' : 'input_text';
-    const content = typeof item.content === 'string' ? [{ type: partType, text: item.content }] : Array.isArray(item.content) ? item.content : [];
+    const content =
+      typeof item.content === 'string' ? [{ type: partType, text: item.content }] : Array.isArray(item.content) ? item.content : [];
     return { ...item, type: 'message', id: typeof item.id === 'string' ? item.id : id, role, status: item.status ?? 'completed', content };
   }
   return { ...item, id: typeof item.id === 'string' ? item.id : id };

@@ -64,7 +64,11 @@ export function createResponseStore(db: Db, threads: ThreadStore, items: Storabl
       const rows = [
         ...args.input.map((item) => threadItemOf(item, id, items, { requestId: args.requestId })),
         ...args.output.map((item) =>
-          threadItemOf(item, id, items, { requestId: args.requestId, model: typeof args.response.model === 'string' ? args.response.model : null, generationId: id }),
+          threadItemOf(item, id, items, {
+            requestId: args.requestId,
+            model: typeof args.response.model === 'string' ? args.response.model : null,
+            generationId: id,
+          }),
         ),
       ];
       const writeRow = async (tx: Pick<Db, 'insert'>) => {
@@ -122,7 +126,8 @@ export function createResponseStore(db: Db, threads: ThreadStore, items: Storabl
         }
         const row = typeof item.id === 'string' ? await threads.findByRef(workspaceId, item.id) : undefined;
         const resolved = row ? responseItemsOfRow(row) : [];
-        if (resolved.length === 0) throw new GatewayError('invalid_value', `Item with id '${String(item.id)}' not found.`, { param: `input[${i}].id` });
+        if (resolved.length === 0)
+          throw new GatewayError('invalid_value', `Item with id '${String(item.id)}' not found.`, { param: `input[${i}].id` });
         out.push(...resolved);
       }
       return out;
@@ -136,7 +141,11 @@ export function createResponseStore(db: Db, threads: ThreadStore, items: Storabl
 
     /** Appends items to a conversation outside a response (POST /v1/conversations/{id}/items). */
     async appendItems(workspaceId: string, threadId: string, added: ResponseItem[]): Promise<ItemRow[]> {
-      return threads.appendItems(workspaceId, threadId, added.map((item) => threadItemOf(item, null, items)));
+      return threads.appendItems(
+        workspaceId,
+        threadId,
+        added.map((item) => threadItemOf(item, null, items)),
+      );
     },
 
     /** A response's own input items, with their item ids, oldest first. */

@@ -16,7 +16,12 @@ export function adminUsageStatsRoutes(deps: AppDeps) {
   async function filterOf(c: AppContext): Promise<ReportFilter> {
     const access = await resolveReportsAccess(c, deps);
     // The reports' own parameters (period too), each refused with a 400 when out of what it takes.
-    return buildReportFilter(deps.keys, readReportParams((name) => c.req.query(name)), deps.now(), access.kind === 'key' ? access.workspaceId : undefined);
+    return buildReportFilter(
+      deps.keys,
+      readReportParams((name) => c.req.query(name)),
+      deps.now(),
+      access.kind === 'key' ? access.workspaceId : undefined,
+    );
   }
 
   stats.get('/latency', async (c) => {

@@ -2,12 +2,25 @@ import { Hono } from 'hono';
 import { GatewayError } from '../errors.js';
 import { resolveReportsAccess, type ReportsAccess } from '../middleware/reports-access.js';
 import { toCsv } from '../usage/csv.js';
-import { buildReportFilter, parseChoices, parseFormat, parseGroups, readReportParams, RECORD_ROUTES, RECORD_STATUSES } from '../usage/report-filter.js';
+import {
+  buildReportFilter,
+  parseChoices,
+  parseFormat,
+  parseGroups,
+  readReportParams,
+  RECORD_ROUTES,
+  RECORD_STATUSES,
+} from '../usage/report-filter.js';
 import { RECORD_COLUMNS, reportColumns, usageRecordsPage, usageReport, type ReportFilter } from '../usage/reports.js';
 import type { AppContext, AppDeps, AppEnv } from './context.js';
 
 async function readFilter(c: AppContext, deps: AppDeps, access: ReportsAccess): Promise<ReportFilter> {
-  return buildReportFilter(deps.keys, readReportParams((name) => c.req.query(name)), deps.now(), access.kind === 'key' ? access.workspaceId : undefined);
+  return buildReportFilter(
+    deps.keys,
+    readReportParams((name) => c.req.query(name)),
+    deps.now(),
+    access.kind === 'key' ? access.workspaceId : undefined,
+  );
 }
 
 /** The days a CSV covers, as its name says them: `from` to the last day included (`to` is exclusive). */
@@ -35,7 +48,11 @@ export function adminUsageRoutes(deps: AppDeps) {
     // filter would be silently ignored, and the totals taken for filtered ones.
     for (const param of ['status', 'route']) {
       if (c.req.query(param)) {
-        throw new GatewayError('invalid_value', `'${param}' is a filter of /admin/usage/requests only: /admin/usage sums daily rollups, which keep no ${param} (failed requests are counted in "errors").`, { param });
+        throw new GatewayError(
+          'invalid_value',
+          `'${param}' is a filter of /admin/usage/requests only: /admin/usage sums daily rollups, which keep no ${param} (failed requests are counted in "errors").`,
+          { param },
+        );
       }
     }
     const groups = parseGroups(c.req.query('group_by'));
@@ -54,7 +71,12 @@ export function adminUsageRoutes(deps: AppDeps) {
     const routes = parseChoices(c.req.query('route'), 'route', RECORD_ROUTES);
     const rawLimit = c.req.query('limit') ?? '100';
     const limit = /^\d{1,4}$/.test(rawLimit) ? Number(rawLimit) : NaN;
-    if (!(limit >= 1 && limit <= 1000)) throw new GatewayError('invalid_value', `Invalid value for 'limit': '${rawLimit.slice(0, 100)}'. Supported values are whole numbers from 1 to 1000.`, { param: 'limit' });
+    if (!(limit >= 1 && limit <= 1000))
+      throw new GatewayError(
+        'invalid_value',
+        `Invalid value for 'limit': '${rawLimit.slice(0, 100)}'. Supported values are whole numbers from 1 to 1000.`,
+        { param: 'limit' },
+      );
     let cursor: { createdAt: string; requestId: string } | undefined;
     const rawCursor = c.req.query('cursor');
     if (rawCursor) {

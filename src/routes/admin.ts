@@ -25,14 +25,17 @@ const limits = {
 // strict(): only the documented fields are accepted (no mass assignment of ids, hashes, dates).
 export const createKeyBody = z.object({ workspace: z.string().min(1), name: z.string().min(1).max(200), ...limits }).strict();
 export const patchKeyBody = z.object({ name: z.string().min(1).max(200).optional(), ...limits }).strict();
-export const createWorkspaceBody = z.object({ name: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1-64 of A-Z a-z 0-9 . _ -') }).strict();
+export const createWorkspaceBody = z
+  .object({ name: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1-64 of A-Z a-z 0-9 . _ -') })
+  .strict();
 
 function parse<T>(schema: z.ZodType<T>, body: unknown): T {
   const result = schema.safeParse(body);
   if (!result.success) {
     const issue = result.error.issues[0];
     const param = issue.path.join('.') || null;
-    const message = issue.code === 'unrecognized_keys' ? `Unknown field(s): ${issue.keys.join(', ')}` : `${param ?? 'body'}: ${issue.message}`;
+    const message =
+      issue.code === 'unrecognized_keys' ? `Unknown field(s): ${issue.keys.join(', ')}` : `${param ?? 'body'}: ${issue.message}`;
     throw new GatewayError('invalid_value', message, { param: param ?? (issue.code === 'unrecognized_keys' ? issue.keys[0] : undefined) });
   }
   return result.data;

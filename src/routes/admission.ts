@@ -19,7 +19,12 @@ const SCOPE_GRACE_MS = 3_600_000;
  * `body` is what goes upstream (chat: the forwarded body with any thread context; embeddings: the
  * request), read only when the key has a tpm or a budget.
  */
-export async function admitRequest(c: AppContext, deps: AppDeps, emit: (part: OutcomePart) => void, body: Record<string, unknown>): Promise<void> {
+export async function admitRequest(
+  c: AppContext,
+  deps: AppDeps,
+  emit: (part: OutcomePart) => void,
+  body: Record<string, unknown>,
+): Promise<void> {
   const caller = c.get('caller');
   const budgeted = !!caller.budgetUsd && deps.usage.enabled;
   if (!caller.rpm && !caller.tpm && !budgeted) return;
@@ -44,13 +49,24 @@ function holdTtlMs(deps: AppDeps): number {
  * Requests and tokens per minute per key (shared across instances through Redis). Every answer
  * carries the x-ratelimit-* headers of the limits that apply; over a limit is 429 with Retry-After.
  */
-async function checkRateLimits(c: AppContext, deps: AppDeps, emit: (part: OutcomePart) => void, estimate: RequestEstimate | undefined): Promise<void> {
+async function checkRateLimits(
+  c: AppContext,
+  deps: AppDeps,
+  emit: (part: OutcomePart) => void,
+  estimate: RequestEstimate | undefined,
+): Promise<void> {
   const caller = c.get('caller');
   if (!caller.rpm && !caller.tpm) return;
   const [requests, tokens] = await Promise.all([
     caller.rpm ? deps.limiter.hitRequest(caller.keyId, caller.rpm) : undefined,
     caller.tpm
-      ? deps.limiter.reserveTokens({ keyId: caller.keyId, id: c.get('requestId'), tpm: caller.tpm, estimate: estimate!.totalTokens, ttlMs: holdTtlMs(deps) })
+      ? deps.limiter.reserveTokens({
+          keyId: caller.keyId,
+          id: c.get('requestId'),
+          tpm: caller.tpm,
+          estimate: estimate!.totalTokens,
+          ttlMs: holdTtlMs(deps),
+        })
       : undefined,
   ]);
   const headers: Record<string, string> = {};
@@ -74,9 +90,13 @@ async function checkRateLimits(c: AppContext, deps: AppDeps, emit: (part: Outcom
   const detail = which === 'tokens' ? ` (this request may use up to ${estimate!.totalTokens})` : '';
   // The emitted outcome also settles the token reservation, if one was made (rpm refused, tpm held).
   emit({ status: 'rejected', httpStatus: 429, errorCode: 'rate_limit_exceeded' });
-  throw new GatewayError('rate_limit_exceeded', `Rate limit reached for ${which} per minute (limit ${refused.limit})${detail}; retry after ${retryAfter}s.`, {
-    headers: { ...headers, 'retry-after': retryAfter },
-  });
+  throw new GatewayError(
+    'rate_limit_exceeded',
+    `Rate limit reached for ${which} per minute (limit ${refused.limit})${detail}; retry after ${retryAfter}s.`,
+    {
+      headers: { ...headers, 'retry-after': retryAfter },
+    },
+  );
 }
 
 /**
@@ -120,9 +140,13 @@ async function reserveBudget(c: AppContext, deps: AppDeps, emit: (part: OutcomeP
   const which = period === 'day' ? 'daily' : 'monthly';
   const exhausted = answer.spent >= budget;
   const error = exhausted
-    ? new GatewayError('insufficient_quota', `This key has used its ${which} budget of $${formatDecimal(budget)} (spent $${formatDecimal(answer.spent)}).`, {
-        headers: { 'retry-after': String(Math.ceil(msUntilNextPeriod(period, now) / 1000)), 'x-should-retry': 'false' },
-      })
+    ? new GatewayError(
+        'insufficient_quota',
+        `This key has used its ${which} budget of $${formatDecimal(budget)} (spent $${formatDecimal(answer.spent)}).`,
+        {
+          headers: { 'retry-after': String(Math.ceil(msUntilNextPeriod(period, now) / 1000)), 'x-should-retry': 'false' },
+        },
+      )
     : new GatewayError(
         'insufficient_quota',
         `What is left of this key's ${which} budget of $${formatDecimal(budget)} is held by ${answer.inFlight} requests in flight ` +

@@ -21,15 +21,29 @@ const nonBlank = z.string().regex(/\S/);
 export const chatCompletionRequest = z
   .object({
     models: field(
-      z.array(nonBlank).min(1).nullish().meta({ description: "OpenRouter's fallback list: tried in order; stands in for `model` when that is left out." }),
+      z
+        .array(nonBlank)
+        .min(1)
+        .nullish()
+        .meta({ description: "OpenRouter's fallback list: tried in order; stands in for `model` when that is left out." }),
       optional('models', 'expected a non-empty array of non-empty strings'),
     ),
-    model: field(nonBlank.nullish().meta({ description: 'Model id, e.g. `openai/gpt-4o-mini` (required unless `models` is given).' }), required('model', 'expected a non-empty string')),
+    model: field(
+      nonBlank.nullish().meta({ description: 'Model id, e.g. `openai/gpt-4o-mini` (required unless `models` is given).' }),
+      required('model', 'expected a non-empty string'),
+    ),
     messages: field(
-      jsonArray({ minItems: 1, items: CHAT_MESSAGE_DOC, description: 'The conversation so far; stored thread history is added before it (see X-Thread-Id).' }),
+      jsonArray({
+        minItems: 1,
+        items: CHAT_MESSAGE_DOC,
+        description: 'The conversation so far; stored thread history is added before it (see X-Thread-Id).',
+      }),
       required('messages', 'expected a non-empty array'),
     ),
-    stream: field(z.boolean().nullish().meta({ description: 'Stream the answer as server-sent events.' }), optional('stream', 'expected a boolean')),
+    stream: field(
+      z.boolean().nullish().meta({ description: 'Stream the answer as server-sent events.' }),
+      optional('stream', 'expected a boolean'),
+    ),
     metadata: THREAD_METADATA,
   })
   .refine((b) => (b.model !== undefined && b.model !== null) || Array.isArray(b.models), { path: ['model'], ...always })
@@ -143,7 +157,8 @@ export function chatCompletions(deps: AppDeps) {
               memory,
             )
         : undefined,
-      createTap: () => createChatStreamTap({ includeUsage: clientWantsUsage, maxKeptChars: deps.config.memoryMaxReplyBytes, holdDone: commits }),
+      createTap: () =>
+        createChatStreamTap({ includeUsage: clientWantsUsage, maxKeptChars: deps.config.memoryMaxReplyBytes, holdDone: commits }),
       beforeEnd: commits
         ? (tap) => {
             const s = tap.complete(true);

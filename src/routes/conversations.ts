@@ -23,13 +23,23 @@ const presentConversation = (t: ThreadRow) => ({
 
 /** Metadata as OpenAI takes it: up to 16 string values. */
 const isMetadata = (v: unknown) =>
-  !!v && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length <= 16 && Object.entries(v).every(([k, s]) => typeof s === 'string' && k.length <= 64 && s.length <= 512);
+  !!v &&
+  typeof v === 'object' &&
+  !Array.isArray(v) &&
+  Object.keys(v).length <= 16 &&
+  Object.entries(v).every(([k, s]) => typeof s === 'string' && k.length <= 64 && s.length <= 512);
 // zod's record skips a `__proto__` key (it would set its parsed copy's prototype), which the
 // gateway keeps like any other: so the value itself is checked, and documented by the record.
 const metadata = z
   .unknown()
   .refine(isMetadata)
-  .meta(jsonSchemaOf(z.record(z.string().max(64), z.string().max(512)).meta({ maxProperties: 16, description: 'Up to 16 string values (keys up to 64 characters, values up to 512).' })));
+  .meta(
+    jsonSchemaOf(
+      z
+        .record(z.string().max(64), z.string().max(512))
+        .meta({ maxProperties: 16, description: 'Up to 16 string values (keys up to 64 characters, values up to 512).' }),
+    ),
+  );
 const metadataError: FieldError = (v) =>
   v === undefined || v === null
     ? missing('metadata')
@@ -45,10 +55,16 @@ const itemsError: FieldError = (v) =>
       : v.length > MAX_ADDED
         ? invalid('items', `at most ${MAX_ADDED} items at a time`)
         : badItem(v);
-const items = z.array(inputItem).max(MAX_ADDED).meta({ description: `Items to add (at most ${MAX_ADDED}), in the Responses API's input item form.` });
+const items = z
+  .array(inputItem)
+  .max(MAX_ADDED)
+  .meta({ description: `Items to add (at most ${MAX_ADDED}), in the Responses API's input item form.` });
 
 /** `POST /v1/conversations`. */
-export const conversationCreateRequest = z.object({ metadata: field(metadata.nullish(), metadataError), items: field(items.nullish(), itemsError) });
+export const conversationCreateRequest = z.object({
+  metadata: field(metadata.nullish(), metadataError),
+  items: field(items.nullish(), itemsError),
+});
 /** `POST /v1/conversations/{id}`: new metadata. */
 export const conversationUpdateRequest = z.object({ metadata: field(metadata, metadataError) });
 /** `POST /v1/conversations/{id}/items`. */
@@ -88,7 +104,7 @@ export function conversationRoutes(deps: AppDeps, store: ResponseStore) {
     const { body } = await readJsonObject(c, deps.config.maxBodyBytes);
     checkBody(conversationUpdateRequest, body);
     const metadata = body.metadata as Record<string, string>;
-    return c.json(presentConversation((await deps.threads.updateThread(ws(c), t.id, { metadata }))));
+    return c.json(presentConversation(await deps.threads.updateThread(ws(c), t.id, { metadata })));
   });
 
   api.delete('/:id', async (c) => {
@@ -102,19 +118,28 @@ export function conversationRoutes(deps: AppDeps, store: ResponseStore) {
     const t = await conversation(c);
     const limitText = c.req.query('limit');
     const limit = limitText === undefined ? 20 : Number(limitText);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 100) throw new GatewayError('invalid_value', "Invalid value for 'limit': expected an integer from 1 to 100.", { param: 'limit' });
+    if (!Number.isInteger(limit) || limit < 1 || limit > 100)
+      throw new GatewayError('invalid_value', "Invalid value for 'limit': expected an integer from 1 to 100.", { param: 'limit' });
     const order = c.req.query('order') ?? 'desc';
-    if (order !== 'asc' && order !== 'desc') throw new GatewayError('invalid_value', "Invalid value for 'order': expected 'asc' or 'desc'.", { param: 'order' });
+    if (order !== 'asc' && order !== 'desc')
+      throw new GatewayError('invalid_value', "Invalid value for 'order': expected 'asc' or 'desc'.", { param: 'order' });
     let items = (await store.threadHistory(ws(c), t.id)).map(({ id, item }) => presentItem(id, item));
     if (order === 'desc') items.reverse();
     const after = c.req.query('after');
     if (after !== undefined) {
       const at = items.findIndex((i) => i.id === after);
-      if (at === -1) throw new GatewayError('invalid_value', "Invalid value for 'after': no such item in this conversation.", { param: 'after' });
+      if (at === -1)
+        throw new GatewayError('invalid_value', "Invalid value for 'after': no such item in this conversation.", { param: 'after' });
       items = items.slice(at + 1);
     }
     const page = items.slice(0, limit);
-    return c.json({ object: 'list', data: page, first_id: page[0]?.id ?? null, last_id: page.at(-1)?.id ?? null, has_more: items.length > limit });
+    return c.json({
+      object: 'list',
+      data: page,
+      first_id: page[0]?.id ?? null,
+      last_id: page.at(-1)?.id ?? null,
+      has_more: items.length > limit,
+    });
   });
 
   api.post('/:id/items', async (c) => {

@@ -7,8 +7,16 @@ import { readJsonObject } from './read-json.js';
 
 /** The fields of an embedding request the gateway reads; the rest passes through untouched. */
 export const embeddingRequest = z.object({
-  model: field(z.string().min(1).meta({ description: 'Embedding model id, e.g. `openai/text-embedding-3-small`.' }), () => missing('model')),
-  input: field(present({ description: 'A string or an array of strings (or token arrays) to embed (checked by the upstream).', examples: ['The food was delicious'] }), () => missing('input')),
+  model: field(z.string().min(1).meta({ description: 'Embedding model id, e.g. `openai/text-embedding-3-small`.' }), () =>
+    missing('model'),
+  ),
+  input: field(
+    present({
+      description: 'A string or an array of strings (or token arrays) to embed (checked by the upstream).',
+      examples: ['The food was delicious'],
+    }),
+    () => missing('input'),
+  ),
 });
 
 /** `POST /v1/embeddings`: a pass-through whose usage is recorded. */
@@ -26,7 +34,11 @@ export function embeddings(deps: AppDeps) {
       estimateBody: body,
       outcomeRequest: null,
       listField: 'data',
-      readReply: (json) => ({ usage: parseUsage(json.usage), servedModel: typeof json.model === 'string' ? json.model : null, generationId: null }),
+      readReply: (json) => ({
+        usage: parseUsage(json.usage),
+        servedModel: typeof json.model === 'string' ? json.model : null,
+        generationId: null,
+      }),
     });
   };
 }

@@ -9,7 +9,11 @@ async function timed(check: () => Promise<unknown>) {
     await check();
     return { status: 'ok' as const, latency_ms: Math.round((performance.now() - t0) * 100) / 100 };
   } catch (err) {
-    return { status: 'error' as const, latency_ms: Math.round((performance.now() - t0) * 100) / 100, error: (err as Error).message?.slice(0, 200) };
+    return {
+      status: 'error' as const,
+      latency_ms: Math.round((performance.now() - t0) * 100) / 100,
+      error: (err as Error).message?.slice(0, 200),
+    };
   }
 }
 
@@ -31,7 +35,11 @@ export function healthRoutes(deps: AppDeps, state: { draining: () => boolean }) 
     // A database or Redis outage degrades this instance (cached keys, spilled records, local limits)
     // but it still serves; failing readiness would pull every replica at once. Not ready: draining,
     // or no model catalog at all (nothing can be routed).
-    const degraded = database.status !== 'ok' || redis?.status === 'error' || writers.usage_writer.status !== 'ok' || writers.memory_writer.status !== 'ok';
+    const degraded =
+      database.status !== 'ok' ||
+      redis?.status === 'error' ||
+      writers.usage_writer.status !== 'ok' ||
+      writers.memory_writer.status !== 'ok';
     const ready = !draining && catalog.status === 'ok';
     const status = draining ? 'draining' : !ready ? 'not_ready' : degraded ? 'degraded' : 'ready';
     return c.json({ status, checks }, ready ? 200 : 503);

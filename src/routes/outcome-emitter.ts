@@ -1,7 +1,8 @@
 import type { RequestOutcome } from '../proxy/outcome.js';
 import type { AppContext, AppDeps } from './context.js';
 
-type OutcomeBase = Pick<RequestOutcome, 'route' | 'requestedModel' | 'stream' | 'request'> & Partial<Pick<RequestOutcome, 'threadId' | 'memory'>>;
+type OutcomeBase = Pick<RequestOutcome, 'route' | 'requestedModel' | 'stream' | 'request'> &
+  Partial<Pick<RequestOutcome, 'threadId' | 'memory'>>;
 export type OutcomePart = Partial<RequestOutcome> &
   Pick<RequestOutcome, 'status' | 'httpStatus'> & {
     /** Assembles the reply's text and tool calls on first read (streams: only if a consumer needs them). */
@@ -26,7 +27,15 @@ class Outcome implements RequestOutcome {
   private lazy: (() => Content) | null;
 
   // Every field written out (no spreads): this runs once per request on the hot path.
-  constructor(requestId: string, clientRequestId: string | null, base: OutcomeBase, caller: { workspaceId: string; keyId: string }, part: OutcomePart, startedAt: Date, totalMs: number) {
+  constructor(
+    requestId: string,
+    clientRequestId: string | null,
+    base: OutcomeBase,
+    caller: { workspaceId: string; keyId: string },
+    part: OutcomePart,
+    startedAt: Date,
+    totalMs: number,
+  ) {
     this.requestId = requestId;
     this.clientRequestId = clientRequestId;
     this.route = base.route;
@@ -87,7 +96,15 @@ export function outcomeEmitter(c: AppContext, deps: AppDeps, base: OutcomeBase) 
     if (emitted) return;
     emitted = true;
     c.set('outcomeEmitted', true);
-    const outcome = new Outcome(c.get('requestId'), c.get('clientRequestId') ?? null, base, caller, part, startedAt, part.totalMs ?? performance.now() - t0);
+    const outcome = new Outcome(
+      c.get('requestId'),
+      c.get('clientRequestId') ?? null,
+      base,
+      caller,
+      part,
+      startedAt,
+      part.totalMs ?? performance.now() - t0,
+    );
     // Tokens per minute: the request's reservation (made at admission) gives way to its actual usage.
     if (caller.tpm) deps.limiter.settleTokens(caller.keyId, outcome.requestId, outcome.usage?.totalTokens ?? 0).catch(() => {});
     try {

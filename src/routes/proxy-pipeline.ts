@@ -119,7 +119,10 @@ export async function runProxy<Tap extends StreamTap>(c: AppContext, deps: AppDe
         // The reply exists and was billed: recorded as such, and the client is told not to retry it.
         outcome({ status: 'upstream_error', httpStatus: 503, errorCode: 'service_unavailable', ...facts, upstreamHeadersMs });
         deps.logger.warn({ request_id: c.get('requestId'), err: (err as Error).message }, 'storing the response failed');
-        throw new GatewayError('service_unavailable', 'The response could not be stored; retry shortly.', { headers: { 'retry-after': '2', 'x-should-retry': 'false' }, cause: err });
+        throw new GatewayError('service_unavailable', 'The response could not be stored; retry shortly.', {
+          headers: { 'retry-after': '2', 'x-should-retry': 'false' },
+          cause: err,
+        });
       }
     }
     // The answer goes out first; the outcome (ledger, log) is recorded after it.

@@ -22,7 +22,9 @@ const STATE_FIELDS = ['previous_response_id', 'conversation', 'store'];
 const isItem = (item: unknown) => !!item && typeof item === 'object' && !Array.isArray(item);
 
 /** An input item, as documented: the gateway reads only that it is an object. */
-export const inputItem = z.object({}).meta({ description: 'An input item: a message `{role, content}` or `{type, …}` (function_call_output, item_reference, …).' });
+export const inputItem = z
+  .object({})
+  .meta({ description: 'An input item: a message `{role, content}` or `{type, …}` (function_call_output, item_reference, …).' });
 
 /** The error of the first element of `items` that is not an item (named `input[i]`, as on POST /v1/responses). */
 export const badItem = (items: unknown[]) => {
@@ -40,17 +42,30 @@ export const responseRequest = z.object({
     v === undefined || v === null ? 'missing_required_parameter' : 'invalid_value',
     "Missing required parameter: 'model'.",
   ]),
-  stream: field(z.boolean().nullish().meta({ description: 'Stream the answer as server-sent events (`event:` and `data:` lines).' }), optional('stream', 'expected a boolean')),
+  stream: field(
+    z.boolean().nullish().meta({ description: 'Stream the answer as server-sent events (`event:` and `data:` lines).' }),
+    optional('stream', 'expected a boolean'),
+  ),
   store: field(
-    z.boolean().nullish().meta({ description: 'Keep the response (default true) for GET /v1/responses/{id}, input_items and `previous_response_id`.' }),
+    z
+      .boolean()
+      .nullish()
+      .meta({ description: 'Keep the response (default true) for GET /v1/responses/{id}, input_items and `previous_response_id`.' }),
     optional('store', 'expected a boolean'),
   ),
   previous_response_id: field(
-    z.string().min(1).nullish().meta({ description: 'Continue from a stored response: the gateway rebuilds the whole chain for the stateless upstream.' }),
+    z
+      .string()
+      .min(1)
+      .nullish()
+      .meta({ description: 'Continue from a stored response: the gateway rebuilds the whole chain for the stateless upstream.' }),
     optional('previous_response_id', 'expected a response id'),
   ),
   truncation: field(
-    z.enum(['auto', 'disabled']).nullish().meta({ description: 'A rebuilt input that does not fit the context window: drop the oldest items (`auto`) or fail (`disabled`).' }),
+    z
+      .enum(['auto', 'disabled'])
+      .nullish()
+      .meta({ description: 'A rebuilt input that does not fit the context window: drop the oldest items (`auto`) or fail (`disabled`).' }),
     () => ['invalid_value', "Invalid value for 'truncation': expected 'auto' or 'disabled'."],
   ),
   input: field(
@@ -61,7 +76,10 @@ export const responseRequest = z.object({
     (v) => (Array.isArray(v) ? badItem(v) : invalid('input', 'expected a string or an array of items')),
   ),
   conversation: field(
-    z.union([threadIdSchema, z.object({ id: threadIdSchema })]).nullish().meta({ description: 'A conversation (`conv_…`, or any thread id): the turn is read from it and appended to it.' }),
+    z
+      .union([threadIdSchema, z.object({ id: threadIdSchema })])
+      .nullish()
+      .meta({ description: 'A conversation (`conv_…`, or any thread id): the turn is read from it and appended to it.' }),
     conversationError,
   ),
   metadata: THREAD_METADATA,
@@ -72,7 +90,12 @@ export const responseRequest = z.object({
  * left out oldest first (a tool result never starts it without its call), unless the client asked
  * for `truncation: "disabled"`, which gets OpenAI's error instead. Unknown window: all of it.
  */
-async function fitHistory(deps: AppDeps, body: Record<string, any>, history: { tokens: number; item: ResponseItem }[], input: ResponseItem[]): Promise<ResponseItem[]> {
+async function fitHistory(
+  deps: AppDeps,
+  body: Record<string, any>,
+  history: { tokens: number; item: ResponseItem }[],
+  input: ResponseItem[],
+): Promise<ResponseItem[]> {
   if (history.length === 0) return [];
   if (!deps.catalog.isLoaded()) await deps.catalog.get().catch(() => undefined);
   const model = deps.catalog.peek(String(body.model));
@@ -81,10 +104,14 @@ async function fitHistory(deps: AppDeps, body: Record<string, any>, history: { t
   // Other models tokenize differently: counted with chat memory's margin, so the estimate never falls short.
   const factor = tokenFactor(model.id);
   const requested = Number(body.max_output_tokens);
-  const reserve = Number.isFinite(requested) && requested > 0 ? requested : Math.min(model.maxCompletionTokens ?? 1_024, Math.floor(window / 4));
+  const reserve =
+    Number.isFinite(requested) && requested > 0 ? requested : Math.min(model.maxCompletionTokens ?? 1_024, Math.floor(window / 4));
   const margin = Math.ceil(window * 0.05) + 64;
   const fixed = Math.ceil(
-    (itemTokens(input) + (typeof body.instructions === 'string' ? countTextTokens(body.instructions) : 0) + (body.tools ? countTextTokens(JSON.stringify(body.tools)) : 0)) * factor,
+    (itemTokens(input) +
+      (typeof body.instructions === 'string' ? countTextTokens(body.instructions) : 0) +
+      (body.tools ? countTextTokens(JSON.stringify(body.tools)) : 0)) *
+      factor,
   );
   const room = window - reserve - margin - fixed;
   const cost = (h: { tokens: number }) => Math.ceil(h.tokens * factor);
@@ -100,12 +127,14 @@ async function fitHistory(deps: AppDeps, body: Record<string, any>, history: { t
   let start = 0;
   while (start < history.length && total > room) total -= cost(history[start++]);
   // A tool result or reasoning left without what preceded it would be refused: start at a message or call.
-  while (start < history.length && (history[start].item.type === 'function_call_output' || history[start].item.type === 'reasoning')) start++;
+  while (start < history.length && (history[start].item.type === 'function_call_output' || history[start].item.type === 'reasoning'))
+    start++;
   return history.slice(start).map((h) => h.item);
 }
 
 /** `conversation` (already checked): an id, or `{id}`. */
-const conversationParam = (value: unknown): string | null => (typeof value === 'string' ? value : ((value as { id?: string } | null | undefined)?.id ?? null));
+const conversationParam = (value: unknown): string | null =>
+  typeof value === 'string' ? value : ((value as { id?: string } | null | undefined)?.id ?? null);
 
 /** The finished response's output items (the terminal event's, or the body's). */
 const outputOf = (response: any): ResponseItem[] => (Array.isArray(response?.output) ? response.output : []);
@@ -132,7 +161,9 @@ export function responsesRoutes(deps: AppDeps, store: ResponseStore) {
     const conversationId = conversationParam(body.conversation);
     const named = resolveThread(c, body);
     if (conversationId && named && named !== conversationId) {
-      throw new GatewayError('invalid_value', `The request names two threads: conversation '${conversationId}' and thread '${named}'.`, { param: 'conversation' });
+      throw new GatewayError('invalid_value', `The request names two threads: conversation '${conversationId}' and thread '${named}'.`, {
+        param: 'conversation',
+      });
     }
     const mode = conversationId ? 'readwrite' : named ? (deps.config.memoryEnabled ? memoryOptions(c).mode : 'off') : 'off';
     const threadOf = conversationId ?? (mode === 'off' ? null : named);
@@ -140,9 +171,15 @@ export function responsesRoutes(deps: AppDeps, store: ResponseStore) {
     let history: ResponseItem[] = [];
     let toStore = newInput;
     if (previousId) {
-      if (threadOf) throw new GatewayError('invalid_value', "'previous_response_id' and 'conversation' cannot be used together.", { param: 'conversation' });
+      if (threadOf)
+        throw new GatewayError('invalid_value', "'previous_response_id' and 'conversation' cannot be used together.", {
+          param: 'conversation',
+        });
       previous = await store.get(ws(c), previousId);
-      if (!previous) throw new GatewayError('previous_response_not_found', `Previous response with id '${previousId}' not found.`, { param: 'previous_response_id' });
+      if (!previous)
+        throw new GatewayError('previous_response_not_found', `Previous response with id '${previousId}' not found.`, {
+          param: 'previous_response_id',
+        });
       history = await fitHistory(deps, body, await store.chainItems(ws(c), previousId), newInput);
     } else if (threadOf) {
       if (conversationId && !(await deps.threads.getThread(ws(c), conversationId))) {
@@ -150,7 +187,10 @@ export function responsesRoutes(deps: AppDeps, store: ResponseStore) {
       }
       const stored = mode === 'write' ? [] : await store.threadHistory(ws(c), threadOf);
       // A client re-sending (part of) what the thread holds: those items count once, in the client's own form.
-      const overlap = overlapWithHistory(stored.map((h) => h.item), newInput);
+      const overlap = overlapWithHistory(
+        stored.map((h) => h.item),
+        newInput,
+      );
       toStore = newInput.slice(overlap);
       history = await fitHistory(deps, body, stored.slice(0, stored.length - overlap), newInput);
     }
@@ -173,8 +213,15 @@ export function responsesRoutes(deps: AppDeps, store: ResponseStore) {
       if (!keep || !writes || typeof response?.id !== 'string') return;
       await store.save({
         workspaceId: ws(c),
-        threadId: threadId ?? (THREAD_ID.test(response.id) ? response.id : `resp_${createHash('sha256').update(response.id).digest('hex').slice(0, 32)}`),
-        response: { ...response, previous_response_id: previousId, store: true, ...(conversationId ? { conversation: { id: conversationId } } : {}) },
+        threadId:
+          threadId ??
+          (THREAD_ID.test(response.id) ? response.id : `resp_${createHash('sha256').update(response.id).digest('hex').slice(0, 32)}`),
+        response: {
+          ...response,
+          previous_response_id: previousId,
+          store: true,
+          ...(conversationId ? { conversation: { id: conversationId } } : {}),
+        },
         input: toStore,
         output: outputOf(response),
         previousResponseId: previousId,
@@ -242,12 +289,17 @@ export function responsesRoutes(deps: AppDeps, store: ResponseStore) {
     const row = await stored(c);
     const limitText = c.req.query('limit');
     const limit = limitText === undefined ? 20 : Number(limitText);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 100) throw new GatewayError('invalid_value', "Invalid value for 'limit': expected an integer from 1 to 100.", { param: 'limit' });
+    if (!Number.isInteger(limit) || limit < 1 || limit > 100)
+      throw new GatewayError('invalid_value', "Invalid value for 'limit': expected an integer from 1 to 100.", { param: 'limit' });
     const order = c.req.query('order') ?? 'desc';
-    if (order !== 'asc' && order !== 'desc') throw new GatewayError('invalid_value', "Invalid value for 'order': expected 'asc' or 'desc'.", { param: 'order' });
+    if (order !== 'asc' && order !== 'desc')
+      throw new GatewayError('invalid_value', "Invalid value for 'order': expected 'asc' or 'desc'.", { param: 'order' });
     let items = (await store.inputItems(ws(c), row)).map(({ id, item }) => presentItem(id, item));
     if (order === 'desc') items.reverse();
-    for (const [param, keepAfter] of [['after', true], ['before', false]] as const) {
+    for (const [param, keepAfter] of [
+      ['after', true],
+      ['before', false],
+    ] as const) {
       const cursor = c.req.query(param);
       if (cursor === undefined) continue;
       const at = items.findIndex((i) => i.id === cursor);
@@ -255,7 +307,13 @@ export function responsesRoutes(deps: AppDeps, store: ResponseStore) {
       items = keepAfter ? items.slice(at + 1) : items.slice(0, at);
     }
     const page = items.slice(0, limit);
-    return c.json({ object: 'list', data: page, first_id: page[0]?.id ?? null, last_id: page.at(-1)?.id ?? null, has_more: items.length > limit });
+    return c.json({
+      object: 'list',
+      data: page,
+      first_id: page[0]?.id ?? null,
+      last_id: page.at(-1)?.id ?? null,
+      has_more: items.length > limit,
+    });
   });
 
   return api;

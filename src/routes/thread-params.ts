@@ -11,7 +11,10 @@ import type { AppContext } from './context.js';
 export const THREAD_ID = /^(?!\.\.?$)[A-Za-z0-9._:-]{1,128}$/;
 
 /** A thread id, as documented (headers, path parameters, `metadata.thread_id`). */
-export const threadIdSchema = z.string().regex(THREAD_ID).meta({ description: 'A thread id: 1-128 characters of A-Z a-z 0-9 . _ : - (not "." or "..").', examples: ['support-42'] });
+export const threadIdSchema = z
+  .string()
+  .regex(THREAD_ID)
+  .meta({ description: 'A thread id: 1-128 characters of A-Z a-z 0-9 . _ : - (not "." or "..").', examples: ['support-42'] });
 
 /**
  * `metadata` of a proxied request: passed through, but for the gateway's own `thread_id` (checked
@@ -21,7 +24,8 @@ export const THREAD_METADATA = z
   .unknown()
   .optional()
   .meta({
-    description: 'Passed through, except `thread_id`: the gateway\'s own field (joins the request to a thread unless X-Thread-Id is sent; never forwarded).',
+    description:
+      "Passed through, except `thread_id`: the gateway's own field (joins the request to a thread unless X-Thread-Id is sent; never forwarded).",
     properties: { thread_id: jsonSchemaOf(threadIdSchema) },
   });
 
@@ -41,7 +45,8 @@ export function resolveThread(c: AppContext, body: Record<string, any>): string 
   if (header !== undefined) return checkThreadId(header.trim(), 'X-Thread-Id');
   const fromBody = body.metadata && typeof body.metadata === 'object' ? body.metadata.thread_id : undefined;
   if (fromBody !== undefined && fromBody !== null) {
-    if (typeof fromBody !== 'string') throw new GatewayError('invalid_value', 'metadata.thread_id must be a string.', { param: 'metadata.thread_id' });
+    if (typeof fromBody !== 'string')
+      throw new GatewayError('invalid_value', 'metadata.thread_id must be a string.', { param: 'metadata.thread_id' });
     return checkThreadId(fromBody, 'metadata.thread_id');
   }
   const fromPath = c.req.param('thread');

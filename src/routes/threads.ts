@@ -51,11 +51,15 @@ export const itemBody = z
     pinned: z.boolean().optional(),
   })
   .strict();
-export const itemPatch = z.object({ content: content.optional(), pinned: z.boolean().optional(), status: z.enum(['complete', 'superseded']).optional() }).strict();
+export const itemPatch = z
+  .object({ content: content.optional(), pinned: z.boolean().optional(), status: z.enum(['complete', 'superseded']).optional() })
+  .strict();
 
 /** The dry run's body: what a chat completion on the thread would send (other fields are read as a request's). */
 export const threadContextRequest = z.object({
-  model: field(z.string().min(1).meta({ description: 'The model the request would go to (its context window sets the budget).' }), () => missing('model')),
+  model: field(z.string().min(1).meta({ description: 'The model the request would go to (its context window sets the budget).' }), () =>
+    missing('model'),
+  ),
   messages: field(jsonArray({ items: CHAT_MESSAGE_DOC, description: "The request's own messages." }), () => missing('messages')),
 });
 
@@ -64,14 +68,19 @@ function parse<T>(schema: z.ZodType<T>, body: unknown): T {
   if (result.success) return result.data;
   const issue = result.error.issues[0];
   const param = issue.code === 'unrecognized_keys' ? issue.keys[0] : issue.path.join('.');
-  throw new GatewayError('invalid_value', issue.code === 'unrecognized_keys' ? `Unknown field(s): ${issue.keys.join(', ')}` : `${param}: ${issue.message}`, { param });
+  throw new GatewayError(
+    'invalid_value',
+    issue.code === 'unrecognized_keys' ? `Unknown field(s): ${issue.keys.join(', ')}` : `${param}: ${issue.message}`,
+    { param },
+  );
 }
 
 function intQuery(c: AppContext, name: string, fallback: number, max: number): number {
   const raw = c.req.query(name);
   if (raw === undefined) return fallback;
   const n = Number(raw);
-  if (!/^\d+$/.test(raw) || n > max) throw new GatewayError('invalid_value', `${name} must be a whole number up to ${max}.`, { param: name });
+  if (!/^\d+$/.test(raw) || n > max)
+    throw new GatewayError('invalid_value', `${name} must be a whole number up to ${max}.`, { param: name });
   return n;
 }
 
@@ -112,7 +121,7 @@ export function threadRoutes(deps: AppDeps) {
   api.patch('/:id', async (c) => {
     const t = await thread(c);
     const body = parse(threadPatch, (await readJsonObject(c, 64 * 1024)).body);
-    return c.json(presentThread((await deps.threads.updateThread(ws(c), t.id, body))));
+    return c.json(presentThread(await deps.threads.updateThread(ws(c), t.id, body)));
   });
 
   api.delete('/:id', async (c) => {
@@ -159,7 +168,7 @@ export function threadRoutes(deps: AppDeps) {
       const message = storableMessage({ role: existing.role ?? 'user', content: body.content }, redact, deps.config.memoryMaxInlineBytes);
       Object.assign(set, { content: message.content, contentHash: messageHash(message), tokens: messageTokens(message) });
     }
-    return c.json(presentItem((await deps.threads.updateItem(ws(c), t.id, existing.id, set))));
+    return c.json(presentItem(await deps.threads.updateItem(ws(c), t.id, existing.id, set)));
   });
 
   api.delete('/:id/items/:itemId', async (c) => {

@@ -16,8 +16,16 @@ const UPSTREAM_KEY = 'sk-or-v1-0123456789abcdef0123456789abcdef';
 describe('createLogger redaction', () => {
   it.each([
     ['a bare authorization field', { authorization: `Bearer ${KEY}` }, (l: any) => l.authorization],
-    ['headers.authorization', { headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' } }, (l: any) => l.headers.authorization],
-    ['req.headers.authorization', { req: { method: 'POST', headers: { authorization: `Bearer ${KEY}` } } }, (l: any) => l.req.headers.authorization],
+    [
+      'headers.authorization',
+      { headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' } },
+      (l: any) => l.headers.authorization,
+    ],
+    [
+      'req.headers.authorization',
+      { req: { method: 'POST', headers: { authorization: `Bearer ${KEY}` } } },
+      (l: any) => l.req.headers.authorization,
+    ],
     ['an apiKey one level down', { config: { apiKey: UPSTREAM_KEY, port: 8080 } }, (l: any) => l.config.apiKey],
     ['a key field', { key: KEY }, (l: any) => l.key],
     ['messages', { messages: [{ role: 'user', content: 'my card is 4111 1111 1111 1111' }] }, (l: any) => l.messages],
@@ -33,7 +41,10 @@ describe('createLogger redaction', () => {
 
   it('keeps the fields around a censored one', () => {
     const { logger, last } = capture();
-    logger.info({ headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }, config: { apiKey: UPSTREAM_KEY, port: 8080 } }, 'request');
+    logger.info(
+      { headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }, config: { apiKey: UPSTREAM_KEY, port: 8080 } },
+      'request',
+    );
     expect(last()).toMatchObject({ msg: 'request', headers: { 'content-type': 'application/json' }, config: { port: 8080 } });
   });
 

@@ -116,9 +116,21 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
   const requests = plainCounter('cmg_requests_total', 'HTTP requests by route, method, status, model and proxy outcome.');
   // The three per-request histograms are kept outside the SDK too (see PlainHistogram) and their
   // text is appended to the SDK's exposition at each scrape.
-  const duration = new PlainHistogram('cmg_request_duration_seconds', 'Time from receiving a request to its end (for streams, the end of the stream).', DURATION_BUCKETS);
-  const ttfb = new PlainHistogram('cmg_upstream_ttfb_seconds', "The upstream's time to response headers, retries included.", DURATION_BUCKETS);
-  const overhead = new PlainHistogram('cmg_gateway_overhead_seconds', 'Request duration minus the time spent waiting on the upstream.', OVERHEAD_BUCKETS);
+  const duration = new PlainHistogram(
+    'cmg_request_duration_seconds',
+    'Time from receiving a request to its end (for streams, the end of the stream).',
+    DURATION_BUCKETS,
+  );
+  const ttfb = new PlainHistogram(
+    'cmg_upstream_ttfb_seconds',
+    "The upstream's time to response headers, retries included.",
+    DURATION_BUCKETS,
+  );
+  const overhead = new PlainHistogram(
+    'cmg_gateway_overhead_seconds',
+    'Request duration minus the time spent waiting on the upstream.',
+    OVERHEAD_BUCKETS,
+  );
   const tokens = plainCounter('cmg_tokens_total', 'Tokens reported by the upstream, by type and model.');
   const cost = plainCounter('cmg_cost_usd_total', 'Cost reported by the upstream in USD (the usage ledger is the exact record).');
   const fallbacks = plainCounter('cmg_limiter_fallbacks_total', 'Times the rate limiter fell back, by kind.');
@@ -154,9 +166,24 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
       }
     });
   };
-  writerMetric('cmg_records_spilled_total', 'Records moved to the spill file because the database was slow or away.', (w) => w.spilled, true);
-  writerMetric('cmg_records_quarantined_total', 'Records the database refused as data, kept in the dead-letter file instead.', (w) => w.quarantined, true);
-  writerMetric('cmg_records_lost_total', 'Records kept neither in the database nor on disk (spill directory unwritable or full).', (w) => w.lost, true);
+  writerMetric(
+    'cmg_records_spilled_total',
+    'Records moved to the spill file because the database was slow or away.',
+    (w) => w.spilled,
+    true,
+  );
+  writerMetric(
+    'cmg_records_quarantined_total',
+    'Records the database refused as data, kept in the dead-letter file instead.',
+    (w) => w.quarantined,
+    true,
+  );
+  writerMetric(
+    'cmg_records_lost_total',
+    'Records kept neither in the database nor on disk (spill directory unwritable or full).',
+    (w) => w.lost,
+    true,
+  );
   writerMetric('cmg_spill_disk_failing', '1 while the spill directory cannot be written.', (w) => (w.diskFailing ? 1 : 0), false);
   const upstreamMetric = (name: string, description: string, read: (u: UpstreamCounts) => number, counter: boolean) => {
     const instrument = counter ? meter.createObservableCounter(name, { description }) : meter.createObservableGauge(name, { description });
@@ -170,12 +197,35 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     });
   };
   upstreamMetric('cmg_upstream_connections', 'Connections open to the upstream.', (u) => u.connected, false);
-  upstreamMetric('cmg_upstream_requests_active', 'Requests holding an upstream connection now (streams until they end).', (u) => u.running, false);
-  upstreamMetric('cmg_upstream_requests_queued', 'Requests waiting for a free upstream connection (only with UPSTREAM_MAX_CONNECTIONS).', (u) => u.queued, false);
-  upstreamMetric('cmg_upstream_queue_timeouts_total', 'Requests answered 503 because no upstream connection freed up in time.', (u) => u.queueTimeouts, true);
+  upstreamMetric(
+    'cmg_upstream_requests_active',
+    'Requests holding an upstream connection now (streams until they end).',
+    (u) => u.running,
+    false,
+  );
+  upstreamMetric(
+    'cmg_upstream_requests_queued',
+    'Requests waiting for a free upstream connection (only with UPSTREAM_MAX_CONNECTIONS).',
+    (u) => u.queued,
+    false,
+  );
+  upstreamMetric(
+    'cmg_upstream_queue_timeouts_total',
+    'Requests answered 503 because no upstream connection freed up in time.',
+    (u) => u.queueTimeouts,
+    true,
+  );
   upstreamMetric('cmg_upstream_retries_total', 'Upstream attempts the gateway retried.', (u) => u.retries, true);
-  upstreamMetric('cmg_upstream_retries_denied_total', 'Retries the retry budget refused (the error went to the client, marked not to retry).', (u) => u.retriesDenied, true);
-  const unpricedRequests = plainCounter('cmg_unpriced_requests_total', 'Requests with tokens but no price (no upstream cost, no catalog price), by model.');
+  upstreamMetric(
+    'cmg_upstream_retries_denied_total',
+    'Retries the retry budget refused (the error went to the client, marked not to retry).',
+    (u) => u.retriesDenied,
+    true,
+  );
+  const unpricedRequests = plainCounter(
+    'cmg_unpriced_requests_total',
+    'Requests with tokens but no price (no upstream cost, no catalog price), by model.',
+  );
   const unpricedTokens = plainCounter('cmg_unpriced_tokens_total', 'Tokens of requests that had no price, by model.');
 
   // Event-loop delay: what every request waits behind (GC pauses, long synchronous work). Reset at
@@ -190,17 +240,25 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     unit: 's',
     advice: { explicitBucketBoundaries: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25] },
   });
-  const GC_KINDS: Record<number, Attributes> = { 1: { kind: 'minor' }, 2: { kind: 'major' }, 4: { kind: 'incremental' }, 8: { kind: 'weakcb' } };
+  const GC_KINDS: Record<number, Attributes> = {
+    1: { kind: 'minor' },
+    2: { kind: 'major' },
+    4: { kind: 'incremental' },
+    8: { kind: 'weakcb' },
+  };
   const gcObserver = new PerformanceObserver((list) => {
     for (const entry of list.getEntries()) {
-      const kind = ((entry as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind ?? 0);
+      const kind = (entry as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind ?? 0;
       gcPauses.record(entry.duration / 1000, GC_KINDS[kind] ?? { kind: 'other' });
     }
   });
   gcObserver.observe({ entryTypes: ['gc'] });
   const loopQuantiles = [0.5, 0.99, 1].map((q) => ({ q, attrs: { quantile: String(q) } }));
   meter
-    .createObservableGauge('cmg_event_loop_delay_seconds', { description: 'Event-loop delay since the last scrape, by quantile (1 = max).', unit: 's' })
+    .createObservableGauge('cmg_event_loop_delay_seconds', {
+      description: 'Event-loop delay since the last scrape, by quantile (1 = max).',
+      unit: 's',
+    })
     .addCallback((result) => {
       for (const { q, attrs } of loopQuantiles) {
         const ns = q === 1 ? loopDelay.max : loopDelay.percentile(q * 100);
@@ -259,7 +317,11 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     recordUnpriced(model, n) {
       const label = modelLabel(model);
       let a = usageAttrs.get(label);
-      if (!a) usageAttrs.set(label, (a = { prompt: { type: 'prompt', model: label }, completion: { type: 'completion', model: label }, model: { model: label } }));
+      if (!a)
+        usageAttrs.set(
+          label,
+          (a = { prompt: { type: 'prompt', model: label }, completion: { type: 'completion', model: label }, model: { model: label } }),
+        );
       unpricedRequests.add(1, a.model);
       if (n > 0) unpricedTokens.add(n, a.model);
     },

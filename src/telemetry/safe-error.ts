@@ -34,6 +34,11 @@ export function safeError(value: unknown): unknown {
   const code = (value as { code?: unknown }).code;
   if (typeof code === 'string' || typeof code === 'number') out.code = code;
   // Frames only: the first stack line repeats the (unscrubbed) message.
-  if (value.stack) out.stack = value.stack.split('\n').filter((l) => /^\s+at /.test(l)).slice(0, 12).join('\n');
+  if (value.stack)
+    out.stack = value.stack
+      .split('\n')
+      .filter((l) => /^\s+at /.test(l))
+      .slice(0, 12)
+      .join('\n');
   return out;
 }

@@ -55,7 +55,9 @@ export function startBanner(config: Config, facts: ListeningFacts): string[] {
     ? [
         'on',
         config.memorySummaryModel ? `summaries by ${config.memorySummaryModel}` : 'no summaries (MEMORY_SUMMARY_MODEL unset)',
-        config.memoryEmbeddingModel ? `vector retrieval by ${config.memoryEmbeddingModel}${facts.vectors ? ' (pgvector)' : ''}` : 'lexical retrieval',
+        config.memoryEmbeddingModel
+          ? `vector retrieval by ${config.memoryEmbeddingModel}${facts.vectors ? ' (pgvector)' : ''}`
+          : 'lexical retrieval',
       ].join(', ')
     : 'off (MEMORY_ENABLED=false: requests are forwarded without thread memory)';
   return [
@@ -64,8 +66,14 @@ export function startBanner(config: Config, facts: ListeningFacts): string[] {
     '',
     row('API', `${url}/v1   (the OpenAI base URL for your apps)`),
     row('dashboard', `${url}/dashboard`),
-    row('listening', `${facts.family === 'IPv6' ? `[${facts.address}]` : facts.address}:${facts.port}${wildcard ? ' (every interface)' : ''}`),
-    row('upstream', `${config.openrouterBaseUrl} ${config.openrouterApiKey ? '(OPENROUTER_API_KEY set)' : '(OPENROUTER_API_KEY unset: proxied requests answer 503 upstream_not_configured)'}`),
+    row(
+      'listening',
+      `${facts.family === 'IPv6' ? `[${facts.address}]` : facts.address}:${facts.port}${wildcard ? ' (every interface)' : ''}`,
+    ),
+    row(
+      'upstream',
+      `${config.openrouterBaseUrl} ${config.openrouterApiKey ? '(OPENROUTER_API_KEY set)' : '(OPENROUTER_API_KEY unset: proxied requests answer 503 upstream_not_configured)'}`,
+    ),
     row('database', databaseLabel(config)),
     row(
       'redis',
@@ -73,7 +81,12 @@ export function startBanner(config: Config, facts: ListeningFacts): string[] {
         ? `${maskUrl(config.redisUrl)}${facts.redisReady === false ? ' (not answering yet: limits are per instance until it does)' : ''}`
         : 'none: limits and caches in this process (REDIS_URL shares them between instances)',
     ),
-    row('admin', config.adminToken ? 'ADMIN_TOKEN set: /admin/* and the dashboard' : 'ADMIN_TOKEN unset: /admin/* answers 503 admin_disabled (npm run cli still works)'),
+    row(
+      'admin',
+      config.adminToken
+        ? 'ADMIN_TOKEN set: /admin/* and the dashboard'
+        : 'ADMIN_TOKEN unset: /admin/* answers 503 admin_disabled (npm run cli still works)',
+    ),
     row('memory', memory),
     row('usage', config.usageEnabled ? 'recording on' : 'recording off (USAGE_ENABLED=false: nothing is recorded, reports say so)'),
     row('logs', `JSON on stdout, level ${config.logLevel}; this banner on stderr (LOG_LEVEL=warn hides it)`),

@@ -52,7 +52,8 @@ export function mediaTokens(content: unknown): number {
     const type = (part as { type?: unknown }).type;
     if (type === 'image_url' || type === 'input_image') {
       const image = (part as { image_url?: unknown }).image_url;
-      const detail = (part as { detail?: unknown }).detail ?? (image && typeof image === 'object' ? (image as { detail?: unknown }).detail : undefined);
+      const detail =
+        (part as { detail?: unknown }).detail ?? (image && typeof image === 'object' ? (image as { detail?: unknown }).detail : undefined);
       total += detail === 'low' ? 85 : 765;
     } else if (type === 'input_audio' || type === 'file' || type === 'input_file') {
       total += 200;

@@ -4,8 +4,17 @@ import { countMessageTokens, countTextTokens } from '../tokens/count-tokens.js';
 import { DEFAULT_OUTPUT_TOKENS, estimateRequest } from './budget-estimate.js';
 import { parseDecimal } from './decimal.js';
 
-const mini: ModelInfo = { id: 'openai/gpt-4o-mini', contextLength: 128_000, maxCompletionTokens: 16_384, promptPrice: '0.00000015', completionPrice: '0.0000006' };
-const messages = [{ role: 'system', content: 'You are terse.' }, { role: 'user', content: 'What is the capital of France?' }];
+const mini: ModelInfo = {
+  id: 'openai/gpt-4o-mini',
+  contextLength: 128_000,
+  maxCompletionTokens: 16_384,
+  promptPrice: '0.00000015',
+  completionPrice: '0.0000006',
+};
+const messages = [
+  { role: 'system', content: 'You are terse.' },
+  { role: 'user', content: 'What is the capital of France?' },
+];
 
 describe('request estimate', () => {
   it('counts the prompt and prices the requested output at catalog prices, exactly', () => {
@@ -29,7 +38,9 @@ describe('request estimate', () => {
   });
 
   it('counts tool definitions into the prompt', () => {
-    const tools = [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } }];
+    const tools = [
+      { type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } },
+    ];
     const plain = estimateRequest({ messages, max_tokens: 1 }, mini).promptTokens;
     expect(estimateRequest({ messages, tools, max_tokens: 1 }, mini).promptTokens).toBe(plain + countTextTokens(JSON.stringify(tools)));
   });

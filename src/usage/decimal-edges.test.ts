@@ -4,7 +4,8 @@ import { formatDecimal, normalizeDecimal, parseDecimal, priceTimes } from './dec
 describe('decimal money: edges', () => {
   it('parses with surrounding spaces, and refuses anything not a plain non-negative decimal', () => {
     expect(formatDecimal(parseDecimal(' 1.5 '))).toBe('1.5');
-    for (const bad of ['', '-1', '1.', '.5', '1e-7', 'x1', '1x', '1.2.3']) expect(() => parseDecimal(bad), bad).toThrow(`not a decimal: ${bad}`);
+    for (const bad of ['', '-1', '1.', '.5', '1e-7', 'x1', '1x', '1.2.3'])
+      expect(() => parseDecimal(bad), bad).toThrow(`not a decimal: ${bad}`);
   });
 
   it('keeps exactly ten fractional digits, rounding half up beyond them', () => {

@@ -49,7 +49,15 @@ describe('batch writer timing', () => {
 
   it('writes a burst in batches of batchSize; the partial rest lingers again unless a flush waits', async () => {
     const t = target();
-    const w = createBatchWriter({ persist: t.persist, spillDir: dir(), spillName: 's', logger: capture().logger, batchSize: 10, lingerMs: 1_000, spillAfterMs: 60_000 });
+    const w = createBatchWriter({
+      persist: t.persist,
+      spillDir: dir(),
+      spillName: 's',
+      logger: capture().logger,
+      batchSize: 10,
+      lingerMs: 1_000,
+      spillAfterMs: 60_000,
+    });
     for (let i = 0; i < 15; i++) w.enqueue({ id: i });
     await vi.advanceTimersByTimeAsync(999);
     expect(t.batches).toEqual([]);
@@ -69,7 +77,15 @@ describe('batch writer timing', () => {
 
   it('a batch filled before any timer is armed goes at once', async () => {
     const t = target();
-    const w = createBatchWriter({ persist: t.persist, spillDir: dir(), spillName: 's', logger: capture().logger, batchSize: 1, lingerMs: 1_000, spillAfterMs: 60_000 });
+    const w = createBatchWriter({
+      persist: t.persist,
+      spillDir: dir(),
+      spillName: 's',
+      logger: capture().logger,
+      batchSize: 1,
+      lingerMs: 1_000,
+      spillAfterMs: 60_000,
+    });
     w.enqueue({ id: 1 });
     await vi.advanceTimersByTimeAsync(0);
     expect(t.batches).toEqual([[1]]);
@@ -77,12 +93,22 @@ describe('batch writer timing', () => {
 
   it('flush resolves at once when nothing is queued, and rejects after its timeout while the database is away', async () => {
     const t = target();
-    const w = createBatchWriter({ persist: t.persist, spillDir: dir(), spillName: 's', logger: capture().logger, backoff: () => 100, spillAfterMs: 60_000 });
+    const w = createBatchWriter({
+      persist: t.persist,
+      spillDir: dir(),
+      spillName: 's',
+      logger: capture().logger,
+      backoff: () => 100,
+      spillAfterMs: 60_000,
+    });
     await expect(w.flush()).resolves.toBeUndefined();
     t.down = true;
     w.enqueue({ id: 1 });
     const flushed = w.flush(1_000);
-    const outcome = flushed.then(() => 'resolved', (e: Error) => e.message);
+    const outcome = flushed.then(
+      () => 'resolved',
+      (e: Error) => e.message,
+    );
     await vi.advanceTimersByTimeAsync(1_000);
     expect(await outcome).toBe('flush timed out');
     expect(w.stats().pending).toBe(1);
@@ -92,7 +118,15 @@ describe('batch writer timing', () => {
     const t = target();
     const { lines, logger } = capture();
     const backoffs: number[] = [];
-    const w = createBatchWriter({ persist: t.persist, spillDir: dir(), spillName: 'usage', logger, lingerMs: 1, spillAfterMs: 600_000, backoff: (n) => (backoffs.push(n), 10) });
+    const w = createBatchWriter({
+      persist: t.persist,
+      spillDir: dir(),
+      spillName: 'usage',
+      logger,
+      lingerMs: 1,
+      spillAfterMs: 600_000,
+      backoff: (n) => (backoffs.push(n), 10),
+    });
     t.down = true;
     w.enqueue({ id: 1 });
     for (let i = 0; i < 45 && w.stats().failures < 40; i++) await vi.advanceTimersByTimeAsync(10);
@@ -113,7 +147,14 @@ describe('batch writer timing', () => {
 
   it('default backoff: 100 ms after the first failure, doubling', async () => {
     const t = target();
-    const w = createBatchWriter({ persist: t.persist, spillDir: dir(), spillName: 's', logger: capture().logger, lingerMs: 1, spillAfterMs: 600_000 });
+    const w = createBatchWriter({
+      persist: t.persist,
+      spillDir: dir(),
+      spillName: 's',
+      logger: capture().logger,
+      lingerMs: 1,
+      spillAfterMs: 600_000,
+    });
     t.down = true;
     w.enqueue({ id: 1 });
     await vi.advanceTimersByTimeAsync(1);
@@ -132,13 +173,25 @@ describe('batch writer timing', () => {
     const d = dir();
     const t = target();
     t.hang = true;
-    const w = createBatchWriter({ persist: t.persist, spillDir: d, spillName: 'usage', logger: capture().logger, lingerMs: 1, spillAfterMs: 400 });
+    const w = createBatchWriter({
+      persist: t.persist,
+      spillDir: d,
+      spillName: 'usage',
+      logger: capture().logger,
+      lingerMs: 1,
+      spillAfterMs: 400,
+    });
     for (let i = 0; i < 5; i++) w.enqueue({ id: i });
     await vi.advanceTimersByTimeAsync(350); // the watchdog looks every 100 ms
     expect(readdirSync(d)).toEqual([]);
     expect(w.stats().pending).toBe(5);
     await vi.advanceTimersByTimeAsync(50);
-    expect(readFileSync(join(d, 'usage.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).id)).toEqual(ids(0, 5));
+    expect(
+      readFileSync(join(d, 'usage.jsonl'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l).id),
+    ).toEqual(ids(0, 5));
     expect(w.stats()).toMatchObject({ pending: 0, spilled: 5 });
     // Records queued later wait their own time.
     w.enqueue({ id: 5 });
@@ -155,7 +208,15 @@ describe('batch writer timing', () => {
     const t = target();
     t.down = true;
     const { lines, logger } = capture();
-    const w = createBatchWriter({ persist: t.persist, spillDir, spillName: 'usage', logger, lingerMs: 1, spillAfterMs: 40, backoff: () => 1_000 });
+    const w = createBatchWriter({
+      persist: t.persist,
+      spillDir,
+      spillName: 'usage',
+      logger,
+      lingerMs: 1,
+      spillAfterMs: 40,
+      backoff: () => 1_000,
+    });
     w.enqueue({ id: 1 });
     await vi.advanceTimersByTimeAsync(100);
     expect(w.stats()).toMatchObject({ diskFailing: true, pending: 1, spilled: 0 });
@@ -172,15 +233,32 @@ describe('batch writer timing', () => {
     const d = dir();
     const t = target();
     t.down = true;
-    const w = createBatchWriter({ persist: t.persist, spillDir: d, spillName: 'usage', logger: capture().logger, lingerMs: 1, maxBuffered: 3, backoff: () => 10, spillAfterMs: 600_000 });
+    const w = createBatchWriter({
+      persist: t.persist,
+      spillDir: d,
+      spillName: 'usage',
+      logger: capture().logger,
+      lingerMs: 1,
+      maxBuffered: 3,
+      backoff: () => 10,
+      spillAfterMs: 600_000,
+    });
     for (let i = 0; i < 5; i++) w.enqueue({ id: i });
     expect(w.stats()).toMatchObject({ pending: 3, spilled: 2, lost: 0 });
-    expect(readFileSync(join(d, 'usage.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).id)).toEqual([3, 4]);
+    expect(
+      readFileSync(join(d, 'usage.jsonl'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l).id),
+    ).toEqual([3, 4]);
     t.down = false;
     const flushed = w.flush();
     await vi.advanceTimersByTimeAsync(20);
     await flushed;
-    expect(t.batches).toEqual([[0, 1, 2], [3, 4]]);
+    expect(t.batches).toEqual([
+      [0, 1, 2],
+      [3, 4],
+    ]);
   });
 
   it('after close, a late record goes straight to disk', async () => {

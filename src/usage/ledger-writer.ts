@@ -140,20 +140,26 @@ export function createBatchWriter<T>(opts: BatchWriterOptions<T>) {
 
   function armWatchdog() {
     if (watchdog || closed) return;
-    watchdog = setInterval(() => {
-      spillStale();
-      if (queue.length === 0 && (!inflight || inflightOnDisk)) {
-        clearInterval(watchdog!);
-        watchdog = null;
-      }
-    }, Math.max(10, Math.floor(spillAfter / 4)));
+    watchdog = setInterval(
+      () => {
+        spillStale();
+        if (queue.length === 0 && (!inflight || inflightOnDisk)) {
+          clearInterval(watchdog!);
+          watchdog = null;
+        }
+      },
+      Math.max(10, Math.floor(spillAfter / 4)),
+    );
     watchdog.unref();
   }
 
   async function quarantine(record: T, err: unknown) {
     stats.quarantined++;
     const info = describeDbError(err);
-    opts.logger.error({ ...describe(record), ...info, quarantined_total: stats.quarantined }, `${name}: record refused by the database; quarantined`);
+    opts.logger.error(
+      { ...describe(record), ...info, quarantined_total: stats.quarantined },
+      `${name}: record refused by the database; quarantined`,
+    );
     try {
       spill.deadLetter({ at: new Date(now()).toISOString(), error: info, record });
     } catch {

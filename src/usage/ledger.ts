@@ -18,7 +18,18 @@ export interface UsageLedger {
 }
 
 /** The usage ledger: outcome → record → durable batched writer, plus spend for budgets. */
-export function createUsageLedger(opts: { db: Db; catalog: Catalog; logger: Logger; dataDir: string; enabled: boolean; now: () => number; batchSize?: number; maxBuffered?: number; spillAfterMs?: number; onUnpriced?: (model: string, tokens: number) => void }): UsageLedger {
+export function createUsageLedger(opts: {
+  db: Db;
+  catalog: Catalog;
+  logger: Logger;
+  dataDir: string;
+  enabled: boolean;
+  now: () => number;
+  batchSize?: number;
+  maxBuffered?: number;
+  spillAfterMs?: number;
+  onUnpriced?: (model: string, tokens: number) => void;
+}): UsageLedger {
   const spend = createSpendTracker({ db: opts.db, now: opts.now });
   const writer = createBatchWriter<UsageRecord>({
     spillDir: opts.dataDir,

@@ -18,7 +18,11 @@ const store = {
   listKeys: async (workspaceId?: string) => keys.filter((k) => !workspaceId || k.workspaceId === workspaceId),
 } as unknown as KeyStore;
 
-const refusal = (p: Promise<unknown>) => p.then(() => null, (e: GatewayError) => ({ status: e.status, code: e.code, param: e.param, message: e.message }));
+const refusal = (p: Promise<unknown>) =>
+  p.then(
+    () => null,
+    (e: GatewayError) => ({ status: e.status, code: e.code, param: e.param, message: e.message }),
+  );
 
 describe('report filter', () => {
   it('defaults to this month so far: the 1st inclusive, tomorrow exclusive (UTC)', async () => {
@@ -39,12 +43,24 @@ describe('report filter', () => {
     [{ from: '2026-01-01x' }, 'from'],
     [{ to: 'tomorrow' }, 'to'],
   ])('refuses a day that is not YYYY-MM-DD: %j', async (params, param) => {
-    expect(await refusal(buildReportFilter(store, params, NOW))).toEqual({ status: 400, code: 'invalid_value', param, message: `${param} must be a date as YYYY-MM-DD (UTC).` });
+    expect(await refusal(buildReportFilter(store, params, NOW))).toEqual({
+      status: 400,
+      code: 'invalid_value',
+      param,
+      message: `${param} must be a date as YYYY-MM-DD (UTC).`,
+    });
   });
 
   it('refuses an empty or backwards range', async () => {
-    for (const params of [{ from: '2026-10-02', to: '2026-10-02' }, { from: '2026-10-03', to: '2026-10-02' }]) {
-      expect(await refusal(buildReportFilter(store, params, NOW))).toMatchObject({ status: 400, param: 'to', message: '`from` must be before `to` (`to` is exclusive).' });
+    for (const params of [
+      { from: '2026-10-02', to: '2026-10-02' },
+      { from: '2026-10-03', to: '2026-10-02' },
+    ]) {
+      expect(await refusal(buildReportFilter(store, params, NOW))).toMatchObject({
+        status: 400,
+        param: 'to',
+        message: '`from` must be before `to` (`to` is exclusive).',
+      });
     }
   });
 
@@ -52,7 +68,11 @@ describe('report filter', () => {
     const base = { from: '2026-11-01', to: '2026-11-02' };
     expect(await buildReportFilter(store, { ...base, workspace: 'acme' }, NOW)).toEqual({ ...base, workspaceIds: ['ws_a'] });
     expect(await buildReportFilter(store, { ...base, workspace: 'ws_b' }, NOW)).toEqual({ ...base, workspaceIds: ['ws_b'] });
-    expect(await buildReportFilter(store, { ...base, workspace: 'acme', key: 'app' }, NOW)).toEqual({ ...base, workspaceIds: ['ws_a'], keyIds: ['key_1'] });
+    expect(await buildReportFilter(store, { ...base, workspace: 'acme', key: 'app' }, NOW)).toEqual({
+      ...base,
+      workspaceIds: ['ws_a'],
+      keyIds: ['key_1'],
+    });
     // Without a workspace a key name may match in several.
     expect(await buildReportFilter(store, { ...base, key: 'app' }, NOW)).toEqual({ ...base, keyIds: ['key_1', 'key_2'] });
     expect(await buildReportFilter(store, { ...base, key: 'key_3' }, NOW)).toEqual({ ...base, keyIds: ['key_3'] });
@@ -64,20 +84,35 @@ describe('report filter', () => {
       message: 'Key "nope" not found (key takes a key name or id).',
     });
     // ...but the gateway's own calls, recorded under gateway:… ids, can be picked out.
-    expect(await buildReportFilter(store, { ...base, key: 'gateway:memory-summary' }, NOW)).toEqual({ ...base, keyIds: ['gateway:memory-summary'] });
+    expect(await buildReportFilter(store, { ...base, key: 'gateway:memory-summary' }, NOW)).toEqual({
+      ...base,
+      keyIds: ['gateway:memory-summary'],
+    });
     expect(await buildReportFilter(store, { ...base, model: 'openai/gpt-4o-mini' }, NOW)).toEqual({ ...base, model: 'openai/gpt-4o-mini' });
   });
 
   it('an unknown workspace is not found', async () => {
-    expect(await refusal(buildReportFilter(store, { workspace: 'nope' }, NOW))).toEqual({ status: 404, code: 'not_found', param: 'workspace', message: 'Workspace "nope" not found.' });
+    expect(await refusal(buildReportFilter(store, { workspace: 'nope' }, NOW))).toEqual({
+      status: 404,
+      code: 'not_found',
+      param: 'workspace',
+      message: 'Workspace "nope" not found.',
+    });
   });
 
-  it("a reports key stays in its own workspace: another one is not found, its keys are not matched", async () => {
+  it('a reports key stays in its own workspace: another one is not found, its keys are not matched', async () => {
     const base = { from: '2026-11-01', to: '2026-11-02' };
     expect(await buildReportFilter(store, base, NOW, 'ws_a')).toEqual({ ...base, workspaceIds: ['ws_a'] });
     expect(await buildReportFilter(store, { ...base, workspace: 'acme' }, NOW, 'ws_a')).toEqual({ ...base, workspaceIds: ['ws_a'] });
-    expect(await refusal(buildReportFilter(store, { ...base, workspace: 'beta' }, NOW, 'ws_a'))).toMatchObject({ status: 404, param: 'workspace' });
-    expect(await buildReportFilter(store, { ...base, key: 'app' }, NOW, 'ws_a')).toEqual({ ...base, workspaceIds: ['ws_a'], keyIds: ['key_1'] });
+    expect(await refusal(buildReportFilter(store, { ...base, workspace: 'beta' }, NOW, 'ws_a'))).toMatchObject({
+      status: 404,
+      param: 'workspace',
+    });
+    expect(await buildReportFilter(store, { ...base, key: 'app' }, NOW, 'ws_a')).toEqual({
+      ...base,
+      workspaceIds: ['ws_a'],
+      keyIds: ['key_1'],
+    });
     expect(await refusal(buildReportFilter(store, { ...base, key: 'key_2' }, NOW, 'ws_a'))).toMatchObject({ status: 404, param: 'key' });
   });
 });
@@ -114,8 +149,14 @@ describe('period', () => {
         message: `Invalid value for 'period': '${period}'. Supported values are: 'today', 'yesterday', 'this_week', 'last_week', 'this_month', 'last_month', or a month as YYYY-MM.`,
       });
     }
-    expect(await refusal(buildReportFilter(store, { period: 'today', from: '2026-11-01' }, NOW))).toMatchObject({ status: 400, param: 'period' });
-    expect(await refusal(buildReportFilter(store, { period: 'today', to: '2026-11-01' }, NOW))).toMatchObject({ status: 400, param: 'period' });
+    expect(await refusal(buildReportFilter(store, { period: 'today', from: '2026-11-01' }, NOW))).toMatchObject({
+      status: 400,
+      param: 'period',
+    });
+    expect(await refusal(buildReportFilter(store, { period: 'today', to: '2026-11-01' }, NOW))).toMatchObject({
+      status: 400,
+      param: 'period',
+    });
   });
 });
 
@@ -127,14 +168,21 @@ describe('closed lists: status, route, format', () => {
       "Invalid value for 'status': 'bogus'. Supported values are: 'ok', 'upstream_error', 'client_aborted', 'timeout', 'rejected', 'aborted'.",
     );
     expect(() => parseChoices('ok,', 'status', RECORD_STATUSES)).toThrow("Invalid value for 'status': ''.");
-    expect(() => parseChoices('chat', 'route', RECORD_ROUTES)).toThrow("Supported values are: 'chat.completions', 'completions', 'responses', 'embeddings'.");
+    expect(() => parseChoices('chat', 'route', RECORD_ROUTES)).toThrow(
+      "Supported values are: 'chat.completions', 'completions', 'responses', 'embeddings'.",
+    );
     expect(parseFormat(undefined)).toBe('json');
     expect(parseFormat('csv')).toBe('csv');
     try {
       parseFormat('xml');
       expect.unreachable();
     } catch (e) {
-      expect(e).toMatchObject({ status: 400, code: 'invalid_value', param: 'format', message: "Invalid value for 'format': 'xml'. Supported values are: 'json', 'csv'." });
+      expect(e).toMatchObject({
+        status: 400,
+        code: 'invalid_value',
+        param: 'format',
+        message: "Invalid value for 'format': 'xml'. Supported values are: 'json', 'csv'.",
+      });
     }
   });
 

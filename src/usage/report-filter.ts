@@ -8,9 +8,21 @@ const DAY = /^\d{4}-\d{2}-\d{2}$/;
 const MONTH = /^(\d{4})-(\d{2})$/;
 
 /** Record statuses a `status` filter takes (every status the ledger writes). */
-export const RECORD_STATUSES = ['ok', 'upstream_error', 'client_aborted', 'timeout', 'rejected', 'aborted'] as const satisfies readonly OutcomeStatus[];
+export const RECORD_STATUSES = [
+  'ok',
+  'upstream_error',
+  'client_aborted',
+  'timeout',
+  'rejected',
+  'aborted',
+] as const satisfies readonly OutcomeStatus[];
 /** Proxied routes a `route` filter takes. */
-export const RECORD_ROUTES = ['chat.completions', 'completions', 'responses', 'embeddings'] as const satisfies readonly RequestOutcome['route'][];
+export const RECORD_ROUTES = [
+  'chat.completions',
+  'completions',
+  'responses',
+  'embeddings',
+] as const satisfies readonly RequestOutcome['route'][];
 // A status or route added to the outcome type and not here fails the build.
 const everyStatus: Record<Exclude<OutcomeStatus, (typeof RECORD_STATUSES)[number]>, never> = {};
 const everyRoute: Record<Exclude<RequestOutcome['route'], (typeof RECORD_ROUTES)[number]>, never> = {};
@@ -97,7 +109,12 @@ export function periodRange(period: string, now: number): { from: string; to: st
  * (never an empty report that looks like no usage). With `scopeWorkspaceId` (a `reports` key) the
  * filter never leaves that workspace, and another workspace or its keys are "not found".
  */
-export async function buildReportFilter(keys: KeyStore, params: ReportParams, now: number, scopeWorkspaceId?: string): Promise<ReportFilter> {
+export async function buildReportFilter(
+  keys: KeyStore,
+  params: ReportParams,
+  now: number,
+  scopeWorkspaceId?: string,
+): Promise<ReportFilter> {
   const today = new Date(now).toISOString().slice(0, 10);
   let from: string;
   let to: string;

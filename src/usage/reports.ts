@@ -35,8 +35,16 @@ export type ReportRow = Record<string, string | number | null> & Totals;
 const GROUP_SQL: Record<Group, { inner: SQL; outer: SQL; columns: string[] }> = {
   day: { inner: sql`d.day as g_day`, outer: sql`to_char(g.g_day, 'YYYY-MM-DD') as day`, columns: ['day'] },
   week: { inner: sql`date_trunc('week', d.day)::date as g_week`, outer: sql`to_char(g.g_week, 'YYYY-MM-DD') as week`, columns: ['week'] },
-  month: { inner: sql`date_trunc('month', d.day)::date as g_month`, outer: sql`to_char(g.g_month, 'YYYY-MM-DD') as month`, columns: ['month'] },
-  workspace: { inner: sql`d.workspace_id as g_workspace`, outer: sql`w.name as workspace, g.g_workspace as workspace_id`, columns: ['workspace', 'workspace_id'] },
+  month: {
+    inner: sql`date_trunc('month', d.day)::date as g_month`,
+    outer: sql`to_char(g.g_month, 'YYYY-MM-DD') as month`,
+    columns: ['month'],
+  },
+  workspace: {
+    inner: sql`d.workspace_id as g_workspace`,
+    outer: sql`w.name as workspace, g.g_workspace as workspace_id`,
+    columns: ['workspace', 'workspace_id'],
+  },
   key: { inner: sql`d.key_id as g_key`, outer: sql`g.g_key as key, k.name as key_name`, columns: ['key', 'key_name'] },
   model: { inner: sql`d.model as g_model`, outer: sql`g.g_model as model`, columns: ['model'] },
 };
@@ -54,7 +62,16 @@ function shownColumns(groups: Group[]): string[] {
 
 /** The columns a report with these groups has, in order (also the CSV header). */
 export function reportColumns(groups: Group[]): string[] {
-  return [...shownColumns(groups), 'requests', 'errors', 'prompt_tokens', 'completion_tokens', 'cost_usd', 'unpriced_requests', 'unpriced_tokens'];
+  return [
+    ...shownColumns(groups),
+    'requests',
+    'errors',
+    'prompt_tokens',
+    'completion_tokens',
+    'cost_usd',
+    'unpriced_requests',
+    'unpriced_tokens',
+  ];
 }
 
 function whereClause(f: ReportFilter): SQL {
@@ -67,7 +84,12 @@ function whereClause(f: ReportFilter): SQL {
 
 /** `column in (…ids)`; an empty list matches nothing. */
 function inList(column: SQL, ids: string[]): SQL {
-  return ids.length ? sql`${column} in (${sql.join(ids.map((id) => sql`${id}`), sql`, `)})` : sql`false`;
+  return ids.length
+    ? sql`${column} in (${sql.join(
+        ids.map((id) => sql`${id}`),
+        sql`, `,
+      )})`
+    : sql`false`;
 }
 
 function rowsOf(result: unknown): Record<string, any>[] {
@@ -129,7 +151,18 @@ export async function usageReport(db: Db, groups: Group[], filter: ReportFilter)
     data.push(out);
   }
   const { cost, ...counts } = totals;
-  return { data, totals: { requests: counts.requests, errors: counts.errors, prompt_tokens: counts.prompt_tokens, completion_tokens: counts.completion_tokens, cost_usd: formatDecimal(cost), unpriced_requests: counts.unpriced_requests, unpriced_tokens: counts.unpriced_tokens } };
+  return {
+    data,
+    totals: {
+      requests: counts.requests,
+      errors: counts.errors,
+      prompt_tokens: counts.prompt_tokens,
+      completion_tokens: counts.completion_tokens,
+      cost_usd: formatDecimal(cost),
+      unpriced_requests: counts.unpriced_requests,
+      unpriced_tokens: counts.unpriced_tokens,
+    },
+  };
 }
 
 export interface RecordsQuery extends ReportFilter {
@@ -145,9 +178,33 @@ export interface RecordsQuery extends ReportFilter {
  * own `gateway:…` calls, which have no key).
  */
 export const RECORD_COLUMNS: readonly string[] = [
-  'request_id', 'client_request_id', 'created_at', 'workspace_id', 'workspace_name', 'key_id', 'key_name', 'route',
-  'model_requested', 'model_served', 'model', 'thread_id', 'stream', 'status', 'http_status', 'error_code', 'prompt_tokens', 'completion_tokens',
-  'cached_tokens', 'reasoning_tokens', 'cost_usd', 'cost_source', 'estimated', 'latency_ms', 'ttfb_ms', 'generation_id', 'provider',
+  'request_id',
+  'client_request_id',
+  'created_at',
+  'workspace_id',
+  'workspace_name',
+  'key_id',
+  'key_name',
+  'route',
+  'model_requested',
+  'model_served',
+  'model',
+  'thread_id',
+  'stream',
+  'status',
+  'http_status',
+  'error_code',
+  'prompt_tokens',
+  'completion_tokens',
+  'cached_tokens',
+  'reasoning_tokens',
+  'cost_usd',
+  'cost_source',
+  'estimated',
+  'latency_ms',
+  'ttfb_ms',
+  'generation_id',
+  'provider',
 ];
 
 /** Raw records, newest first, paginated by a (created_at, request_id) cursor, with workspace and key names. */

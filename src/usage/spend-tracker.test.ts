@@ -149,7 +149,13 @@ describe('spend tracker', () => {
     expect(t.holding()).toBe(1);
     let done = false;
     t.hold('slow', () => new Promise<void>((r) => setTimeout(() => ((done = true), r()), 20)), 1_000);
-    t.hold('bad', async () => { throw new Error('settle failed'); }, 1_000);
+    t.hold(
+      'bad',
+      async () => {
+        throw new Error('settle failed');
+      },
+      1_000,
+    );
     t.queued('key_1', '2026-11-26', '1', 'slow');
     t.queued('key_1', '2026-11-26', '1', 'bad');
     await t.settled();

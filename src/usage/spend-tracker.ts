@@ -15,7 +15,10 @@ export function periodStart(period: BudgetPeriod, now: number): string {
 /** ms from `now` to the start of the next period. */
 export function msUntilNextPeriod(period: BudgetPeriod, now: number): number {
   const d = new Date(now);
-  const next = period === 'day' ? Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate() + 1) : Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1);
+  const next =
+    period === 'day'
+      ? Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate() + 1)
+      : Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1);
   return Math.max(1, next - now);
 }
 

@@ -30,11 +30,19 @@ describe('spill files', () => {
     writeFileSync(join(dir, 'usage.notes.txt'), 'x');
     s.deadLetter({ record: { id: 7 } });
     const claimed = s.claim();
-    expect(claimed.map((p) => p.slice(dir.length + 1))).toEqual(['usage.1000.1.replay.jsonl', expect.stringMatching(/^usage\.\d+\.\d+\.replay\.jsonl$/)]);
+    expect(claimed.map((p) => p.slice(dir.length + 1))).toEqual([
+      'usage.1000.1.replay.jsonl',
+      expect.stringMatching(/^usage\.\d+\.\d+\.replay\.jsonl$/),
+    ]);
     expect(claimed.flatMap((p) => s.read(p))).toEqual([{ id: 0 }, { id: 1 }]);
     expect(existsSync(join(dir, 'usage.jsonl'))).toBe(false); // new spills start a new live file
     for (const p of claimed) s.remove(p);
-    expect(readdirSync(dir).sort()).toEqual(['memory-spill.1.1.replay.jsonl', 'memory-spill.jsonl', 'usage.deadletter.jsonl', 'usage.notes.txt']);
+    expect(readdirSync(dir).sort()).toEqual([
+      'memory-spill.1.1.replay.jsonl',
+      'memory-spill.jsonl',
+      'usage.deadletter.jsonl',
+      'usage.notes.txt',
+    ]);
     // Dead letters and other names are never pending replay.
     expect(s.hasPending()).toBe(false);
     expect(createSpillFiles(dir, 'memory-spill').hasPending()).toBe(true);
@@ -63,7 +71,9 @@ describe('spill files', () => {
     const s = createSpillFiles(dir, 'usage');
     s.deadLetter({ error: { code: '22P05' }, record: { id: 1 } });
     s.deadLetter({ error: { code: '23505' }, record: { id: 2 } });
-    expect(readFileSync(join(dir, 'usage.deadletter.jsonl'), 'utf8')).toBe('{"error":{"code":"22P05"},"record":{"id":1}}\n{"error":{"code":"23505"},"record":{"id":2}}\n');
+    expect(readFileSync(join(dir, 'usage.deadletter.jsonl'), 'utf8')).toBe(
+      '{"error":{"code":"22P05"},"record":{"id":1}}\n{"error":{"code":"23505"},"record":{"id":2}}\n',
+    );
     expect(statSync(join(dir, 'usage.deadletter.jsonl')).mode & 0o777).toBe(0o600);
     expect(s.claim()).toEqual([]);
   });

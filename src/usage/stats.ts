@@ -31,7 +31,12 @@ function rowsOf(result: unknown): Record<string, any>[] {
 }
 
 function inList(column: SQL, ids: string[]): SQL {
-  return ids.length ? sql`${column} in (${sql.join(ids.map((id) => sql`${id}`), sql`, `)})` : sql`false`;
+  return ids.length
+    ? sql`${column} in (${sql.join(
+        ids.map((id) => sql`${id}`),
+        sql`, `,
+      )})`
+    : sql`false`;
 }
 
 /** The records in the filter's range (UTC days, `to` exclusive), workspace, keys and model. */

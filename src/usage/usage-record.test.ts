@@ -4,9 +4,24 @@ import type { RequestOutcome, Usage } from '../proxy/outcome.js';
 import { countMessageTokens, countTextTokens } from '../tokens/count-tokens.js';
 import { toUsageRecord } from './usage-record.js';
 
-const MINI: ModelInfo = { id: 'openai/gpt-4o-mini', contextLength: 128_000, maxCompletionTokens: 16_384, promptPrice: '0.00000015', completionPrice: '0.0000006' };
-const HAIKU: ModelInfo = { id: 'anthropic/claude-3.5-haiku', contextLength: 200_000, maxCompletionTokens: 8_192, promptPrice: '0.0000008', completionPrice: '0.000004' };
-const catalog = (...models: ModelInfo[]) => (id: string) => models.find((m) => m.id === id);
+const MINI: ModelInfo = {
+  id: 'openai/gpt-4o-mini',
+  contextLength: 128_000,
+  maxCompletionTokens: 16_384,
+  promptPrice: '0.00000015',
+  completionPrice: '0.0000006',
+};
+const HAIKU: ModelInfo = {
+  id: 'anthropic/claude-3.5-haiku',
+  contextLength: 200_000,
+  maxCompletionTokens: 8_192,
+  promptPrice: '0.0000008',
+  completionPrice: '0.000004',
+};
+const catalog =
+  (...models: ModelInfo[]) =>
+  (id: string) =>
+    models.find((m) => m.id === id);
 
 const usage = (prompt: number, completion: number, extra: Partial<Usage> = {}): Usage => ({
   promptTokens: prompt,
@@ -65,11 +80,17 @@ describe('toUsageRecord: cost', () => {
     const r = toUsageRecord(outcome({ usage: usage(1234, 567, { cost: '0.00001234' }) }), catalog(MINI));
     expect(r.costUsd).toBe('0.00001234');
     expect(r.costSource).toBe('upstream');
-    expect(toUsageRecord(outcome({ usage: usage(10, 10, { cost: '0' }) }), catalog(MINI))).toMatchObject({ costUsd: '0', costSource: 'upstream' });
+    expect(toUsageRecord(outcome({ usage: usage(10, 10, { cost: '0' }) }), catalog(MINI))).toMatchObject({
+      costUsd: '0',
+      costSource: 'upstream',
+    });
   });
 
   it('prices the model that served the request, else the one requested', () => {
-    const served = toUsageRecord(outcome({ requestedModel: 'openai/gpt-4o-mini', servedModel: 'anthropic/claude-3.5-haiku', usage: usage(1000, 1000) }), catalog(MINI, HAIKU));
+    const served = toUsageRecord(
+      outcome({ requestedModel: 'openai/gpt-4o-mini', servedModel: 'anthropic/claude-3.5-haiku', usage: usage(1000, 1000) }),
+      catalog(MINI, HAIKU),
+    );
     expect(served.costUsd).toBe('0.0048'); // 1000 × 0.0000008 + 1000 × 0.000004
     expect(served.model).toBe('anthropic/claude-3.5-haiku');
     const fallback = toUsageRecord(outcome({ servedModel: 'openai/gpt-4o-mini-2024-07-18', usage: usage(1000, 1000) }), catalog(MINI));
@@ -77,9 +98,15 @@ describe('toUsageRecord: cost', () => {
   });
 
   it('records zero cost, source none, for a model the catalog does not know or a request without tokens', () => {
-    expect(toUsageRecord(outcome({ requestedModel: 'x/unknown', servedModel: null, usage: usage(10, 10) }), catalog(MINI))).toMatchObject({ costUsd: '0', costSource: 'none', model: 'x/unknown' });
+    expect(toUsageRecord(outcome({ requestedModel: 'x/unknown', servedModel: null, usage: usage(10, 10) }), catalog(MINI))).toMatchObject({
+      costUsd: '0',
+      costSource: 'none',
+      model: 'x/unknown',
+    });
     expect(toUsageRecord(outcome({ usage: usage(0, 0) }), catalog(MINI))).toMatchObject({ costUsd: '0', costSource: 'none' });
-    expect(toUsageRecord(outcome({ requestedModel: null, servedModel: null, status: 'rejected', httpStatus: 400, usage: null }), catalog(MINI))).toMatchObject({
+    expect(
+      toUsageRecord(outcome({ requestedModel: null, servedModel: null, status: 'rejected', httpStatus: 400, usage: null }), catalog(MINI)),
+    ).toMatchObject({
       model: 'unknown',
       costUsd: '0',
       costSource: 'none',
@@ -101,15 +128,24 @@ describe('toUsageRecord: models without a price', () => {
   });
 
   it('prices tokens whose price is known when the missing price is for tokens not used', () => {
-    expect(toUsageRecord(outcome({ servedModel: 'x/variable', usage: usage(100, 0) }), catalog(noCompletionPrice))).toMatchObject({ costSource: 'catalog', costUsd: '0.000015' });
-    expect(toUsageRecord(outcome({ servedModel: 'x/variable', usage: usage(0, 100) }), catalog(noPromptPrice))).toMatchObject({ costSource: 'catalog', costUsd: '0.00006' });
+    expect(toUsageRecord(outcome({ servedModel: 'x/variable', usage: usage(100, 0) }), catalog(noCompletionPrice))).toMatchObject({
+      costSource: 'catalog',
+      costUsd: '0.000015',
+    });
+    expect(toUsageRecord(outcome({ servedModel: 'x/variable', usage: usage(0, 100) }), catalog(noPromptPrice))).toMatchObject({
+      costSource: 'catalog',
+      costUsd: '0.00006',
+    });
   });
 });
 
 describe('toUsageRecord: figures a database column can take', () => {
   it('timings are finite and never negative', () => {
     expect(toUsageRecord(outcome({ totalMs: -3, firstByteMs: Number.NaN }), catalog(MINI))).toMatchObject({ latencyMs: 0, ttfbMs: 0 });
-    expect(toUsageRecord(outcome({ totalMs: Number.POSITIVE_INFINITY, firstByteMs: 0.0004 }), catalog(MINI))).toMatchObject({ latencyMs: 0, ttfbMs: 0 });
+    expect(toUsageRecord(outcome({ totalMs: Number.POSITIVE_INFINITY, firstByteMs: 0.0004 }), catalog(MINI))).toMatchObject({
+      latencyMs: 0,
+      ttfbMs: 0,
+    });
     expect(toUsageRecord(outcome({ totalMs: 0.0006 }), catalog(MINI)).latencyMs).toBe(0.001);
   });
 });
@@ -124,7 +160,14 @@ describe('toUsageRecord: tokens', () => {
     const messages = [{ role: 'user', content: 'Tell me about the blue door in the garden.' }];
     const toolCalls = [{ id: 'c1', type: 'function', function: { name: 'open_door', arguments: '{"colour":"blue"}' } }];
     const r = toUsageRecord(
-      outcome({ stream: true, status: 'client_aborted', httpStatus: 200, text: 'The blue door opens onto', toolCalls, request: { model: 'openai/gpt-4o-mini', messages } }),
+      outcome({
+        stream: true,
+        status: 'client_aborted',
+        httpStatus: 200,
+        text: 'The blue door opens onto',
+        toolCalls,
+        request: { model: 'openai/gpt-4o-mini', messages },
+      }),
       catalog(MINI),
     );
     const prompt = countMessageTokens(messages);
@@ -135,10 +178,21 @@ describe('toUsageRecord: tokens', () => {
   });
 
   it('does not estimate what never reached the upstream, a non-stream, or embeddings', () => {
-    const base = { stream: true, status: 'client_aborted' as const, text: 'partial', request: { messages: [{ role: 'user', content: 'hello there' }] } };
+    const base = {
+      stream: true,
+      status: 'client_aborted' as const,
+      text: 'partial',
+      request: { messages: [{ role: 'user', content: 'hello there' }] },
+    };
     for (const extra of [{ upstreamHeadersMs: null }, { stream: false }, { route: 'embeddings' as const }]) {
       const r = toUsageRecord(outcome({ ...base, ...extra }), catalog(MINI));
-      expect(r, JSON.stringify(extra)).toMatchObject({ promptTokens: 0, completionTokens: 0, estimated: false, costUsd: '0', costSource: 'none' });
+      expect(r, JSON.stringify(extra)).toMatchObject({
+        promptTokens: 0,
+        completionTokens: 0,
+        estimated: false,
+        costUsd: '0',
+        costSource: 'none',
+      });
     }
   });
 });
@@ -146,7 +200,16 @@ describe('toUsageRecord: tokens', () => {
 describe('toUsageRecord: the rest of the row', () => {
   it('carries ids, model names, thread, status and timings', () => {
     const r = toUsageRecord(
-      outcome({ clientRequestId: 'client-7', threadId: 'support-42', stream: true, status: 'upstream_error', httpStatus: 502, errorCode: 'upstream_error', totalMs: 40.12345, firstByteMs: 15.25 }),
+      outcome({
+        clientRequestId: 'client-7',
+        threadId: 'support-42',
+        stream: true,
+        status: 'upstream_error',
+        httpStatus: 502,
+        errorCode: 'upstream_error',
+        totalMs: 40.12345,
+        firstByteMs: 15.25,
+      }),
       catalog(MINI),
     );
     expect(r).toMatchObject({

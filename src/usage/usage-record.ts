@@ -64,7 +64,11 @@ export function toUsageRecord(outcome: RequestOutcome, lookupModel: (id: string)
     cached = tokenCount(outcome.usage.cachedTokens);
     reasoning = tokenCount(outcome.usage.reasoningTokens);
     cost = outcome.usage.cost;
-  } else if (outcome.stream && outcome.upstreamHeadersMs !== null && (outcome.route === 'chat.completions' || outcome.route === 'responses')) {
+  } else if (
+    outcome.stream &&
+    outcome.upstreamHeadersMs !== null &&
+    (outcome.route === 'chat.completions' || outcome.route === 'responses')
+  ) {
     // The upstream started answering (and billing) but never sent usage: estimate.
     prompt = countMessageTokens(outcome.request?.messages);
     const toolText = outcome.toolCalls.map((c) => c.function.name + c.function.arguments).join('');

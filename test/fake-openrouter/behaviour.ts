@@ -187,12 +187,57 @@ export const CONCEPT_MODEL = 'fake/concept-embed';
 // Words that mean related things share a concept; every other word hashes to a concept of its own.
 const CONCEPTS: Record<string, string> = {};
 for (const [concept, words] of Object.entries({
-  food: ['eat', 'eating', 'food', 'foods', 'allergic', 'allergy', 'allergies', 'peanut', 'peanuts', 'shellfish', 'kiwi', 'sesame', 'meal', 'diet', 'cannot', "can't"],
+  food: [
+    'eat',
+    'eating',
+    'food',
+    'foods',
+    'allergic',
+    'allergy',
+    'allergies',
+    'peanut',
+    'peanuts',
+    'shellfish',
+    'kiwi',
+    'sesame',
+    'meal',
+    'diet',
+    'cannot',
+    "can't",
+  ],
   pet: ['dog', 'dogs', 'puppy', 'pet', 'beagle', 'collie', 'poodle', 'husky', 'terrier', 'breed'],
   travel: ['flight', 'fly', 'gate', 'airport', 'plane', 'depart', 'departs', 'boarding'],
   music: ['band', 'music', 'song', 'songs', 'listen', 'album'],
-})) for (const w of words) CONCEPTS[w] = concept;
-const STOP = new Set(['the', 'a', 'an', 'is', 'are', 'to', 'of', 'and', 'i', 'my', 'me', 'in', 'on', 'so', 'that', 'there', 'anything', 'or', 'keep', 'mind', 'what', 'do', 'does', 'take', 'by', 'way']);
+}))
+  for (const w of words) CONCEPTS[w] = concept;
+const STOP = new Set([
+  'the',
+  'a',
+  'an',
+  'is',
+  'are',
+  'to',
+  'of',
+  'and',
+  'i',
+  'my',
+  'me',
+  'in',
+  'on',
+  'so',
+  'that',
+  'there',
+  'anything',
+  'or',
+  'keep',
+  'mind',
+  'what',
+  'do',
+  'does',
+  'take',
+  'by',
+  'way',
+]);
 
 /** 32 dims: a bag of concepts (related words in one bucket), so "Is there anything I cannot eat?" lands near "I'm allergic to peanuts". */
 export function conceptEmbeddingOf(text: string): number[] {

@@ -1,7 +1,17 @@
 // POST /api/v1/chat/completions: normal replies plus the failure modes selected by `body.fake`.
 
 import { setTimeout as sleep } from 'node:timers/promises';
-import { argPiecesOf, controlOf, expectedUsage, generationId, piecesOf, promptTokensOf, replyFor, toolCallFor, type FakeControl } from './behaviour.js';
+import {
+  argPiecesOf,
+  controlOf,
+  expectedUsage,
+  generationId,
+  piecesOf,
+  promptTokensOf,
+  replyFor,
+  toolCallFor,
+  type FakeControl,
+} from './behaviour.js';
 import { findModel } from './catalog.js';
 import { dropConnection, sendError, sendJson, sendJsonFragmented, sendJsonThenDrop, SseWriter } from './io.js';
 import type { Exchange } from './types.js';
@@ -103,7 +113,11 @@ export async function handleChat(x: Exchange, failCounts: Map<string, number>): 
   const window = findModel(modelId)!.context_length;
   const requested = promptTokensOf(body) + Number(body.max_completion_tokens ?? body.max_tokens ?? 0);
   if (requested > window) {
-    return sendError(x.res, 400, `This endpoint's maximum context length is ${window} tokens. However, you requested about ${requested} tokens.`);
+    return sendError(
+      x.res,
+      400,
+      `This endpoint's maximum context length is ${window} tokens. However, you requested about ${requested} tokens.`,
+    );
   }
 
   const fake = controlOf(body);

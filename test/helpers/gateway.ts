@@ -53,7 +53,12 @@ export async function startTestGateway(opts: {
     },
   });
   const outcomes: RequestOutcome[] = [];
-  const deps = await openDeps(config, { logger, database: opts.database, onOutcome: (o) => outcomes.push(o), backoffMs: opts.backoffMs ?? (() => 10) });
+  const deps = await openDeps(config, {
+    logger,
+    database: opts.database,
+    onOutcome: (o) => outcomes.push(o),
+    backoffMs: opts.backoffMs ?? (() => 10),
+  });
   const app = createApp(deps);
   const server: ServerType = await new Promise((resolve) => {
     const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s));

@@ -48,7 +48,8 @@ export function cleanEnv(): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) {
     if (v === undefined) continue;
-    if (/^(PORT|HOST|DATABASE_URL|REDIS_URL|DATA_DIR|ADMIN_TOKEN|OPENROUTER_|LOG_LEVEL|UPSTREAM_|MEMORY_|USAGE_|CORS_|MAX_BODY)/.test(k)) continue;
+    if (/^(PORT|HOST|DATABASE_URL|REDIS_URL|DATA_DIR|ADMIN_TOKEN|OPENROUTER_|LOG_LEVEL|UPSTREAM_|MEMORY_|USAGE_|CORS_|MAX_BODY)/.test(k))
+      continue;
     env[k] = v;
   }
   return env;
@@ -84,7 +85,10 @@ export async function startGatewayProcess(env: Record<string, string>, timeoutMs
   const until = Date.now() + timeoutMs;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`gateway exited early (${child.exitCode}):\n${output}`);
-    const ok = await fetch(`${url}/health`).then((r) => r.ok, () => false);
+    const ok = await fetch(`${url}/health`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) break;
     if (Date.now() > until) {
       child.kill('SIGKILL');

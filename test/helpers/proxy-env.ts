@@ -51,8 +51,11 @@ export const MODEL = 'openai/gpt-4o-mini';
 /** Reads an SSE body into its `data:` payloads (and whether comments appeared). */
 export async function readSse(res: Response): Promise<{ data: string[]; raw: string }> {
   const raw = await res.text();
-  const data = raw
-    .split(/\n\n/)
-    .flatMap((block) => block.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)));
+  const data = raw.split(/\n\n/).flatMap((block) =>
+    block
+      .split('\n')
+      .filter((l) => l.startsWith('data: '))
+      .map((l) => l.slice(6)),
+  );
   return { data, raw };
 }

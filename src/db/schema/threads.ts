@@ -1,5 +1,17 @@
 import { sql } from 'drizzle-orm';
-import { bigserial, boolean, customType, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+import {
+  bigserial,
+  boolean,
+  customType,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uniqueIndex,
+} from 'drizzle-orm/pg-core';
 
 /** Postgres full-text search vector (PGlite has it too). */
 const tsvector = customType<{ data: string }>({ dataType: () => 'tsvector' });
@@ -67,9 +79,15 @@ export const threadItems = pgTable(
   (t) => [
     uniqueIndex('thread_items_thread_seq_idx').on(t.workspaceId, t.threadId, t.seq),
     index('thread_items_search_idx').using('gin', t.search),
-    index('thread_items_pinned_idx').on(t.workspaceId, t.threadId).where(sql`${t.pinned}`),
-    index('thread_items_response_idx').on(t.workspaceId, t.responseId, t.seq).where(sql`${t.responseId} is not null`),
-    index('thread_items_ref_idx').on(t.workspaceId, t.itemRef).where(sql`${t.itemRef} is not null`),
+    index('thread_items_pinned_idx')
+      .on(t.workspaceId, t.threadId)
+      .where(sql`${t.pinned}`),
+    index('thread_items_response_idx')
+      .on(t.workspaceId, t.responseId, t.seq)
+      .where(sql`${t.responseId} is not null`),
+    index('thread_items_ref_idx')
+      .on(t.workspaceId, t.itemRef)
+      .where(sql`${t.itemRef} is not null`),
   ],
 );
 

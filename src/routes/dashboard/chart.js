@@ -108,8 +108,19 @@ export function renderChart({ svg, legend, width }, from, to, byDay, series) {
   svg.replaceChildren(...nodes);
   legend.replaceChildren(
     ...series.names.map((name, s) => {
-      const swatch = el('svg:svg', { width: 12, height: 12, 'aria-hidden': 'true' }, el('svg:rect', { class: `series-${s}`, width: 12, height: 12, rx: 2 }));
-      return el('li', { 'data-model': name, 'data-cost': series.totals[s] }, swatch, el('span', { class: 'name' }, name), ' ', el('span', { class: 'muted' }, formatMoney(series.totals[s])));
+      const swatch = el(
+        'svg:svg',
+        { width: 12, height: 12, 'aria-hidden': 'true' },
+        el('svg:rect', { class: `series-${s}`, width: 12, height: 12, rx: 2 }),
+      );
+      return el(
+        'li',
+        { 'data-model': name, 'data-cost': series.totals[s] },
+        swatch,
+        el('span', { class: 'name' }, name),
+        ' ',
+        el('span', { class: 'muted' }, formatMoney(series.totals[s])),
+      );
     }),
   );
 }

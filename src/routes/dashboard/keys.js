@@ -42,7 +42,11 @@ function stateOf(k) {
 function spendCell(k) {
   const spent = k.spend_usd;
   if (!k.budget_usd) {
-    return el('td', { 'data-testid': 'key-spend' }, spent === undefined || spent === null ? '—' : `${formatMoney(spent)} this ${k.spend_period ?? 'month'} · no budget`);
+    return el(
+      'td',
+      { 'data-testid': 'key-spend' },
+      spent === undefined || spent === null ? '—' : `${formatMoney(spent)} this ${k.spend_period ?? 'month'} · no budget`,
+    );
   }
   const budget = toUnits(k.budget_usd);
   const used = spent === null || spent === undefined ? null : toUnits(spent);
@@ -51,7 +55,15 @@ function spendCell(k) {
     'td',
     { 'data-testid': 'key-spend', 'data-budget': k.budget_usd, 'data-spend': spent ?? '' },
     el('div', {}, `${used === null ? '?' : formatMoney(spent)} of ${formatMoney(k.budget_usd)} / ${k.budget_period ?? 'month'}`),
-    el('meter', { min: 0, max: 100, low: 80, high: 95, optimum: 0, value: Math.min(100, share ?? 0), title: share === null ? 'spend unknown' : `${share}% used` }),
+    el('meter', {
+      min: 0,
+      max: 100,
+      low: 80,
+      high: 95,
+      optimum: 0,
+      value: Math.min(100, share ?? 0),
+      title: share === null ? 'spend unknown' : `${share}% used`,
+    }),
   );
 }
 

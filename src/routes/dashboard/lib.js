@@ -75,7 +75,12 @@ export function moneyCell(tag, value, attrs = {}) {
 // ---- times ------------------------------------------------------------------------------------
 
 /** An ISO timestamp as "YYYY-MM-DD HH:MM:SS" in UTC. */
-export const formatTime = (iso) => (iso ? String(iso).replace('T', ' ').replace(/(\.\d+)?Z$/, '') : '—');
+export const formatTime = (iso) =>
+  iso
+    ? String(iso)
+        .replace('T', ' ')
+        .replace(/(\.\d+)?Z$/, '')
+    : '—';
 
 export function formatMs(ms) {
   if (ms === null || ms === undefined) return '—';
@@ -96,7 +101,12 @@ export async function api(path, { method = 'GET', body, headers: extra = {} } = 
   const headers = { accept: 'application/json', ...extra };
   if (body !== undefined) headers['content-type'] = 'application/json';
   if (method !== 'GET') headers['x-csrf-token'] = csrf;
-  const res = await fetch(path, { method, credentials: 'same-origin', headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const res = await fetch(path, {
+    method,
+    credentials: 'same-origin',
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
   if (res.status === 401) throw new SessionEnded();
   const json = await res.json().catch(() => null);
   if (!res.ok) {
@@ -143,9 +153,7 @@ export function contentText(content) {
   if (content === null || content === undefined) return '';
   if (typeof content === 'string') return content;
   if (Array.isArray(content)) {
-    return content
-      .map((p) => (typeof p === 'string' ? p : typeof p?.text === 'string' ? p.text : `[${p?.type ?? 'part'}]`))
-      .join('\n');
+    return content.map((p) => (typeof p === 'string' ? p : typeof p?.text === 'string' ? p.text : `[${p?.type ?? 'part'}]`)).join('\n');
   }
   return JSON.stringify(content);
 }

@@ -38,9 +38,18 @@ function render() {
     table,
     rows.map((r) => [
       el('td', { title: r.request_id }, formatTime(r.created_at)),
-      el('td', { 'data-status': r.status, class: r.status === 'ok' ? '' : 'bad' }, `${r.status} · ${r.http_status}`, r.error_code ? el('div', { class: 'muted' }, r.error_code) : null),
+      el(
+        'td',
+        { 'data-status': r.status, class: r.status === 'ok' ? '' : 'bad' },
+        `${r.status} · ${r.http_status}`,
+        r.error_code ? el('div', { class: 'muted' }, r.error_code) : null,
+      ),
       el('td', {}, r.model),
-      el('td', { title: `${r.key_id}${r.workspace_name ? ` · ${r.workspace_name}` : ''}` }, r.key_name ?? keyNames.get(r.key_id) ?? r.key_id),
+      el(
+        'td',
+        { title: `${r.key_id}${r.workspace_name ? ` · ${r.workspace_name}` : ''}` },
+        r.key_name ?? keyNames.get(r.key_id) ?? r.key_id,
+      ),
       el('td', { class: 'num' }, formatInt(r.prompt_tokens)),
       el('td', { class: 'num' }, formatInt(r.completion_tokens)),
       moneyCell('td', r.cost_usd),

@@ -23,7 +23,15 @@ function renderThreads() {
   fillTable(
     $('table-threads'),
     threads.map((t) => [
-      el('td', {}, el('a', { href: `#threads/${encodeURIComponent(select.value)}/${encodeURIComponent(t.id)}`, 'data-testid': 'thread-row-link' }, t.id)),
+      el(
+        'td',
+        {},
+        el(
+          'a',
+          { href: `#threads/${encodeURIComponent(select.value)}/${encodeURIComponent(t.id)}`, 'data-testid': 'thread-row-link' },
+          t.id,
+        ),
+      ),
       el('td', {}, t.title ?? '—'),
       el('td', {}, formatTime(t.updated_at)),
       el('td', {}, formatTime(t.created_at)),

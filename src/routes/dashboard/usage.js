@@ -50,13 +50,20 @@ function numberCells(r) {
     num(r.prompt_tokens),
     num(r.completion_tokens),
     moneyCell('td', r.cost_usd),
-    num(r.unpriced_requests, { 'data-unpriced': String(r.unpriced_requests ?? 0), title: `${formatInt(r.unpriced_tokens ?? 0)} tokens without a price` }),
+    num(r.unpriced_requests, {
+      'data-unpriced': String(r.unpriced_requests ?? 0),
+      title: `${formatInt(r.unpriced_tokens ?? 0)} tokens without a price`,
+    }),
   ];
 }
 
 function renderReport(table, rows, totals, labelCells) {
   const sorted = [...rows].sort((a, b) => Number(b.cost_usd) - Number(a.cost_usd) || b.requests - a.requests);
-  fillTable(table, sorted.map((r) => [...labelCells(r), ...numberCells(r)]), 'No usage in this range.');
+  fillTable(
+    table,
+    sorted.map((r) => [...labelCells(r), ...numberCells(r)]),
+    'No usage in this range.',
+  );
   table.tFoot?.remove();
   const width = table.tHead.rows[0].cells.length;
   table.createTFoot().append(el('tr', {}, el('td', { colspan: width - 6 }, 'Total'), ...numberCells(totals)));

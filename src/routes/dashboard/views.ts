@@ -52,12 +52,16 @@ export function usageView(from: string, to: string) {
         <div><span class="label">Cost (USD)</span><span class="value" id="totals-cost" data-testid="totals-cost">–</span></div>
         <div><span class="label">Requests</span><span class="value" id="totals-requests" data-testid="totals-requests">–</span></div>
         <div><span class="label">Errors</span><span class="value" id="totals-errors" data-testid="totals-errors">–</span></div>
-        <div><span class="label">Prompt tokens</span><span class="value" id="totals-prompt" data-testid="totals-prompt-tokens">–</span></div>
         <div>
-          <span class="label">Completion tokens</span><span class="value" id="totals-completion" data-testid="totals-completion-tokens">–</span>
+          <span class="label">Prompt tokens</span><span class="value" id="totals-prompt" data-testid="totals-prompt-tokens">–</span>
+        </div>
+        <div>
+          <span class="label">Completion tokens</span
+          ><span class="value" id="totals-completion" data-testid="totals-completion-tokens">–</span>
         </div>
         <div title="Requests with tokens but no price (no upstream cost, no catalog price): recorded at $0">
-          <span class="label">Unpriced requests</span><span class="value" id="totals-unpriced" data-testid="totals-unpriced-requests">–</span>
+          <span class="label">Unpriced requests</span
+          ><span class="value" id="totals-unpriced" data-testid="totals-unpriced-requests">–</span>
         </div>
       </div>
       <h3 id="chart-title">Cost per day by model</h3>
@@ -100,17 +104,21 @@ export function requestsView(from: string, to: string, admin: boolean) {
         <button type="submit" data-testid="requests-apply">Apply</button>
       </form>
       <p id="requests-notice" class="notice" role="status" data-testid="requests-notice" hidden></p>
-      ${table('requests', [
-        'Time (UTC)',
-        'Status',
-        'Model',
-        'Key',
-        num('Prompt'),
-        num('Completion'),
-        num('Cost'),
-        num('Latency'),
-        admin ? 'Thread' : 'Thread id',
-      ], { reflow: true })}
+      ${table(
+        'requests',
+        [
+          'Time (UTC)',
+          'Status',
+          'Model',
+          'Key',
+          num('Prompt'),
+          num('Completion'),
+          num('Cost'),
+          num('Latency'),
+          admin ? 'Thread' : 'Thread id',
+        ],
+        { reflow: true },
+      )}
       <button id="requests-more" class="secondary" data-testid="requests-more" hidden>Load more</button>`,
   );
 }
@@ -119,7 +127,10 @@ function limitFields(prefix: string, defaults: { proxy?: boolean } = {}) {
   const id = (name: string) => `${prefix}-${name}`;
   return html`<fieldset class="scopes">
       <legend>Scopes</legend>
-      <label><input type="checkbox" name="scopes" value="proxy" ${defaults.proxy ? html`checked` : ''} data-testid="${id('scope-proxy')}" /> proxy</label>
+      <label
+        ><input type="checkbox" name="scopes" value="proxy" ${defaults.proxy ? html`checked` : ''} data-testid="${id('scope-proxy')}" />
+        proxy</label
+      >
       <label><input type="checkbox" name="scopes" value="reports" data-testid="${id('scope-reports')}" /> reports</label>
     </fieldset>
     <label>RPM <input name="rpm" type="number" min="1" step="1" inputmode="numeric" placeholder="none" data-testid="${id('rpm')}" /></label>
@@ -145,7 +156,10 @@ export function keysView() {
     html`<details class="panel" id="key-create-panel" open>
         <summary>Create a key</summary>
         <form id="key-create" class="grid-form" data-testid="key-create">
-          <label>Workspace <select name="workspace" required data-testid="key-workspace"></select></label>
+          <label
+            >Workspace
+            <select name="workspace" required data-testid="key-workspace"></select
+          ></label>
           <label>Name <input name="name" required maxlength="200" data-testid="key-name" /></label>
           ${limitFields('key', { proxy: true })}
           <button type="submit" data-testid="key-submit">Create key</button>
@@ -161,7 +175,12 @@ export function keysView() {
       </div>
       <p id="keys-notice" class="notice" role="status" data-testid="keys-notice" hidden></p>
       <form id="keys-filter" class="range">
-        <label>Workspace <select id="keys-workspace" data-testid="keys-workspace"><option value="">all</option></select></label>
+        <label
+          >Workspace
+          <select id="keys-workspace" data-testid="keys-workspace">
+            <option value="">all</option>
+          </select></label
+        >
         <label><input type="checkbox" id="keys-show-revoked" data-testid="keys-show-revoked" /> show revoked</label>
       </form>
       ${table('keys', ['Name', 'Workspace', 'Prefix', 'Scopes', num('RPM'), num('TPM'), 'Spend / budget', 'Expires (UTC)', 'State', ''], { reflow: true })}
@@ -186,8 +205,7 @@ export function workspacesView() {
     'Workspaces',
     html`<form id="workspace-create" class="range" data-testid="workspace-create">
         <label
-          >Name
-          <input name="name" required pattern="[A-Za-z0-9._\\-]{1,64}" title="1–64 of A–Z a–z 0–9 . _ -" data-testid="workspace-name"
+          >Name <input name="name" required pattern="[A-Za-z0-9._\\-]{1,64}" title="1–64 of A–Z a–z 0–9 . _ -" data-testid="workspace-name"
         /></label>
         <button type="submit" data-testid="workspace-submit">Create workspace</button>
       </form>
@@ -201,7 +219,10 @@ export function threadsView() {
     'threads',
     'Threads',
     html`<form id="threads-filter" class="range">
-        <label>Workspace <select id="threads-workspace" data-testid="threads-workspace"></select></label>
+        <label
+          >Workspace
+          <select id="threads-workspace" data-testid="threads-workspace"></select
+        ></label>
       </form>
       <p id="threads-notice" class="notice" role="status" data-testid="threads-notice" hidden></p>
       <div id="threads-list">

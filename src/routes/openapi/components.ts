@@ -21,13 +21,10 @@ export const errorBody = z
       message: z.string(),
       type: z.string().meta({ description: '`invalid_request_error`, `server_error`, `requests`, `insufficient_quota`.' }),
       param: z.string().nullable().meta({ description: 'The field, query parameter or header at fault.' }),
-      code: z
-        .string()
-        .nullable()
-        .meta({
-          description:
-            "One of the gateway's closed list: `invalid_value`, `missing_required_parameter`, `invalid_api_key`, `rate_limit_exceeded`, `upstream_timeout`, …",
-        }),
+      code: z.string().nullable().meta({
+        description:
+          "One of the gateway's closed list: `invalid_value`, `missing_required_parameter`, `invalid_api_key`, `rate_limit_exceeded`, `upstream_timeout`, …",
+      }),
       upstream: z
         .object({
           status: z.int(),
@@ -135,24 +132,19 @@ export const RESOURCES = {
     group_by: z.array(z.enum(GROUPS)),
     recording: z.enum(['on', 'off']),
     data: z.array(
-      z
-        .looseObject(totals)
-        .meta({
-          description:
-            'One row per group: the group_by fields (day, workspace and workspace_id, key and key_id, model, …), then the totals.',
-        }),
+      z.looseObject(totals).meta({
+        description: 'One row per group: the group_by fields (day, workspace and workspace_id, key and key_id, model, …), then the totals.',
+      }),
     ),
     totals: z.object(totals),
   }),
   UsageRecords: z.object({
     object: z.literal('list'),
     data: z.array(
-      z
-        .record(z.string(), z.unknown())
-        .meta({
-          description:
-            'One ledger record: request_id, created_at, workspace_id, key_id, route, model, status, tokens, cost_usd, latency_ms, …',
-        }),
+      z.record(z.string(), z.unknown()).meta({
+        description:
+          'One ledger record: request_id, created_at, workspace_id, key_id, route, model, status, tokens, cost_usd, latency_ms, …',
+      }),
     ),
     next_cursor: z.string().nullable(),
     recording: z.enum(['on', 'off']),
