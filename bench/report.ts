@@ -24,6 +24,8 @@ export interface Row {
 }
 
 const ms = (v: number) => `${v.toFixed(2)} ms`;
+/** A difference in ms with its sign: `+0.45 ms`, `-0.12 ms`. */
+export const signedMs = (v: number) => `${v < 0 ? '' : '+'}${v.toFixed(2)} ms`;
 
 /** Rows for one latency measurement: p50 and p99, direct vs gateway, with the added ms. */
 export function latencyRows(label: string, d: number[], g: number[], targets: { p50?: number; p99?: number }, ref?: number[]): Row[] {
@@ -33,11 +35,11 @@ export function latencyRows(label: string, d: number[], g: number[], targets: { 
     const added = gv - dv;
     const limit = targets[p];
     return {
-      ...(ref ? { reference: `+${(percentile(ref, p === 'p50' ? 50 : 99) - dv).toFixed(2)} ms` } : {}),
+      ...(ref ? { reference: signedMs(percentile(ref, p === 'p50' ? 50 : 99) - dv) } : {}),
       metric: `${label} ${p}`,
       direct: ms(dv),
       gateway: ms(gv),
-      delta: `+${added.toFixed(2)} ms`,
+      delta: signedMs(added),
       target: limit === undefined ? '' : `added ≤ ${limit} ms`,
       pass: limit === undefined ? null : added <= limit,
     };
@@ -46,7 +48,8 @@ export function latencyRows(label: string, d: number[], g: number[], targets: { 
 
 const rps = (r: RunResult) => (r.okInWindow * 1000) / r.elapsedMs;
 
-export function throughputRow(label: string, d: RunResult, g: RunResult, minRps: number, ref?: RunResult): Row {
+/** `minRps` undefined: no target (the row is a figure, not a check). */
+export function throughputRow(label: string, d: RunResult, g: RunResult, minRps: number | undefined, ref?: RunResult): Row {
   const dr = rps(d);
   const gr = rps(g);
   return {
@@ -55,8 +58,8 @@ export function throughputRow(label: string, d: RunResult, g: RunResult, minRps:
     direct: `${dr.toFixed(0)} req/s`,
     gateway: `${gr.toFixed(0)} req/s`,
     delta: `×${(gr / dr).toFixed(2)}`,
-    target: `gateway ≥ ${minRps} req/s`,
-    pass: gr >= minRps,
+    target: minRps === undefined ? '' : `gateway ≥ ${minRps} req/s`,
+    pass: minRps === undefined ? null : gr >= minRps,
   };
 }
 
@@ -72,11 +75,16 @@ export function describeCounts(name: string, r: RunResult): { line: string; clea
 export function markdownTable(rows: Row[]): string {
   const withRef = rows.some((r) => r.reference !== undefined);
   const lines = withRef
-    ? ['| Metric | Direct | Gateway | Added / ratio | Target | Result | Bare proxy, same run |', '| --- | ---: | ---: | ---: | --- | --- | ---: |']
+    ? [
+        '| Metric | Direct | Gateway | Added / ratio | Target | Result | Bare proxy, same run |',
+        '| --- | ---: | ---: | ---: | --- | --- | ---: |',
+      ]
     : ['| Metric | Direct | Gateway | Added / ratio | Target | Result |', '| --- | ---: | ---: | ---: | --- | --- |'];
   for (const r of rows) {
     const result = r.pass === null ? '' : r.pass ? 'PASS' : '**FAIL**';
-    lines.push(`| ${r.metric} | ${r.direct} | ${r.gateway} | ${r.delta} | ${r.target} | ${result} |${withRef ? ` ${r.reference ?? ''} |` : ''}`);
+    lines.push(
+      `| ${r.metric} | ${r.direct} | ${r.gateway} | ${r.delta} | ${r.target} | ${result} |${withRef ? ` ${r.reference ?? ''} |` : ''}`,
+    );
   }
   return lines.join('\n');
 }
@@ -119,7 +127,12 @@ export function writeSection(file: string, heading: string, body: string): void 
  * A run's section of bench/RESULTS.md: nothing in a quick run; in a profiled run, the section
  * "Profile: <heading>" with the hot spots and the (profiler-slowed) table; else the results.
  */
-export function saveResults(o: { heading: string; body: string; quick: boolean; profile?: { command: string; hot: string; table: string; extra?: string } }): void {
+export function saveResults(o: {
+  heading: string;
+  body: string;
+  quick: boolean;
+  profile?: { command: string; hot: string; table: string; extra?: string };
+}): void {
   const file = join(ROOT, 'bench', 'RESULTS.md');
   if (o.quick) console.log('BENCH_QUICK: RESULTS.md not written');
   else if (o.profile) {
