@@ -1,12 +1,15 @@
 import { randomBytes } from 'node:crypto';
-import { and, asc, desc, eq, gt, inArray, ne, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, getTableColumns, gt, inArray, ne, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import { storableDeep, storableOrNull, storableText } from '../db/storable.js';
 import { memoryJobs, threadItems, threads } from '../db/schema/index.js';
 import { contentText } from '../tokens/count-tokens.js';
 
 export type ThreadRow = typeof threads.$inferSelect;
-type RawItem = typeof threadItems.$inferSelect;
+// Every column but `search` (the stemmed vector, generated in the database and only ever searched
+// there): reading or returning it would ship several times an item's size for nothing.
+const { search: _search, ...itemColumns } = getTableColumns(threadItems);
+type RawItem = Omit<typeof threadItems.$inferSelect, 'search'>;
 type JsonFields = 'content' | 'toolCalls' | 'usage';
 /** An item with its JSON fields decoded (they are stored as JSON text, see the schema). */
 export type ItemRow = Omit<RawItem, JsonFields> & { content: unknown; toolCalls: unknown; usage: unknown };
@@ -123,7 +126,7 @@ export function createThreadStore(db: Db, opts: { embed?: boolean; vectors?: boo
           order by seq desc
           limit ${HISTORY_LIMIT}`),
         db
-          .select()
+          .select(itemColumns)
           .from(threadItems)
           .where(and(inThread(workspaceId, threadId), eq(threadItems.pinned, true), ne(threadItems.status, 'superseded')))
           .orderBy(asc(threadItems.seq)),
@@ -284,7 +287,7 @@ export function createThreadStore(db: Db, opts: { embed?: boolean; vectors?: boo
               seq: first + i,
             })),
           )
-          .returning();
+          .returning(itemColumns);
         // Vector retrieval on: each new message with text gets an embedding job, in the same
         // transaction (so a restart never loses one).
         if (opts.embed) {
@@ -379,7 +382,7 @@ export function createThreadStore(db: Db, opts: { embed?: boolean; vectors?: boo
 
     async listItems(workspaceId: string, threadId: string, limit: number, afterSeq: number): Promise<ItemRow[]> {
       const rows = await db
-        .select()
+        .select(itemColumns)
         .from(threadItems)
         .where(and(inThread(workspaceId, threadId), gt(threadItems.seq, afterSeq)))
         .orderBy(asc(threadItems.seq))
@@ -389,7 +392,7 @@ export function createThreadStore(db: Db, opts: { embed?: boolean; vectors?: boo
 
     async getItem(workspaceId: string, threadId: string, itemId: string): Promise<ItemRow | undefined> {
       const [row] = await db
-        .select()
+        .select(itemColumns)
         .from(threadItems)
         .where(and(inThread(workspaceId, threadId), eq(threadItems.id, itemId)))
         .limit(1);
@@ -411,7 +414,7 @@ export function createThreadStore(db: Db, opts: { embed?: boolean; vectors?: boo
           ...(content !== undefined ? { content: encode(content), raw: null, searchText: searchTextOf({ content } as NewItem) } : {}),
         })
         .where(and(inThread(workspaceId, threadId), eq(threadItems.id, itemId)))
-        .returning();
+        .returning(itemColumns);
       if (row) await bump(workspaceId, threadId);
       return row && toRow(row);
     },
@@ -432,7 +435,7 @@ export function createThreadStore(db: Db, opts: { embed?: boolean; vectors?: boo
     async responseItems(workspaceId: string, responseIds: string[]): Promise<(ItemRow & { raw: string | null })[]> {
       if (responseIds.length === 0) return [];
       const rows = await db
-        .select()
+        .select(itemColumns)
         .from(threadItems)
         .where(
           and(eq(threadItems.workspaceId, workspaceId), inArray(threadItems.responseId, responseIds), ne(threadItems.status, 'superseded')),
@@ -448,7 +451,7 @@ export function createThreadStore(db: Db, opts: { embed?: boolean; vectors?: boo
      */
     async conversationItems(workspaceId: string, threadId: string, limit: number): Promise<ItemRow[]> {
       const rows = await db
-        .select()
+        .select(itemColumns)
         .from(threadItems)
         .where(
           and(
@@ -465,7 +468,7 @@ export function createThreadStore(db: Db, opts: { embed?: boolean; vectors?: boo
     /** An item of a thread by its own id, or by the id its Responses form carries (`msg_…`, `fc_…`). */
     async findItem(workspaceId: string, threadId: string, id: string): Promise<ItemRow | undefined> {
       const rows = await db
-        .select()
+        .select(itemColumns)
         .from(threadItems)
         .where(and(inThread(workspaceId, threadId), sql`(${threadItems.id} = ${id} or ${threadItems.itemRef} = ${id})`))
         .limit(2);
@@ -476,7 +479,7 @@ export function createThreadStore(db: Db, opts: { embed?: boolean; vectors?: boo
     /** The newest item of the workspace whose Responses form carries this id (what an `item_reference` names). */
     async findByRef(workspaceId: string, ref: string): Promise<ItemRow | undefined> {
       const [row] = await db
-        .select()
+        .select(itemColumns)
         .from(threadItems)
         .where(and(eq(threadItems.workspaceId, workspaceId), eq(threadItems.itemRef, ref), ne(threadItems.status, 'superseded')))
         .orderBy(desc(threadItems.createdAt))
@@ -505,7 +508,7 @@ export function createThreadStore(db: Db, opts: { embed?: boolean; vectors?: boo
     /** Items eligible for the next summary: complete messages after the summarized range, oldest first. */
     async unsummarized(workspaceId: string, threadId: string, afterSeq: number, limit: number): Promise<ItemRow[]> {
       const rows = await db
-        .select()
+        .select(itemColumns)
         .from(threadItems)
         .where(
           and(
