@@ -65,7 +65,7 @@ async function main() {
     });
     guard.push(() => stopChild(child));
     await waitHealthy(port, child);
-    gateways.push({ name, port, key: await createKey(port, env.ADMIN_TOKEN!), child });
+    gateways.push({ name, port, key: await createKey(port, env.ADMIN_TOKEN), child });
   }
   const results: Record<string, number[]> = {};
   for (let round = 0; round < 6; round++) {
@@ -84,7 +84,7 @@ async function main() {
       }
     }
   }
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
   for (const [k, xs] of Object.entries(results))
     console.log(`${k}: median ${median(xs).toFixed(0)} req/s (${xs.map((x) => x.toFixed(0)).join(', ')})`);
 }

@@ -61,7 +61,7 @@ async function waitForOutcomes(gws: TestGateway[], keyId: string, n: number): Pr
   const count = () => gws.reduce((s, g) => s + g.outcomes.filter((o) => o.keyId === keyId).length, 0);
   while (count() < n && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
   // Older versions have no settle to wait for.
-  await Promise.all(gws.map((g) => (g.deps.usage.spend as { settled?: () => Promise<void> }).settled?.()));
+  await Promise.all(gws.map((g) => (g.deps.usage.spend as { settled?: () => Promise<void> }).settled?.() ?? Promise.resolve()));
 }
 
 /** Admitted requests out of BURST concurrent ones, per round, each round on a fresh key. */

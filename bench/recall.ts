@@ -41,7 +41,7 @@ function rng(seed: number) {
   };
 }
 const rand = rng(42);
-const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
+const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)];
 
 const NAMES = [
   'Maria',
@@ -153,7 +153,7 @@ function buildThread() {
       );
     const k = sorted.indexOf(turn);
     if (k >= 0) {
-      const fact = FACT_TEMPLATES[k % FACT_TEMPLATES.length]!(k);
+      const fact = FACT_TEMPLATES[k % FACT_TEMPLATES.length](k);
       facts.push({ ...fact, turn });
       messages.push({ role: 'user', content: fact.statement }, { role: 'assistant', content: 'Got it, I will remember that.' });
     } else {
@@ -256,9 +256,9 @@ async function main() {
       figures[`${label} ${budget}`] = hits / facts.length;
       console.log(`${label}, ${budget} tokens: ${hits}/${facts.length}`);
     }
-    const r = figures[`retrieval ${budget}`]!;
+    const r = figures[`retrieval ${budget}`];
     rows.push(
-      `| ${budget.toLocaleString('en')} tokens | ${(figures[`recency only ${budget}`]! * 100).toFixed(0)}% | ${(r * 100).toFixed(0)}% | ${(figures[`hybrid ${budget}`]! * 100).toFixed(0)}% | ≥ ${TARGETS[budget]! * 100}% | ${r >= TARGETS[budget]! ? 'PASS' : '**FAIL**'} |`,
+      `| ${budget.toLocaleString('en')} tokens | ${(figures[`recency only ${budget}`] * 100).toFixed(0)}% | ${(r * 100).toFixed(0)}% | ${(figures[`hybrid ${budget}`] * 100).toFixed(0)}% | ≥ ${TARGETS[budget] * 100}% | ${r >= TARGETS[budget] ? 'PASS' : '**FAIL**'} |`,
     );
   }
   const table = [
@@ -282,7 +282,7 @@ async function main() {
     "- Hybrid: the same, with MEMORY_EMBEDDING_MODEL's path on: the thread's items embedded through the gateway's job queue by the fake upstream's `fake/concept-embed` (32 dimensions; related words such as eat/allergic/peanuts share one), each question embedded the same way, and the two rankings fused. The fake embedder is not a real model: this column shows the queue, the search and the fusion working, not what a real embedding model would recall.",
   ].join('\n');
   saveResults({ heading: 'Recall in a long thread (bench:recall)', body, quick });
-  const ok = BUDGETS.every((b) => figures[`retrieval ${b}`]! >= TARGETS[b]!);
+  const ok = BUDGETS.every((b) => figures[`retrieval ${b}`] >= TARGETS[b]);
   if (!ok) process.exitCode = 1;
 }
 

@@ -22,7 +22,7 @@ import { createScratchDatabase } from './procs.js';
 const DELAYS_MS = (process.env.BENCH_KILL_DELAYS ?? '0,100,250,500,750,1000').split(',').map(Number);
 const DURING = 500;
 const BEFORE = 20;
-const rowsOf = (r: unknown) => (Array.isArray(r) ? r : (r as { rows: any[] }).rows) as any[];
+const rowsOf = (r: unknown) => (Array.isArray(r) ? r : (r as { rows: any[] }).rows);
 
 const sendMany = (gw: GatewayProcess, key: string, n: number) => sendChatBurst(gw.url, key, n);
 

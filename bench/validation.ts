@@ -52,7 +52,7 @@ function measure(fn: () => void): { median: number; best: number } {
     perCall.push(((used.user + used.system) * 1000) / PER_ROUND);
   }
   perCall.sort((a, b) => a - b);
-  return { median: perCall[ROUNDS >> 1]!, best: perCall[0]! };
+  return { median: perCall[ROUNDS >> 1], best: perCall[0] };
 }
 
 const msgs = [
