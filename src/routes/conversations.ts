@@ -9,6 +9,7 @@ import { inputItems, presentItem } from '../responses/items.js';
 import { responseItemsOfRow, type ResponseStore } from '../responses/response-store.js';
 import type { AppContext, AppDeps, AppEnv } from './context.js';
 import { readJsonObject } from './read-json.js';
+import { itemListPage } from './item-list.js';
 import { checkThreadId } from './thread-params.js';
 
 /** OpenAI's limit on items added in one call. */
@@ -116,30 +117,8 @@ export function conversationRoutes(deps: AppDeps, store: ResponseStore) {
   /** Items, newest first by default (OpenAI's order), `limit` 1-100, `after` an item id. */
   api.get('/:id/items', async (c) => {
     const t = await conversation(c);
-    const limitText = c.req.query('limit');
-    const limit = limitText === undefined ? 20 : Number(limitText);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 100)
-      throw new GatewayError('invalid_value', "Invalid value for 'limit': expected an integer from 1 to 100.", { param: 'limit' });
-    const order = c.req.query('order') ?? 'desc';
-    if (order !== 'asc' && order !== 'desc')
-      throw new GatewayError('invalid_value', "Invalid value for 'order': expected 'asc' or 'desc'.", { param: 'order' });
-    let items = (await store.threadHistory(ws(c), t.id)).map(({ id, item }) => presentItem(id, item));
-    if (order === 'desc') items.reverse();
-    const after = c.req.query('after');
-    if (after !== undefined) {
-      const at = items.findIndex((i) => i.id === after);
-      if (at === -1)
-        throw new GatewayError('invalid_value', "Invalid value for 'after': no such item in this conversation.", { param: 'after' });
-      items = items.slice(at + 1);
-    }
-    const page = items.slice(0, limit);
-    return c.json({
-      object: 'list',
-      data: page,
-      first_id: page[0]?.id ?? null,
-      last_id: page.at(-1)?.id ?? null,
-      has_more: items.length > limit,
-    });
+    const items = (await store.threadHistory(ws(c), t.id)).map(({ id, item }) => presentItem(id, item));
+    return c.json(itemListPage(c, items, 'conversation', ['after']));
   });
 
   api.post('/:id/items', async (c) => {

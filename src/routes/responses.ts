@@ -10,6 +10,7 @@ import type { ResponseStore, StoredResponse } from '../responses/response-store.
 import type { AppContext, AppDeps, AppEnv } from './context.js';
 import { runProxy } from './proxy-pipeline.js';
 import { readJsonObject } from './read-json.js';
+import { itemListPage } from './item-list.js';
 import { setResponseHeader } from './response-headers.js';
 import { tokenFactor } from '../memory/context-plan.js';
 import { countTextTokens } from '../tokens/count-tokens.js';
@@ -287,33 +288,8 @@ export function responsesRoutes(deps: AppDeps, store: ResponseStore) {
   /** The response's own input items, paginated as OpenAI's list (`limit` 1-100, `order`, `after`, `before`). */
   api.get('/:id/input_items', async (c) => {
     const row = await stored(c);
-    const limitText = c.req.query('limit');
-    const limit = limitText === undefined ? 20 : Number(limitText);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 100)
-      throw new GatewayError('invalid_value', "Invalid value for 'limit': expected an integer from 1 to 100.", { param: 'limit' });
-    const order = c.req.query('order') ?? 'desc';
-    if (order !== 'asc' && order !== 'desc')
-      throw new GatewayError('invalid_value', "Invalid value for 'order': expected 'asc' or 'desc'.", { param: 'order' });
-    let items = (await store.inputItems(ws(c), row)).map(({ id, item }) => presentItem(id, item));
-    if (order === 'desc') items.reverse();
-    for (const [param, keepAfter] of [
-      ['after', true],
-      ['before', false],
-    ] as const) {
-      const cursor = c.req.query(param);
-      if (cursor === undefined) continue;
-      const at = items.findIndex((i) => i.id === cursor);
-      if (at === -1) throw new GatewayError('invalid_value', `Invalid value for '${param}': no such item in this response.`, { param });
-      items = keepAfter ? items.slice(at + 1) : items.slice(0, at);
-    }
-    const page = items.slice(0, limit);
-    return c.json({
-      object: 'list',
-      data: page,
-      first_id: page[0]?.id ?? null,
-      last_id: page.at(-1)?.id ?? null,
-      has_more: items.length > limit,
-    });
+    const items = (await store.inputItems(ws(c), row)).map(({ id, item }) => presentItem(id, item));
+    return c.json(itemListPage(c, items, 'response', ['after', 'before']));
   });
 
   return api;
