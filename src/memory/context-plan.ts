@@ -51,6 +51,20 @@ export interface ContextPlan {
 
 const DEFAULT_CONTEXT = 8_192;
 
+// A cached view's history as injectable items, per token factor: built once per view (its rows
+// array lives while the thread is unchanged), not on every request. Frozen: shared by requests.
+const itemsOfView = new WeakMap<readonly HistoryRow[], Map<number, HistoryItem[]>>();
+function historyItems(rows: readonly HistoryRow[], factor: number): HistoryItem[] {
+  let byFactor = itemsOfView.get(rows);
+  if (!byFactor) itemsOfView.set(rows, (byFactor = new Map()));
+  let items = byFactor.get(factor);
+  if (!items) {
+    items = rows.map((r) => Object.freeze({ seq: r.seq, message: Object.freeze(storedMessage(r)), tokens: Math.ceil(r.tokens * factor) }));
+    byFactor.set(factor, items);
+  }
+  return items;
+}
+
 // One counting function per safety factor, kept: assembly memoizes per function (the preamble).
 const counters = new Map<number, (text: string) => number>();
 function counterFor(factor: number): (text: string) => number {
@@ -134,10 +148,9 @@ export function contextPlanner(input: ContextPlanInput) {
   const margin = Math.ceil(contextLength * 0.05) + 64;
   const budget = input.inject ? Math.max(0, Math.min(contextLength - reserve - margin - clientTokens, input.cap)) : 0;
 
-  const history: HistoryItem[] = stored
+  const history: HistoryItem[] = historyItems(stored, factor)
     .slice(0, alignment.injectUpTo)
-    .filter((r) => r.seq > summarizedUpTo)
-    .map((r) => ({ seq: r.seq, message: storedMessage(r), tokens: Math.ceil(r.tokens * factor) }));
+    .filter((r) => r.seq > summarizedUpTo);
   return {
     plan(retrieved?: HistoryRow[], retrievalShare?: number): ContextPlan {
       const assembled = assembleContext({
