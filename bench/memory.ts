@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { commandLine, createRunGuard, gitRevision, loadavg, redactUrl } from './bench-env.js';
 import { runLoad, type RunResult, type Target } from './loadgen.js';
-import { THREAD_ID, measureReadPath, seedThread, threadSize } from './memory-seed.js';
+import { THREAD_ID, UNIFORM_THREAD_ID, measureReadPath, seedThread, threadSize } from './memory-seed.js';
 import {
   cpuSeconds,
   createKey,
@@ -62,6 +62,8 @@ const body = {
   max_tokens: 32,
 };
 const ms = (v: number) => `${v.toFixed(2)} ms`;
+/** A difference with its sign (`+1.20`, `−0.40`). */
+const signed = (v: number, digits: number) => (v < 0 ? `−${(-v).toFixed(digits)}` : `+${v.toFixed(digits)}`);
 
 async function main() {
   const loadBefore = loadavg();
@@ -90,35 +92,41 @@ async function main() {
   guard.push(() => stopChild(gateway));
   await waitHealthy(gwPort, gateway);
   const key = await createKey(gwPort, adminToken);
-  const seed = await seedThread(scratch.url, ITEMS, vectors ? 256 : 0);
+  const seed = await seedThread(scratch.url, ITEMS, vectors ? 256 : 0, 'varied');
+  const uniformSeed = await seedThread(scratch.url, ITEMS, vectors ? 256 : 0, 'uniform');
   console.log(
-    `seeded ${ITEMS} items in ${seed.seedMs.toFixed(0)} ms (workspace ${seed.workspaceId}, ~${seed.contentTokens} content tokens each)`,
+    `seeded 2 × ${ITEMS} items in ${(seed.seedMs + uniformSeed.seedMs).toFixed(0)} ms (workspace ${seed.workspaceId}, ~${seed.contentTokens} / ~${uniformSeed.contentTokens} content tokens each)`,
   );
 
   const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' };
-  const targets: Record<'plain' | 'thread', Target> = {
-    plain: { port: gwPort, path: '/v1/chat/completions', headers, body: JSON.stringify(body), expect: '"choices"' },
-    thread: {
-      port: gwPort,
-      path: '/v1/chat/completions',
-      headers: { ...headers, 'x-thread-id': THREAD_ID, 'x-memory': 'read' },
-      body: JSON.stringify(body),
-      expect: '"choices"',
-    },
-  };
-  // Sanity: memory is really read on the thread request.
-  const probe = await fetch(`http://127.0.0.1:${gwPort}/v1/chat/completions`, {
-    method: 'POST',
-    headers: targets.thread.headers,
-    body: targets.thread.body,
-    signal: AbortSignal.timeout(10_000),
+  const onThread = (id: string): Target => ({
+    port: gwPort,
+    path: '/v1/chat/completions',
+    headers: { ...headers, 'x-thread-id': id, 'x-memory': 'read' },
+    body: JSON.stringify(body),
+    expect: '"choices"',
   });
-  const memoryStatus = probe.headers.get('x-memory-status');
-  await probe.text();
-  if (probe.status !== 200 || memoryStatus !== 'ok') throw new Error(`thread probe: HTTP ${probe.status}, x-memory-status ${memoryStatus}`);
+  const targets: Record<'plain' | 'thread' | 'uniform', Target> = {
+    plain: { port: gwPort, path: '/v1/chat/completions', headers, body: JSON.stringify(body), expect: '"choices"' },
+    thread: onThread(THREAD_ID),
+    uniform: onThread(UNIFORM_THREAD_ID),
+  };
+  // Sanity: memory is really read on the thread requests.
+  for (const t of [targets.thread, targets.uniform]) {
+    const probe = await fetch(`http://127.0.0.1:${gwPort}/v1/chat/completions`, {
+      method: 'POST',
+      headers: t.headers,
+      body: t.body,
+      signal: AbortSignal.timeout(10_000),
+    });
+    const memoryStatus = probe.headers.get('x-memory-status');
+    await probe.text();
+    if (probe.status !== 200 || memoryStatus !== 'ok')
+      throw new Error(`thread probe: HTTP ${probe.status}, x-memory-status ${memoryStatus}`);
+  }
 
   // Warm-up (JIT, pools, caches), unrecorded: closed loop, then the fixed rate.
-  for (const t of [targets.plain, targets.thread]) {
+  for (const t of [targets.plain, targets.thread, targets.uniform]) {
     await runLoad(t, { connections: 8, durationMs: quick ? 500 : 1_500, maxRequests: 5_000, record: false });
     await runLoad(t, { rate: RATE, connections: 64, durationMs: quick ? 500 : 1_500, record: false });
   }
@@ -128,7 +136,7 @@ async function main() {
   const checks: string[] = [];
   let clean = true;
   const loadMid: string[] = [];
-  async function alternate(rate: number, rounds: number, phaseMs: number) {
+  async function alternate(rate: number, rounds: number, phaseMs: number, other: 'thread' | 'uniform' = 'thread') {
     const acc = { plain: [] as number[], thread: [] as number[] };
     const cpu = { plain: { gw: 0, ok: 0, others: 0, wall: 0 }, thread: { gw: 0, ok: 0, others: 0, wall: 0 } };
     for (let round = 0; round < rounds; round++) {
@@ -137,7 +145,7 @@ async function main() {
         const u0 = cpuSeconds(upstream.child.pid!);
         const b0 = machineBusySeconds();
         const c0 = process.cpuUsage();
-        const r: RunResult = await runLoad(targets[v], { rate, connections: 64, durationMs: phaseMs });
+        const r: RunResult = await runLoad(targets[v === 'thread' ? other : 'plain'], { rate, connections: 64, durationMs: phaseMs });
         const gen = process.cpuUsage(c0);
         const gw = cpuSeconds(gateway.pid!) - g0;
         const own = gw + (cpuSeconds(upstream.child.pid!) - u0) + (gen.user + gen.system) / 1e6;
@@ -146,7 +154,8 @@ async function main() {
         cpu[v].others += Math.max(0, machineBusySeconds() - b0 - own);
         cpu[v].wall += r.elapsedMs / 1000;
         acc[v].push(...r.latency);
-        const d = describeCounts(`${rate} req/s, round ${round + 1}, ${v === 'thread' ? 'with thread' : 'no thread'}`, r);
+        const label = v === 'plain' ? 'no thread' : other === 'thread' ? 'with thread' : 'with the uniform thread';
+        const d = describeCounts(`${rate} req/s, round ${round + 1}, ${label}`, r);
         clean &&= d.clean;
         checks.push(d.line);
         console.log(`${d.line}; p50 ${ms(percentile(r.latency, 50))} p99 ${ms(percentile(r.latency, 99))}`);
@@ -157,8 +166,12 @@ async function main() {
   }
   const { acc, cpu } = await alternate(RATE, ROUNDS, PHASE_MS);
   const low = await alternate(LOW_RATE, quick ? 2 : 4, quick ? 2_000 : 4_000);
+  // Lexical retrieval's worst case: the thread where the question matches every message.
+  const worst = await alternate(RATE, 2, PHASE_MS, 'uniform');
   const after = await threadSize(scratch.url, seed.workspaceId);
+  const afterUniform = await threadSize(scratch.url, seed.workspaceId, UNIFORM_THREAD_ID);
   const read = await measureReadPath(scratch.url, seed.workspaceId, body);
+  const readUniform = await measureReadPath(scratch.url, seed.workspaceId, body, UNIFORM_THREAD_ID);
 
   // What read-your-writes costs: the same request on a short thread with X-Memory: write (the
   // exchange is committed before the response ends) against X-Memory: read (nothing written),
@@ -185,23 +198,29 @@ async function main() {
   const added50 = p('thread', 50) - p('plain', 50);
   const added99 = p('thread', 99) - p('plain', 99);
   const lp = (v: 'plain' | 'thread', q: number) => percentile(low.acc[v], q);
+  const wp = (v: 'plain' | 'thread', q: number) => percentile(worst.acc[v], q);
   const cpuReq = (c: { gw: number; ok: number }) => (c.gw / c.ok) * 1e6;
   const table = [
     '| Metric | Without thread | With thread (10,000 items, X-Memory: read) | Added | Target | Result |',
     '| --- | ---: | ---: | ---: | --- | --- |',
-    `| Non-stream @ ${RATE} req/s, latency p50 | ${ms(p('plain', 50))} | ${ms(p('thread', 50))} | +${added50.toFixed(2)} ms | | |`,
-    `| Non-stream @ ${RATE} req/s, latency p99 | ${ms(p('plain', 99))} | ${ms(p('thread', 99))} | +${added99.toFixed(2)} ms | added ≤ ${TARGET_P99} ms | ${added99 <= TARGET_P99 ? 'PASS' : '**FAIL**'} |`,
-    `| Gateway CPU per request @ ${RATE} req/s | ${cpuReq(cpu.plain).toFixed(0)} µs | ${cpuReq(cpu.thread).toFixed(0)} µs | +${(cpuReq(cpu.thread) - cpuReq(cpu.plain)).toFixed(0)} µs | | |`,
+    `| Non-stream @ ${RATE} req/s, latency p50 | ${ms(p('plain', 50))} | ${ms(p('thread', 50))} | ${signed(added50, 2)} ms | | |`,
+    `| Non-stream @ ${RATE} req/s, latency p99 | ${ms(p('plain', 99))} | ${ms(p('thread', 99))} | ${signed(added99, 2)} ms | added ≤ ${TARGET_P99} ms | ${added99 <= TARGET_P99 ? 'PASS' : '**FAIL**'} |`,
+    `| Gateway CPU per request @ ${RATE} req/s | ${cpuReq(cpu.plain).toFixed(0)} µs | ${cpuReq(cpu.thread).toFixed(0)} µs | ${signed(cpuReq(cpu.thread) - cpuReq(cpu.plain), 0)} µs | | |`,
     ...[50, 99].map(
       (q) =>
-        `| Contrast: non-stream @ ${LOW_RATE} req/s, latency p${q} | ${ms(lp('plain', q))} | ${ms(lp('thread', q))} | +${(lp('thread', q) - lp('plain', q)).toFixed(2)} ms | | |`,
+        `| Contrast: non-stream @ ${LOW_RATE} req/s, latency p${q} | ${ms(lp('plain', q))} | ${ms(lp('thread', q))} | ${signed(lp('thread', q) - lp('plain', q), 2)} ms | | |`,
     ),
     ...[50, 99].map(
       (q) =>
-        `| Read-your-writes: commit before the response ends, latency p${q} (short thread, X-Memory: read → write, one request at a time) | ${ms(percentile(ryw.read, q))} | ${ms(percentile(ryw.write, q))} | +${(percentile(ryw.write, q) - percentile(ryw.read, q)).toFixed(2)} ms | | |`,
+        `| Worst case for retrieval (the question matches all ${readUniform.span} messages searched; uniform thread) @ ${RATE} req/s, latency p${q} | ${ms(wp('plain', q))} | ${ms(wp('thread', q))} | ${signed(wp('thread', q) - wp('plain', q), 2)} ms | | |`,
+    ),
+    `| Worst case: gateway CPU per request @ ${RATE} req/s | ${cpuReq(worst.cpu.plain).toFixed(0)} µs | ${cpuReq(worst.cpu.thread).toFixed(0)} µs | ${signed(cpuReq(worst.cpu.thread) - cpuReq(worst.cpu.plain), 0)} µs | | |`,
+    ...[50, 99].map(
+      (q) =>
+        `| Read-your-writes: commit before the response ends, latency p${q} (short thread, X-Memory: read → write, one request at a time) | ${ms(percentile(ryw.read, q))} | ${ms(percentile(ryw.write, q))} | ${signed(percentile(ryw.write, q) - percentile(ryw.read, q), 2)} ms | | |`,
     ),
   ].join('\n');
-  console.log(`\n${table}\n`, read, after);
+  console.log(`\n${table}\n`, read, readUniform, after, afterUniform);
 
   await stopChild(gateway);
   let hot = '';
@@ -221,14 +240,14 @@ async function main() {
     `- Command: \`${command}\``,
     `- Cores: ${pin ? 'gateway pinned to core 1; load generator and fake upstream share core 0 (taskset); Postgres unpinned' : 'no pinning'}`,
     `- Load average (1/5/15 min, runnable/total): before ${loadBefore}, after ${loadAfter}; 1-min load after each round: ${loadMid.join(', ')}. Other processes (not gateway, upstream, generator) used on average ${otherPct('plain')} of a core during the no-thread phases and ${otherPct('thread')} during the thread phases (Postgres, serving the thread reads, counts here too).`,
-    `- All responses 200 with complete bodies: ${clean ? 'yes' : '**NO**'}; thread after the run: ${after.items} items, next_seq ${after.nextSeq} (unchanged: ${after.items === ITEMS && after.nextSeq === ITEMS + 1 ? 'yes' : '**NO**'})`,
+    `- All responses 200 with complete bodies: ${clean ? 'yes' : '**NO**'}; threads after the run: ${after.items} and ${afterUniform.items} items, next_seq ${after.nextSeq} and ${afterUniform.nextSeq} (unchanged: ${[after, afterUniform].every((t) => t.items === ITEMS && t.nextSeq === ITEMS + 1) ? 'yes' : '**NO**'})`,
     '',
     table,
     '',
     '### Notes',
     '',
-    `- Method: bench/upstream.ts (fake OpenRouter, /models lists openai/gpt-4o-mini with context_length 128,000) and the gateway (dist/main.js, built from src/) as separate processes, as \`npm run bench\` does; a key made through the admin API. Thread \`${THREAD_ID}\` seeded directly in thread_items (${ITEMS} complete messages, alternating user/assistant, ~${seed.contentTokens}-token contents, tokens = 45, distinct content_hash) with a threads row at next_seq ${ITEMS + 1}. Same non-stream request (system + user message, max_tokens 32) with \`X-Thread-Id: ${THREAD_ID}\` + \`X-Memory: read\`, or without them; open loop at ${RATE} req/s, ${ROUNDS} rounds of ${PHASE_MS / 1000} s per variant in ABBA order (${acc.plain.length} vs ${acc.thread.length} requests), after 3 s of unrecorded warm-up per variant; then the same at ${LOW_RATE} req/s (${low.acc.plain.length} vs ${low.acc.thread.length} requests) as a contrast with less queueing. Latency: request written → last body byte. Gateway CPU per request from /proc/<pid>/stat over the phases.`,
-    `- What the thread request costs (memory-service.prepare: loadView + planContext, timed separately in the bench process against the same database, ${50} runs): loadView p50 ${ms(read.loadViewP50)} / p99 ${ms(read.loadViewP99)} (loads the newest ${read.loaded} complete messages + pinned items + the thread row, three queries); planContext p50 ${ms(read.planP50)} / p99 ${ms(read.planP99)}. It injects ${read.injected} stored messages (${read.memoryTokens} tokens, the 16,000-token default cap), so the body forwarded upstream grows from ${read.plainBytes} B to ${(read.forwardedBytes / 1024).toFixed(0)} KiB; serializing and sending it (and the fake upstream reading it) is part of the added latency.`,
+    `- Method: bench/upstream.ts (fake OpenRouter, /models lists openai/gpt-4o-mini with context_length 128,000) and the gateway (dist/main.js, built from src/) as separate processes, as \`npm run bench\` does; a key made through the admin API; retrieval on (the default MEMORY_RETRIEVAL_SHARE, lexical). Thread \`${THREAD_ID}\` seeded directly in thread_items: ${ITEMS} complete messages, alternating user/assistant, each two of 25 work topics (picked by a fixed hash of its seq; ~${seed.contentTokens}-token contents, tokens = 45, distinct content_hash), with a threads row at next_seq ${ITEMS + 1}. The question (\`${body.messages[1].content}\`) shares words with two of the topics: it matches ${read.matches} of the ${read.span} messages the search looks through. Same non-stream request (system + user message, max_tokens 32) with \`X-Thread-Id\` + \`X-Memory: read\`, or without them; open loop at ${RATE} req/s, ${ROUNDS} rounds of ${PHASE_MS / 1000} s per variant in ABBA order (${acc.plain.length} vs ${acc.thread.length} requests), after 3 s of unrecorded warm-up per variant; then the same at ${LOW_RATE} req/s (${low.acc.plain.length} vs ${low.acc.thread.length} requests) as a contrast with less queueing; then 2 rounds at ${RATE} req/s on \`${UNIFORM_THREAD_ID}\` (${ITEMS} messages all saying the same sentence, which shares the question's words: it matches ${readUniform.matches} of ${readUniform.span}, lexical retrieval's worst case; ${worst.acc.plain.length} vs ${worst.acc.thread.length} requests). Latency: request written → last body byte. Gateway CPU per request from /proc/<pid>/stat over the phases.`,
+    `- What the thread request costs, timed in the bench process against the same database, one at a time (${50} runs; varied / uniform thread): loadView p50 ${ms(read.loadViewP50)} / p99 ${ms(read.loadViewP99)} and ${ms(readUniform.loadViewP50)} / ${ms(readUniform.loadViewP99)} (the thread row; the newest ${read.loaded} complete messages and pinned items when the cached view is stale); the whole plan (memory-service.plan: view, retrieval, assembly) p50 ${ms(read.planP50)} / p99 ${ms(read.planP99)} and ${ms(readUniform.planP50)} / ${ms(readUniform.planP99)}; of which the lexical search alone p50 ${ms(read.searchP50)} / p99 ${ms(read.searchP99)} and ${ms(readUniform.searchP50)} / ${ms(readUniform.searchP99)}. It injects ${read.injected} stored messages and ${read.retrieved} retrieved ones (${read.memoryTokens} tokens, the 16,000-token default cap), so the body forwarded upstream grows from ${read.plainBytes} B to ${(read.forwardedBytes / 1024).toFixed(0)} KiB; serializing and sending it (and the fake upstream reading it) is part of the added latency.`,
     `- CPU profile of the gateway under this load: run with \`BENCH_CPU_PROF=1\`, section "Profile: Thread memory (bench:memory)".`,
     '',
     'Response check:',
