@@ -53,8 +53,10 @@ const preambleTokens = (count: (text: string) => number) => {
 
 /** How a retrieved item reads in the memory message (role, then its text). */
 const linePrefix = (role: string) => `- (${role}, earlier) `;
-const retrievedLine = (item: HistoryItem) =>
-  `${linePrefix(item.message.role)}${contentText(item.message.content).replace(/\s+/g, ' ').trim()}`;
+const retrievedLine = (item: HistoryItem) => {
+  const text = contentText(item.message.content);
+  return `${linePrefix(item.message.role)}${/\s\s|[^\S ]/.test(text) ? text.replace(/\s+/g, ' ').trim() : text.trim()}`;
+};
 
 // A retrieved line's tokens, without tokenizing it: the item's own count (its text, plus the 3 of a
 // message's framing, which covers any merge at the join) and the prefix's, counted once per role.
@@ -132,44 +134,36 @@ export function assembleContext(input: AssembleInput): Assembled {
     }
   }
 
-  const injected: HistoryItem[] = [];
-  for (const group of groupsNewestFirst(input.history)) {
-    const cost = group.reduce((sum, item) => sum + item.tokens, 0);
+  // History as injectable units, newest first, while they fit: an assistant message that called
+  // tools goes together with the tool results that answer it; tool results whose call is not there
+  // are dropped. (Indices, not a generator of small arrays: this runs on every request on a thread.)
+  const items = input.history;
+  const taken: HistoryItem[] = []; // newest first
+  let i = items.length - 1;
+  while (i >= 0) {
+    let from = i;
+    if (items[i].message.role === 'tool') {
+      let j = i;
+      while (j >= 0 && items[j].message.role === 'tool') j--;
+      const caller = j >= 0 ? items[j].message : undefined;
+      if (!(caller && caller.role === 'assistant' && Array.isArray(caller.tool_calls) && caller.tool_calls.length)) {
+        i = j; // orphaned tool results: never inject them alone
+        continue;
+      }
+      from = j;
+    }
+    let cost = 0;
+    for (let k = from; k <= i; k++) cost += items[k].tokens;
     if (cost > left) break;
     left -= cost;
     split.recent += cost;
-    injected.unshift(...group);
+    for (let k = i; k >= from; k--) taken.push(items[k]);
+    i = from - 1;
   }
-  const messages = [
-    ...input.clientSystem,
-    ...(memoryMessage ? [{ role: 'system', content: memoryMessage }] : []),
-    ...injected.map((i) => i.message),
-    ...input.clientRest,
-  ];
+  const injected = taken.reverse();
+  const messages: ChatMessage[] = [...input.clientSystem];
+  if (memoryMessage) messages.push({ role: 'system', content: memoryMessage });
+  for (const item of injected) messages.push(item.message);
+  for (const m of input.clientRest) messages.push(m);
   return { messages, memoryMessage, injected, retrieved: retrievedIn, memoryTokens: input.budget - left, split };
-}
-
-/**
- * History as injectable units, newest first: an assistant message that called tools goes together
- * with the tool results that answer it; tool results whose call is not there are dropped.
- */
-function* groupsNewestFirst(items: HistoryItem[]): Generator<HistoryItem[]> {
-  let i = items.length - 1;
-  while (i >= 0) {
-    const item = items[i];
-    if (item.message.role !== 'tool') {
-      yield [item];
-      i--;
-      continue;
-    }
-    let j = i;
-    while (j >= 0 && items[j].message.role === 'tool') j--;
-    const caller = j >= 0 ? items[j] : undefined;
-    if (caller && caller.message.role === 'assistant' && Array.isArray(caller.message.tool_calls) && caller.message.tool_calls.length) {
-      yield items.slice(j, i + 1);
-      i = j - 1;
-    } else {
-      i = j; // orphaned tool results: never inject them alone
-    }
-  }
 }

@@ -148,9 +148,9 @@ export function contextPlanner(input: ContextPlanInput) {
   const margin = Math.ceil(contextLength * 0.05) + 64;
   const budget = input.inject ? Math.max(0, Math.min(contextLength - reserve - margin - clientTokens, input.cap)) : 0;
 
-  const history: HistoryItem[] = historyItems(stored, factor)
-    .slice(0, alignment.injectUpTo)
-    .filter((r) => r.seq > summarizedUpTo);
+  const candidates = historyItems(stored, factor).slice(0, alignment.injectUpTo);
+  const history: HistoryItem[] =
+    candidates.length && candidates[0].seq <= summarizedUpTo ? candidates.filter((r) => r.seq > summarizedUpTo) : candidates;
   return {
     plan(retrieved?: HistoryRow[], retrievalShare?: number): ContextPlan {
       const assembled = assembleContext({
