@@ -7,6 +7,7 @@ import { runProxy } from './proxy-pipeline.js';
 import { readJsonObject } from './read-json.js';
 import { setResponseHeader } from './response-headers.js';
 import { THREAD_METADATA, memoryOptions, resolveThread, withoutGatewayFields } from './thread-params.js';
+import { forwardedJson } from '../memory/forward-json.js';
 import type { MemoryContext } from '../memory/memory-service.js';
 
 const nonBlank = z.string().regex(/\S/);
@@ -110,7 +111,8 @@ export function chatCompletions(deps: AppDeps) {
       forwarded.stream_options = options && typeof options === 'object' && !Array.isArray(options) ? copyFields(options) : {};
       forwarded.stream_options.include_usage = true;
     }
-    const upstreamBody = forwarded === body ? raw : JSON.stringify(forwarded);
+    // With stored history injected, its messages' JSON comes from a cache (see forward-json.ts).
+    const upstreamBody = forwarded === body ? raw : memory?.plan?.injectedCount ? forwardedJson(forwarded) : JSON.stringify(forwarded);
     // A thread that stores replies gets them committed before the answer ends (read-your-writes).
     const commits = !!memory && (memory.mode === 'write' || memory.mode === 'readwrite');
     const requestId = c.get('requestId');
