@@ -190,15 +190,24 @@ export function createMemoryService(opts: MemoryServiceOptions) {
       redact,
       maxInlineBytes: opts.maxInlineBytes,
     });
-    /** Recall beyond recency: older messages that share words (or meaning) with the request, when some were left out. */
-    const retrieve = async (first: ContextPlan): Promise<HistoryRow[] | null> => {
-      if (share <= 0 || first.retrievalBefore === null || !first.query) return null;
-      const below = first.retrievalBefore;
-      const [lexical, vector] = await Promise.all([
-        opts.store.searchItems(args.workspaceId, args.threadId, first.query, below, RETRIEVAL_CANDIDATES),
-        opts.embedder ? vectorSearch(args.workspaceId, args.threadId, first.query, below) : Promise.resolve([] as number[]),
+    /** Whether a plan leaves older messages out that retrieval may bring back. */
+    const wantsRetrieval = (first: ContextPlan) => share > 0 && first.retrievalBefore !== null && !!first.query;
+    /**
+     * Recall beyond recency: older messages that share words (or meaning) with the request, when
+     * some were left out. `lexical`: the lexical search's hits when they came with the view.
+     */
+    const retrieve = async (
+      first: ContextPlan,
+      started: { lexical?: HistoryRow[]; vector?: Promise<number[]> } = {},
+    ): Promise<HistoryRow[] | null> => {
+      if (!wantsRetrieval(first)) return null;
+      const below = first.retrievalBefore!;
+      const [words, vector] = await Promise.all([
+        started.lexical ?? opts.store.searchItems(args.workspaceId, args.threadId, first.query, below, RETRIEVAL_CANDIDATES),
+        started.vector ??
+          (opts.embedder ? vectorSearch(args.workspaceId, args.threadId, first.query, below) : Promise.resolve([] as number[])),
       ]);
-      return vector.length ? fuse(args.workspaceId, args.threadId, lexical, vector) : lexical;
+      return vector.length ? fuse(args.workspaceId, args.threadId, words, vector) : words;
     };
     const finish = (planner: ReturnType<typeof contextPlanner>, first: ContextPlan, found: HistoryRow[] | null) =>
       found?.length ? planner.plan(found, share) : first;
@@ -209,20 +218,29 @@ export function createMemoryService(opts: MemoryServiceOptions) {
       const before = pending.get(threadKey(args.workspaceId, args.threadId));
       if (before) await before;
       const modelId = String(args.body.model ?? args.body.models?.[0]);
-      // Retrieval starts from this instance's cached view while the thread's version is checked:
-      // when the check confirms the view (the usual case), its search already ran meanwhile.
+      // Retrieval starts from this instance's cached view, unchecked: the lexical search goes with
+      // the thread's version check in one statement (the vector search beside it), and when the
+      // check confirms the view (the usual case), retrieval is done by the time the view is.
       const peek = share > 0 && opts.catalog.isLoaded() ? opts.store.peekView(args.workspaceId, args.threadId) : undefined;
-      let guess: { planner: ReturnType<typeof contextPlanner>; first: ContextPlan; found: Promise<HistoryRow[] | null> } | undefined;
-      if (peek) {
-        const planner = contextPlanner(inputOf(peek, opts.catalog.peek(modelId)));
-        const first = planner.plan();
-        const found = retrieve(first);
-        found.catch(() => {}); // awaited below when the view holds; dropped otherwise
-        guess = { planner, first, found };
-      }
-      const [view, model] = await Promise.all([opts.store.loadView(args.workspaceId, args.threadId), modelInfo(modelId)]);
-      if (guess && peek && view.recent === peek.recent && view.pinned === peek.pinned && sameFacts(view.thread, peek.thread)) {
-        return finish(guess.planner, guess.first, await guess.found);
+      const planner0 = peek && contextPlanner(inputOf(peek, opts.catalog.peek(modelId)));
+      const first0 = planner0 && planner0.plan();
+      const searching = !!first0 && wantsRetrieval(first0);
+      // vectorSearch never rejects (a failure is logged and means lexical retrieval only).
+      const vector =
+        searching && opts.embedder ? vectorSearch(args.workspaceId, args.threadId, first0.query, first0.retrievalBefore!) : undefined;
+      const [loaded, model] = await Promise.all([
+        searching
+          ? opts.store.loadViewSearching(args.workspaceId, args.threadId, {
+              query: first0.query,
+              beforeSeq: first0.retrievalBefore!,
+              limit: RETRIEVAL_CANDIDATES,
+            })
+          : opts.store.loadView(args.workspaceId, args.threadId).then((view) => ({ view, found: undefined })),
+        modelInfo(modelId),
+      ]);
+      const view = loaded.view;
+      if (planner0 && first0 && view.recent === peek.recent && view.pinned === peek.pinned && sameFacts(view.thread, peek.thread)) {
+        return finish(planner0, first0, await retrieve(first0, { lexical: loaded.found, vector }));
       }
       const planner = contextPlanner(inputOf(view, model));
       const first = planner.plan();

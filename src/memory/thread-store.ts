@@ -45,18 +45,28 @@ const historyRowOf = (r: Record<string, any>): HistoryRow => ({
 });
 const toRow = (r: RawItem): ItemRow => ({ ...r, content: decode(r.content), toolCalls: decode(r.toolCalls), usage: decode(r.usage) });
 /** A raw threads row (snake_case) as the ORM would map it. */
-const threadRowOf = (r: Record<string, any>): ThreadRow => ({
-  workspaceId: r.workspace_id,
-  id: r.id,
-  title: r.title,
-  metadata: typeof r.metadata === 'string' ? (decode(r.metadata) as Record<string, unknown>) : (r.metadata ?? null),
-  nextSeq: Number(r.next_seq),
-  version: Number(r.version),
-  summary: r.summary,
-  summaryUptoSeq: Number(r.summary_upto_seq),
-  createdAt: r.created_at instanceof Date ? r.created_at : new Date(r.created_at),
-  updatedAt: r.updated_at instanceof Date ? r.updated_at : new Date(r.updated_at),
-});
+const threadRowOf = (r: Record<string, any>, p = ''): ThreadRow => {
+  const at = (v: unknown) => (v instanceof Date ? v : new Date(v as string));
+  const metadata = r[`${p}metadata`];
+  return {
+    workspaceId: r[`${p}workspace_id`],
+    id: r[`${p}id`],
+    title: r[`${p}title`],
+    metadata: typeof metadata === 'string' ? (decode(metadata) as Record<string, unknown>) : (metadata ?? null),
+    nextSeq: Number(r[`${p}next_seq`]),
+    version: Number(r[`${p}version`]),
+    summary: r[`${p}summary`],
+    summaryUptoSeq: Number(r[`${p}summary_upto_seq`]),
+    createdAt: at(r[`${p}created_at`]),
+    updatedAt: at(r[`${p}updated_at`]),
+  };
+};
+/** What context assembly reads of a thread: its row, newest complete messages and pinned items. */
+export interface ThreadView {
+  thread: ThreadRow | undefined;
+  recent: HistoryRow[];
+  pinned: ItemRow[];
+}
 const rowsOf = (result: unknown) => (Array.isArray(result) ? result : (result as { rows: unknown[] }).rows) as Record<string, any>[];
 
 /** The text lexical retrieval indexes for an item: its text content (and tool names), capped so a huge item cannot fail the write. */
@@ -99,6 +109,16 @@ const SEARCH_ITEMS = `
   select i.seq, i.role, i.content, i.tool_calls, i.tool_call_id, i.name, i.content_hash, i.tokens, top.rank
   from top join thread_items i on i.workspace_id = $1 and i.thread_id = $2 and i.seq = top.seq
   order by top.rank desc, top.seq desc`;
+// The thread row and SEARCH_ITEMS' hits in one statement (one snapshot): a row per hit, the thread's
+// columns (t_…) on each; one row with null hit columns when nothing matched; none without the thread.
+const VIEW_AND_SEARCH = `
+  with t as (select * from threads where workspace_id = $1 and id = $2),
+  hits as (${SEARCH_ITEMS})
+  select t.workspace_id as t_workspace_id, t.id as t_id, t.title as t_title, t.metadata as t_metadata,
+    t.next_seq as t_next_seq, t.version as t_version, t.summary as t_summary, t.summary_upto_seq as t_summary_upto_seq,
+    t.created_at as t_created_at, t.updated_at as t_updated_at, hits.*
+  from t left join hits on true
+  order by hits.rank desc nulls last, hits.seq desc`;
 const CACHE_THREADS = 2_000;
 
 /** pgvector's text form of a vector: `[0.1,0.2,…]`. */
@@ -145,9 +165,36 @@ export function createThreadStore(db: Db, opts: { embed?: boolean; vectors?: boo
      * the history query selects only what assembly reads and skips the ORM's row mapping (on a long
      * thread that mapping cost several times the query itself).
      */
-    async loadView(workspaceId: string, threadId: string) {
+    async loadView(workspaceId: string, threadId: string): Promise<ThreadView> {
+      return this.viewOf(workspaceId, threadId, await this.getThread(workspaceId, threadId));
+    },
+
+    /**
+     * loadView and lexical retrieval (searchItems) in one statement: one round trip for a request
+     * whose retrieval could start from this instance's cached view (the caller checks that the
+     * view it gets is the one it searched for).
+     */
+    async loadViewSearching(
+      workspaceId: string,
+      threadId: string,
+      search: { query: string; beforeSeq: number; limit: number },
+    ): Promise<{ view: ThreadView; found: (HistoryRow & { rank: number })[] }> {
+      const rows = await runRaw(db, VIEW_AND_SEARCH, [
+        workspaceId,
+        threadId,
+        search.query.slice(0, 2_000),
+        search.beforeSeq,
+        search.beforeSeq - RETRIEVAL_SPAN,
+        search.limit,
+      ]);
+      const thread = rows.length ? threadRowOf(rows[0], 't_') : undefined;
+      const found = rows.filter((r) => r.seq !== null && r.seq !== undefined).map((r) => ({ ...historyRowOf(r), rank: Number(r.rank) }));
+      return { view: await this.viewOf(workspaceId, threadId, thread), found };
+    },
+
+    /** The view of a thread whose row was just read: the cached history while the version holds, else read now. */
+    async viewOf(workspaceId: string, threadId: string, thread: ThreadRow | undefined): Promise<ThreadView> {
       const key = cacheKey(workspaceId, threadId);
-      const thread = await this.getThread(workspaceId, threadId);
       if (!thread) return { thread, recent: [] as HistoryRow[], pinned: [] as ItemRow[] };
       const cached = cache.get(key);
       if (cached && cached.version === versionOf(thread)) {
