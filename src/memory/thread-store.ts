@@ -96,14 +96,17 @@ const RECENT_HISTORY = `
   order by seq desc
   limit $3`;
 // The query's stemmed words, any of them (plainto_tsquery's AND made OR), computed once; the span's
-// matches ranked on narrow rows, then only the best ones read whole.
+// matches ranked on narrow rows, then only the best ones read whole. The match is tested row by row
+// over the span (`coalesce` keeps it from an index): a full-text index holds every thread's words,
+// and with the query's words unknown to the planner, it chose one whose common words matched every
+// thread's messages (12–18 ms on 70,000 items, against ~2 ms for the span).
 const SEARCH_ITEMS = `
   with q as materialized (select nullif(replace(plainto_tsquery('english', $3::text)::text, ' & ', ' | '), '')::tsquery as query),
   top as (
     select seq, ts_rank(search, q.query) as rank
     from thread_items, q
     where workspace_id = $1 and thread_id = $2 and kind = 'message' and status = 'complete'
-      and seq < $4::int and seq >= $5::int and q.query is not null and search @@ q.query
+      and seq < $4::int and seq >= $5::int and q.query is not null and coalesce(search @@ q.query, false)
     order by rank desc, seq desc
     limit $6::int)
   select i.seq, i.role, i.content, i.tool_calls, i.tool_call_id, i.name, i.content_hash, i.tokens, top.rank

@@ -78,7 +78,8 @@ export const threadItems = pgTable(
   },
   (t) => [
     uniqueIndex('thread_items_thread_seq_idx').on(t.workspaceId, t.threadId, t.seq),
-    index('thread_items_search_idx').using('gin', t.search),
+    // No full-text index: retrieval searches one thread's span of messages (found by seq), and an
+    // index over every thread's words only ever misled the planner there (see thread-store.ts).
     index('thread_items_pinned_idx')
       .on(t.workspaceId, t.threadId)
       .where(sql`${t.pinned}`),

@@ -1,0 +1,1 @@
+DROP INDEX "thread_items_search_idx";
