@@ -58,17 +58,6 @@ const retrievedLine = (item: HistoryItem) => {
   return `${linePrefix(item.message.role)}${/\s\s|[^\S ]/.test(text) ? text.replace(/\s+/g, ' ').trim() : text.trim()}`;
 };
 
-// A retrieved line's tokens, without tokenizing it: the item's own count (its text, plus the 3 of a
-// message's framing, which covers any merge at the join) and the prefix's, counted once per role.
-const prefixCounts = new WeakMap<(text: string) => number, Map<string, number>>();
-function lineTokens(item: HistoryItem, count: (text: string) => number): number {
-  let byRole = prefixCounts.get(count);
-  if (!byRole) prefixCounts.set(count, (byRole = new Map()));
-  let prefix = byRole.get(item.message.role);
-  if (prefix === undefined) byRole.set(item.message.role, (prefix = count(linePrefix(item.message.role))));
-  return item.tokens + prefix;
-}
-
 /**
  * Builds the forwarded messages in SPEC's order: client system messages; one system message with
  * pinned items and the running summary (marked as reference data); stored history the client did
@@ -112,7 +101,7 @@ export function assembleContext(input: AssembleInput): Assembled {
     if (input.retrieved?.length) {
       let share = Math.floor(room * (input.retrievalShare ?? 0.3)) - 12;
       for (const item of input.retrieved) {
-        const cost = lineTokens(item, input.count) + 2;
+        const cost = input.count(retrievedLine(item)) + 2;
         if (cost > share) continue; // a smaller, less relevant one may still fit
         retrievedIn.push(item);
         share -= cost;
