@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { and, asc, desc, eq, getTableColumns, gt, inArray, ne, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import { runRaw } from '../db/raw.js';
+import { arrayElement } from '../usage/ledger-store.js';
 import { storableDeep, storableOrNull, storableText } from '../db/storable.js';
 import { memoryJobs, threadItems, threads } from '../db/schema/index.js';
 import { contentText } from '../tokens/count-tokens.js';
@@ -112,6 +113,87 @@ const SEARCH_ITEMS = `
   select i.seq, i.role, i.content, i.tool_calls, i.tool_call_id, i.name, i.content_hash, i.tokens, top.rank
   from top join thread_items i on i.workspace_id = $1 and i.thread_id = $2 and i.seq = top.seq
   order by top.rank desc, top.seq desc`;
+// appendItems without `within`: the whole append as one prepared statement (one round trip, no
+// transaction around it: a statement is atomic). The skip check, the reservation of the thread's
+// seqs, the superseded marks, the items and their embedding jobs are CTEs; the items' columns travel
+// as array literals in text (as the ledger's do), so the text never changes with the item count.
+const APPEND_COLUMNS: readonly [string, string, (item: NewItem) => unknown][] = [
+  ['id', 'text', (i) => i.id ?? newItemId()],
+  ['kind', 'text', (i) => i.kind],
+  ['role', 'text', (i) => i.role],
+  ['content', 'text', (i) => encode(i.content)],
+  ['tool_calls', 'text', (i) => encode(i.toolCalls)],
+  ['tool_call_id', 'text', (i) => i.toolCallId],
+  ['name', 'text', (i) => i.name],
+  ['content_hash', 'text', (i) => i.contentHash],
+  ['tokens', 'int', (i) => i.tokens],
+  ['pinned', 'boolean', (i) => i.pinned ?? false],
+  ['status', 'text', (i) => i.status],
+  ['model', 'text', (i) => i.model],
+  ['usage', 'text', (i) => encode(i.usage)],
+  ['generation_id', 'text', (i) => i.generationId],
+  ['request_id', 'text', (i) => i.requestId],
+  ['response_id', 'text', (i) => i.responseId],
+  ['raw', 'text', (i) => i.raw],
+  ['item_ref', 'text', (i) => i.itemRef],
+  ['search_text', 'text', (i) => searchTextOf(i)],
+];
+const ITEM_COLUMNS_SQL =
+  'id, workspace_id, thread_id, seq, kind, role, content, tool_calls, tool_call_id, name, content_hash, tokens, pinned, status, model, usage, generation_id, request_id, created_at, response_id, raw, item_ref, search_text';
+const APPEND = `
+  with skip as (select exists (select 1 from thread_items where id = $3) as found),
+  reserved as (
+    insert into threads as t (workspace_id, id, next_seq)
+    select $1, $2, 1 + $4::int from skip where not skip.found
+    on conflict (workspace_id, id) do update set next_seq = t.next_seq + $4::int, version = t.version + 1, updated_at = now()
+    returning t.next_seq, t.version, t.created_at),
+  marked as (
+    update thread_items set status = 'superseded'
+    where workspace_id = $1 and thread_id = $2 and seq = any($5::text::int[]) and exists (select 1 from reserved)
+    returning seq),
+  added as (
+    insert into thread_items (workspace_id, thread_id, seq, ${APPEND_COLUMNS.map(([name]) => name).join(', ')})
+    select $1, $2, r.next_seq - $4::int + (u.ord::int - 1), ${APPEND_COLUMNS.map(([name]) => `u.${name}`).join(', ')}
+    from reserved r,
+      unnest(${APPEND_COLUMNS.map(([, type], c) => `$${c + 7}::text::${type}[]`).join(', ')})
+        with ordinality as u(${APPEND_COLUMNS.map(([name]) => name).join(', ')}, ord)
+    returning ${ITEM_COLUMNS_SQL}),
+  jobs as (
+    insert into memory_jobs (workspace_id, thread_id, item_id)
+    select $1, $2, id from added where $6::boolean and kind = 'message' and status = 'complete' and search_text is not null
+    returning 1)
+  select r.next_seq as r_next_seq, r.version as r_version, r.created_at as r_created_at, (select count(*) from marked)::int as r_marked,
+    (select count(*) from jobs)::int as r_jobs, a.*
+  from reserved r left join added a on true
+  order by a.seq`;
+
+/** A raw thread_items row (snake_case, JSON as text) as the ORM would map it, then decoded. */
+const itemRowOf = (r: Record<string, any>): ItemRow => ({
+  id: r.id,
+  workspaceId: r.workspace_id,
+  threadId: r.thread_id,
+  seq: Number(r.seq),
+  kind: r.kind,
+  role: r.role,
+  content: decode(r.content),
+  toolCalls: decode(r.tool_calls),
+  toolCallId: r.tool_call_id,
+  name: r.name,
+  contentHash: r.content_hash,
+  tokens: Number(r.tokens),
+  pinned: r.pinned === true || r.pinned === 't',
+  status: r.status,
+  model: r.model,
+  usage: decode(r.usage),
+  generationId: r.generation_id,
+  requestId: r.request_id,
+  createdAt: r.created_at instanceof Date ? r.created_at : new Date(r.created_at),
+  responseId: r.response_id,
+  raw: r.raw,
+  itemRef: r.item_ref,
+  searchText: r.search_text,
+});
+
 // The thread row and SEARCH_ITEMS' hits in one statement (one snapshot): a row per hit, the thread's
 // columns (t_…) on each; one row with null hit columns when nothing matched; none without the thread.
 const VIEW_AND_SEARCH = `
@@ -154,6 +236,49 @@ export function createThreadStore(db: Db, opts: { embed?: boolean; vectors?: boo
       .set({ version: sql`${threads.version} + 1`, updatedAt: sql`now()` })
       .where(and(eq(threads.workspaceId, workspaceId), eq(threads.id, threadId)));
   };
+
+  /** Keeps this instance's cached history current after an append, when nobody else changed the thread meanwhile. */
+  function afterAppend(
+    workspaceId: string,
+    threadId: string,
+    written: ItemRow[],
+    supersedeSeqs: number[],
+    version: number,
+    nextSeq: number,
+    created: Date | undefined,
+  ): void {
+    const key = cacheKey(workspaceId, threadId);
+    const cached = cache.get(key);
+    if (cached && version && created && cached.version === versionOf({ version: version - 1, createdAt: created })) {
+      const superseded = new Set(supersedeSeqs);
+      const added = written
+        .filter((r) => r.kind === 'message' && r.status === 'complete')
+        .map((r) => ({
+          seq: r.seq,
+          role: r.role,
+          content: r.content,
+          toolCalls: r.toolCalls,
+          toolCallId: r.toolCallId,
+          name: r.name,
+          contentHash: r.contentHash,
+          tokens: r.tokens,
+        }));
+      const pinned = [
+        ...cached.pinned.filter((r) => !superseded.has(r.seq)),
+        ...written.filter((r) => r.pinned && r.status !== 'superseded'),
+      ];
+      const thread = cached.thread && { ...cached.thread, version, nextSeq };
+      remember(
+        key,
+        versionOf({ version, createdAt: created }),
+        [...cached.recent.filter((r) => !superseded.has(r.seq)), ...added].slice(-HISTORY_LIMIT),
+        pinned,
+        thread,
+      );
+    } else {
+      cache.delete(key);
+    }
+  }
 
   return {
     /** The thread row (checked by every request on a thread: a prepared statement, no query builder). */
@@ -317,95 +442,86 @@ export function createThreadStore(db: Db, opts: { embed?: boolean; vectors?: boo
       let version = 0;
       let nextSeq = 0;
       let created: Date | undefined;
-      const written = await db.transaction(async (tx) => {
-        if (items[0]?.id) {
-          const [exists] = await tx.select({ id: threadItems.id }).from(threadItems).where(eq(threadItems.id, items[0].id)).limit(1);
-          if (exists) return [];
-        }
-        const [reserved] = await tx
-          .insert(threads)
-          .values({ workspaceId, id: threadId, nextSeq: 1 + items.length })
-          .onConflictDoUpdate({
-            target: [threads.workspaceId, threads.id],
-            set: { nextSeq: sql`${threads.nextSeq} + ${items.length}`, version: sql`${threads.version} + 1`, updatedAt: sql`now()` },
-          })
-          .returning({ nextSeq: threads.nextSeq, version: threads.version, createdAt: threads.createdAt });
-        const first = reserved.nextSeq - items.length;
-        nextSeq = reserved.nextSeq;
-        version = reserved.version;
-        created = reserved.createdAt;
-        if (supersedeSeqs.length) {
-          await tx
-            .update(threadItems)
-            .set({ status: 'superseded' })
-            .where(and(inThread(workspaceId, threadId), inArray(threadItems.seq, supersedeSeqs)));
-        }
-        if (items.length === 0) return [] as ItemRow[];
-        const rows = await tx
-          .insert(threadItems)
-          .values(
-            items.map((item, i) => ({
-              ...item,
-              // Raw text columns made storable (JSON columns are escaped text already).
-              role: storableOrNull(item.role),
-              name: storableOrNull(item.name),
-              toolCallId: storableOrNull(item.toolCallId),
-              model: storableOrNull(item.model),
-              generationId: storableOrNull(item.generationId),
-              content: encode(item.content),
-              searchText: searchTextOf(item),
-              toolCalls: encode(item.toolCalls),
-              usage: encode(item.usage),
-              id: item.id ?? newItemId(),
-              workspaceId,
-              threadId,
-              seq: first + i,
-            })),
-          )
-          .returning(itemColumns);
-        // Vector retrieval on: each new message with text gets an embedding job, in the same
-        // transaction (so a restart never loses one).
-        if (opts.embed) {
-          const jobs = rows.filter((r) => r.kind === 'message' && r.status === 'complete' && r.searchText);
-          if (jobs.length) await tx.insert(memoryJobs).values(jobs.map((r) => ({ workspaceId, threadId, itemId: r.id })));
-        }
-        const written = rows.map(toRow);
-        if (within) await within(tx, written);
-        return written;
-      });
-      // Keep this instance's cached history current when nobody else changed the thread meanwhile.
-      const key = cacheKey(workspaceId, threadId);
-      const cached = cache.get(key);
-      if (cached && version && created && cached.version === versionOf({ version: version - 1, createdAt: created })) {
-        const superseded = new Set(supersedeSeqs);
-        const added = written
-          .filter((r) => r.kind === 'message' && r.status === 'complete')
-          .map((r) => ({
-            seq: r.seq,
-            role: r.role,
-            content: r.content,
-            toolCalls: r.toolCalls,
-            toolCallId: r.toolCallId,
-            name: r.name,
-            contentHash: r.contentHash,
-            tokens: r.tokens,
-          }));
-        const pinned = [
-          ...cached.pinned.filter((r) => !superseded.has(r.seq)),
-          ...written.filter((r) => r.pinned && r.status !== 'superseded'),
-        ];
-        const thread = cached.thread && { ...cached.thread, version, nextSeq };
-        remember(
-          key,
-          versionOf({ version, createdAt: created }),
-          [...cached.recent.filter((r) => !superseded.has(r.seq)), ...added].slice(-HISTORY_LIMIT),
-          pinned,
-          thread,
-        );
-      } else {
-        cache.delete(key);
-      }
+      const written = await (within ? transactional() : oneStatement());
+      afterAppend(workspaceId, threadId, written, supersedeSeqs, version, nextSeq, created);
       return written;
+
+      async function oneStatement(): Promise<ItemRow[]> {
+        const literal = (values: unknown[]) => `{${values.map(arrayElement).join(',')}}`;
+        const rows = await runRaw(db, APPEND, [
+          workspaceId,
+          threadId,
+          items[0]?.id ?? '',
+          items.length,
+          literal(supersedeSeqs),
+          opts.embed === true,
+          ...APPEND_COLUMNS.map(([, , value]) => literal(items.map(value))),
+        ]);
+        if (!rows.length) return []; // skipped: the exchange is stored already
+        version = Number(rows[0].r_version);
+        nextSeq = Number(rows[0].r_next_seq);
+        created = rows[0].r_created_at instanceof Date ? rows[0].r_created_at : new Date(rows[0].r_created_at as string);
+        return rows.filter((r) => r.id !== null && r.id !== undefined).map(itemRowOf);
+      }
+
+      async function transactional(): Promise<ItemRow[]> {
+        return db.transaction(async (tx) => {
+          if (items[0]?.id) {
+            const [exists] = await tx.select({ id: threadItems.id }).from(threadItems).where(eq(threadItems.id, items[0].id)).limit(1);
+            if (exists) return [];
+          }
+          const [reserved] = await tx
+            .insert(threads)
+            .values({ workspaceId, id: threadId, nextSeq: 1 + items.length })
+            .onConflictDoUpdate({
+              target: [threads.workspaceId, threads.id],
+              set: { nextSeq: sql`${threads.nextSeq} + ${items.length}`, version: sql`${threads.version} + 1`, updatedAt: sql`now()` },
+            })
+            .returning({ nextSeq: threads.nextSeq, version: threads.version, createdAt: threads.createdAt });
+          const first = reserved.nextSeq - items.length;
+          nextSeq = reserved.nextSeq;
+          version = reserved.version;
+          created = reserved.createdAt;
+          if (supersedeSeqs.length) {
+            await tx
+              .update(threadItems)
+              .set({ status: 'superseded' })
+              .where(and(inThread(workspaceId, threadId), inArray(threadItems.seq, supersedeSeqs)));
+          }
+          if (items.length === 0) return [] as ItemRow[];
+          const rows = await tx
+            .insert(threadItems)
+            .values(
+              items.map((item, i) => ({
+                ...item,
+                // Raw text columns made storable (JSON columns are escaped text already).
+                role: storableOrNull(item.role),
+                name: storableOrNull(item.name),
+                toolCallId: storableOrNull(item.toolCallId),
+                model: storableOrNull(item.model),
+                generationId: storableOrNull(item.generationId),
+                content: encode(item.content),
+                searchText: searchTextOf(item),
+                toolCalls: encode(item.toolCalls),
+                usage: encode(item.usage),
+                id: item.id ?? newItemId(),
+                workspaceId,
+                threadId,
+                seq: first + i,
+              })),
+            )
+            .returning(itemColumns);
+          // Vector retrieval on: each new message with text gets an embedding job, in the same
+          // transaction (so a restart never loses one).
+          if (opts.embed) {
+            const jobs = rows.filter((r) => r.kind === 'message' && r.status === 'complete' && r.searchText);
+            if (jobs.length) await tx.insert(memoryJobs).values(jobs.map((r) => ({ workspaceId, threadId, itemId: r.id })));
+          }
+          const written = rows.map(toRow);
+          if (within) await within(tx, written);
+          return written;
+        });
+      }
     },
 
     async ensureThread(
