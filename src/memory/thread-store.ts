@@ -169,18 +169,11 @@ const APPEND = `
 
 /** A raw thread_items row (snake_case, JSON as text) as the ORM would map it, then decoded. */
 const itemRowOf = (r: Record<string, any>): ItemRow => ({
+  ...historyRowOf(r),
   id: r.id,
   workspaceId: r.workspace_id,
   threadId: r.thread_id,
-  seq: Number(r.seq),
   kind: r.kind,
-  role: r.role,
-  content: decode(r.content),
-  toolCalls: decode(r.tool_calls),
-  toolCallId: r.tool_call_id,
-  name: r.name,
-  contentHash: r.content_hash,
-  tokens: Number(r.tokens),
   pinned: r.pinned === true || r.pinned === 't',
   status: r.status,
   model: r.model,
