@@ -29,18 +29,23 @@ export function decodeVector(text: string): Float32Array {
   return new Float32Array(copy.buffer, 0, Math.floor(b.length / 4));
 }
 
-/** Cosine similarity; 0 when either is all zeros or the lengths differ. */
-export function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  if (a.length !== b.length || a.length === 0) return 0;
+/** A vector's Euclidean length. */
+export function norm(v: ArrayLike<number>): number {
+  let n = 0;
+  for (let i = 0; i < v.length; i++) n += v[i] * v[i];
+  return Math.sqrt(n);
+}
+
+/**
+ * Cosine similarity when both lengths are known (a span's stored vectors have theirs computed once,
+ * when decoded): one multiply-add per dimension instead of three. 0 when either is all zeros or the
+ * lengths differ.
+ */
+export function cosineWithNorms(a: Float32Array, aNorm: number, b: Float32Array, bNorm: number): number {
+  if (a.length !== b.length || a.length === 0 || !aNorm || !bNorm) return 0;
   let dot = 0;
-  let na = 0;
-  let nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    dot += a[i] * b[i];
-    na += a[i] * a[i];
-    nb += b[i] * b[i];
-  }
-  return na && nb ? dot / Math.sqrt(na * nb) : 0;
+  for (let i = 0; i < a.length; i++) dot += a[i] * b[i];
+  return dot / (aNorm * bNorm);
 }
 
 export interface EmbedderOptions {

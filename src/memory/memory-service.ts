@@ -6,7 +6,7 @@ import { describeDbError } from '../db/db-errors.js';
 import { withDeadline } from '../db/deadline.js';
 import { contextPlanner, messageTokens, storableMessage, type ContextPlan } from './context-plan.js';
 import { messageHash, type ChatMessage } from './message-hash.js';
-import { cosine, decodeVector, type Embedder } from './embedder.js';
+import { cosineWithNorms, decodeVector, norm, type Embedder } from './embedder.js';
 import { RETRIEVAL_SPAN, type HistoryRow, type ItemRow, type NewItem, type ThreadRow, type ThreadStore } from './thread-store.js';
 import type { ModelInfo } from '../catalog/catalog.js';
 
@@ -256,16 +256,16 @@ export function createMemoryService(opts: MemoryServiceOptions) {
    */
   // Decoded vectors of a thread's span, kept briefly: they never change once written, and decoding a
   // span is most of vector retrieval's cost. New embeddings show after at most VECTOR_CACHE_MS.
-  const vectorCache = new Map<string, { at: number; rows: { seq: number; v: Float32Array }[] }>();
+  const vectorCache = new Map<string, { at: number; rows: { seq: number; v: Float32Array; n: number }[] }>();
   async function spanVectors(workspaceId: string, threadId: string, before: number) {
     const key = `${threadKey(workspaceId, threadId)}\u0000${before}`;
     const now = performance.now();
     const hit = vectorCache.get(key);
     if (hit && now - hit.at < VECTOR_CACHE_MS) return hit.rows;
-    const rows = (await opts.store.embeddingsBetween(workspaceId, threadId, before - RETRIEVAL_SPAN, before)).map((r) => ({
-      seq: r.seq,
-      v: decodeVector(r.embedding),
-    }));
+    const rows = (await opts.store.embeddingsBetween(workspaceId, threadId, before - RETRIEVAL_SPAN, before)).map((r) => {
+      const v = decodeVector(r.embedding);
+      return { seq: r.seq, v, n: norm(v) };
+    });
     vectorCache.delete(key);
     if (vectorCache.size >= VECTOR_CACHE_ENTRIES) vectorCache.delete(vectorCache.keys().next().value!);
     vectorCache.set(key, { at: now, rows });
@@ -289,9 +289,11 @@ export function createMemoryService(opts: MemoryServiceOptions) {
         return nearest.filter((r) => r.score > 0).map((r) => r.seq);
       }
       // Without it, the query's embedding and the stored vectors are fetched at once and compared here.
-      const [q, rows] = await Promise.all([embedQuery(), spanVectors(workspaceId, threadId, before)]);
+      const [embedded, rows] = await Promise.all([embedQuery(), spanVectors(workspaceId, threadId, before)]);
+      const q = Float32Array.from(embedded);
+      const qn = norm(q);
       return rows
-        .map((r) => ({ seq: r.seq, score: cosine(q, r.v) }))
+        .map((r) => ({ seq: r.seq, score: cosineWithNorms(q, qn, r.v, r.n) }))
         .filter((r) => r.score > 0)
         .sort((a, b) => b.score - a.score || b.seq - a.seq)
         .slice(0, RETRIEVAL_CANDIDATES)
