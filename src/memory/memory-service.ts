@@ -256,19 +256,29 @@ export function createMemoryService(opts: MemoryServiceOptions) {
    */
   // Decoded vectors of a thread's span, kept briefly: they never change once written, and decoding a
   // span is most of vector retrieval's cost. New embeddings show after at most VECTOR_CACHE_MS.
-  const vectorCache = new Map<string, { at: number; rows: { seq: number; v: Float32Array; n: number }[] }>();
-  async function spanVectors(workspaceId: string, threadId: string, before: number) {
+  // One load per span at a time: requests that miss together share it (at 100 req/s a span expiring
+  // sent every request of the next few ms to the database for the same 1,000 rows).
+  type SpanRows = { seq: number; v: Float32Array; n: number }[];
+  const vectorCache = new Map<string, { at: number; rows: Promise<SpanRows> }>();
+  function spanVectors(workspaceId: string, threadId: string, before: number): Promise<SpanRows> {
     const key = `${threadKey(workspaceId, threadId)}\u0000${before}`;
     const now = performance.now();
     const hit = vectorCache.get(key);
     if (hit && now - hit.at < VECTOR_CACHE_MS) return hit.rows;
-    const rows = (await opts.store.embeddingsBetween(workspaceId, threadId, before - RETRIEVAL_SPAN, before)).map((r) => {
-      const v = decodeVector(r.embedding);
-      return { seq: r.seq, v, n: norm(v) };
-    });
+    const rows = opts.store.embeddingsBetween(workspaceId, threadId, before - RETRIEVAL_SPAN, before).then((found) =>
+      found.map((r) => {
+        const v = decodeVector(r.embedding);
+        return { seq: r.seq, v, n: norm(v) };
+      }),
+    );
+    const entry = { at: now, rows };
     vectorCache.delete(key);
     if (vectorCache.size >= VECTOR_CACHE_ENTRIES) vectorCache.delete(vectorCache.keys().next().value!);
-    vectorCache.set(key, { at: now, rows });
+    vectorCache.set(key, entry);
+    // A failed load is not kept: the next request tries again.
+    rows.catch(() => {
+      if (vectorCache.get(key) === entry) vectorCache.delete(key);
+    });
     return rows;
   }
 
