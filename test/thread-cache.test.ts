@@ -51,4 +51,49 @@ describe.each(dbKinds())('cached thread history stays correct across instances (
     // Another workspace's thread of the same id is a different thread.
     expect((await a.loadView('ws2', t)).recent).toEqual([]);
   });
+
+  it("lexical retrieval's index of a span follows another instance's appends, edits, supersedes and a re-created thread", async () => {
+    const a = createThreadStore(database.db);
+    const b = createThreadStore(database.db);
+    const t = `span-${Date.now()}`;
+    const filler = (i: number) => msg(i % 2 ? 'assistant' : 'user', `turn ${i}: the weather and the traffic in town`, i);
+    const seqsOf = (hits: { seq: number }[]) => hits.map((h) => h.seq);
+    const first = Array.from({ length: 40 }, (_, i) => (i === 5 ? msg('user', 'the blue kettle is in the garage', i) : filler(i)));
+    await a.appendItems('ws1', t, first);
+    expect(seqsOf(await a.searchItems('ws1', t, 'Where is the kettle?', 41, 5))).toEqual([6]);
+    expect(seqsOf(await a.searchItems('ws1', t, 'Where is the kettle?', 6, 5))).toEqual([]); // below the seq asked for only
+
+    // Appended on the other instance; they enter a's span as it moves up.
+    await b.appendItems('ws1', t, [filler(40), msg('user', 'the red umbrella hangs in the attic', 41), filler(42)]);
+    expect(seqsOf(await a.searchItems('ws1', t, 'umbrella', 44, 5))).toEqual([42]);
+    expect(seqsOf(await a.searchItems('ws1', t, 'kettle umbrella', 44, 5)).sort()).toEqual([42, 6]);
+
+    // Edited there: the old words no longer find it here, the new ones do.
+    const kettle = (await b.listItems('ws1', t, 10, 0)).find((i) => i.seq === 6)!;
+    await b.updateItem('ws1', t, kettle.id, { content: 'we threw the kettle away' });
+    expect(seqsOf(await a.searchItems('ws1', t, 'garage', 44, 5))).toEqual([]);
+    expect(seqsOf(await a.searchItems('ws1', t, 'threw', 44, 5))).toEqual([6]);
+
+    // Superseded there (a branch), then here: neither instance finds those any more.
+    await b.appendItems('ws1', t, [msg('user', 'an edited turn about lunch', 43)], [42]);
+    expect(seqsOf(await a.searchItems('ws1', t, 'umbrella', 45, 5))).toEqual([]);
+    expect(seqsOf(await a.searchItems('ws1', t, 'lunch', 45, 5))).toEqual([44]);
+    await a.appendItems('ws1', t, [msg('user', 'a second edit about dinner', 44)], [44]);
+    expect(seqsOf(await b.searchItems('ws1', t, 'lunch dinner', 46, 5))).toEqual([45]);
+    expect(seqsOf(await a.searchItems('ws1', t, 'lunch dinner', 46, 5))).toEqual([45]);
+
+    // Deleted there, one item; then the whole thread, re-created with other words at the same seqs.
+    const dinner = (await b.listItems('ws1', t, 100, 0)).find((i) => i.seq === 45)!;
+    await b.deleteItem('ws1', t, dinner.id);
+    expect(seqsOf(await a.searchItems('ws1', t, 'dinner', 46, 5))).toEqual([]);
+    await b.deleteThread('ws1', t);
+    await b.appendItems('ws1', t, [msg('user', 'the green kettle is new', 50), filler(51)]);
+    expect(seqsOf(await a.searchItems('ws1', t, 'kettle threw', 3, 5))).toEqual([1]);
+    expect(seqsOf(await a.searchItems('ws1', t, 'weather', 46, 5))).toEqual([2]);
+    // Requests at once, on a fresh instance, agree; another workspace's thread of the same id finds nothing.
+    const c = createThreadStore(database.db);
+    const together = await Promise.all([1, 2, 3].map(() => c.searchItems('ws1', t, 'green kettle', 3, 5)));
+    expect(together.map(seqsOf)).toEqual([[1], [1], [1]]);
+    expect(await c.searchItems('ws2', t, 'green kettle', 3, 5)).toEqual([]);
+  });
 });

@@ -6,6 +6,17 @@ import { arrayElement } from '../usage/ledger-store.js';
 import { storableDeep, storableOrNull, storableText } from '../db/storable.js';
 import { memoryJobs, threadItems, threads } from '../db/schema/index.js';
 import { contentText } from '../tokens/count-tokens.js';
+import {
+  Dictionary,
+  compactDictionary,
+  heldPart,
+  indexedDoc,
+  parseTsvector,
+  rankSpan,
+  withFetched,
+  withoutSeqs,
+  type SpanIndex,
+} from './lexical-index.js';
 
 export type ThreadRow = typeof threads.$inferSelect;
 // Every column but `search` (the stemmed vector, generated in the database and only ever searched
@@ -56,6 +67,7 @@ const threadRowOf = (r: Record<string, any>, p = ''): ThreadRow => {
     metadata: typeof metadata === 'string' ? (decode(metadata) as Record<string, unknown>) : (metadata ?? null),
     nextSeq: Number(r[`${p}next_seq`]),
     version: Number(r[`${p}version`]),
+    editVersion: Number(r[`${p}edit_version`] ?? 0),
     summary: r[`${p}summary`],
     summaryUptoSeq: Number(r[`${p}summary_upto_seq`]),
     createdAt: at(r[`${p}created_at`]),
@@ -87,7 +99,7 @@ export const newItemId = () => `itm_${randomBytes(12).toString('base64url')}`;
 const HISTORY_LIMIT = 400;
 
 // The read path's statements, run prepared on the driver (see db/raw.ts): every request on a thread
-// runs GET_THREAD, and SEARCH_ITEMS when retrieval looks; through the query builder each cost
+// runs GET_THREAD (or SPAN_DOCS when retrieval looks); through the query builder each cost
 // ~0.6 ms of CPU more, and unprepared, a parse and plan in the database every time.
 const GET_THREAD = 'select * from threads where workspace_id = $1 and id = $2 limit 1';
 const RECENT_HISTORY = `
@@ -96,23 +108,20 @@ const RECENT_HISTORY = `
   where workspace_id = $1 and thread_id = $2 and kind = 'message' and status = 'complete'
   order by seq desc
   limit $3`;
-// The query's stemmed words, any of them (plainto_tsquery's AND made OR), computed once; the span's
-// matches ranked on narrow rows, then only the best ones read whole. The match is tested row by row
-// over the span (`coalesce` keeps it from an index): a full-text index holds every thread's words,
-// and with the query's words unknown to the planner, it chose one whose common words matched every
-// thread's messages (12–18 ms on 70,000 items, against ~2 ms for the span).
-const SEARCH_ITEMS = `
-  with q as materialized (select nullif(replace(plainto_tsquery('english', $3::text)::text, ' & ', ' | '), '')::tsquery as query),
-  top as (
-    select seq, ts_rank(search, q.query) as rank
-    from thread_items, q
-    where workspace_id = $1 and thread_id = $2 and kind = 'message' and status = 'complete'
-      and seq < $4::int and seq >= $5::int and q.query is not null and coalesce(search @@ q.query, false)
-    order by rank desc, seq desc
-    limit $6::int)
-  select i.seq, i.role, i.content, i.tool_calls, i.tool_call_id, i.name, i.content_hash, i.tokens, top.rank
-  from top join thread_items i on i.workspace_id = $1 and i.thread_id = $2 and i.seq = top.seq
-  order by top.rank desc, top.seq desc`;
+// Lexical retrieval's read (see lexical-index.ts): the thread row, the question's stemmed words and
+// the complete messages of [$4, $5) (what this instance's index lacks of the span), with their
+// stemmed words, in one statement (one snapshot: the row's next_seq bounds what the fetch covers).
+// An empty range costs nothing beyond the thread row: the usual request on a long thread.
+const SPAN_DOCS = `
+  with t as (select * from threads where workspace_id = $1 and id = $2)
+  select t.workspace_id as t_workspace_id, t.id as t_id, t.title as t_title, t.metadata as t_metadata,
+    t.next_seq as t_next_seq, t.version as t_version, t.edit_version as t_edit_version, t.summary as t_summary,
+    t.summary_upto_seq as t_summary_upto_seq, t.created_at as t_created_at, t.updated_at as t_updated_at,
+    to_tsvector('english', $3::text)::text as q_lexemes,
+    d.seq, d.role, d.content, d.tool_calls, d.tool_call_id, d.name, d.content_hash, d.tokens, d.search::text as lexemes
+  from t left join thread_items d on d.workspace_id = $1 and d.thread_id = $2 and d.seq >= $4::int and d.seq < $5::int
+    and d.kind = 'message' and d.status = 'complete'
+  order by d.seq`;
 // appendItems without `within`: the whole append as one prepared statement (one round trip, no
 // transaction around it: a statement is atomic). The skip check, the reservation of the thread's
 // seqs, the superseded marks, the items and their embedding jobs are CTEs; the items' columns travel
@@ -145,8 +154,9 @@ const APPEND = `
   reserved as (
     insert into threads as t (workspace_id, id, next_seq)
     select $1, $2, 1 + $4::int from skip where not skip.found
-    on conflict (workspace_id, id) do update set next_seq = t.next_seq + $4::int, version = t.version + 1, updated_at = now()
-    returning t.next_seq, t.version, t.created_at),
+    on conflict (workspace_id, id) do update set next_seq = t.next_seq + $4::int, version = t.version + 1,
+      edit_version = t.edit_version + (cardinality($5::text::int[]) > 0)::int, updated_at = now()
+    returning t.next_seq, t.version, t.edit_version, t.created_at),
   marked as (
     update thread_items set status = 'superseded'
     where workspace_id = $1 and thread_id = $2 and seq = any($5::text::int[]) and exists (select 1 from reserved)
@@ -162,7 +172,7 @@ const APPEND = `
     insert into memory_jobs (workspace_id, thread_id, item_id)
     select $1, $2, id from added where $6::boolean and kind = 'message' and status = 'complete' and search_text is not null
     returning 1)
-  select r.next_seq as r_next_seq, r.version as r_version, r.created_at as r_created_at, (select count(*) from marked)::int as r_marked,
+  select r.next_seq as r_next_seq, r.version as r_version, r.edit_version as r_edit_version, r.created_at as r_created_at, (select count(*) from marked)::int as r_marked,
     (select count(*) from jobs)::int as r_jobs, a.*
   from reserved r left join added a on true
   order by a.seq`;
@@ -187,17 +197,10 @@ const itemRowOf = (r: Record<string, any>): ItemRow => ({
   searchText: r.search_text,
 });
 
-// The thread row and SEARCH_ITEMS' hits in one statement (one snapshot): a row per hit, the thread's
-// columns (t_…) on each; one row with null hit columns when nothing matched; none without the thread.
-const VIEW_AND_SEARCH = `
-  with t as (select * from threads where workspace_id = $1 and id = $2),
-  hits as (${SEARCH_ITEMS})
-  select t.workspace_id as t_workspace_id, t.id as t_id, t.title as t_title, t.metadata as t_metadata,
-    t.next_seq as t_next_seq, t.version as t_version, t.summary as t_summary, t.summary_upto_seq as t_summary_upto_seq,
-    t.created_at as t_created_at, t.updated_at as t_updated_at, hits.*
-  from t left join hits on true
-  order by hits.rank desc nulls last, hits.seq desc`;
 const CACHE_THREADS = 2_000;
+/** What lexical indexes of thread spans may hold in all (LRU by thread beyond it), and for how many threads. */
+const LEXICAL_CACHE_BYTES = 64 * 1024 * 1024;
+const LEXICAL_CACHE_THREADS = 500;
 
 /** pgvector's text form of a vector: `[0.1,0.2,…]`. */
 export function vectorLiteral(v: ArrayLike<number>): string {
@@ -221,12 +224,116 @@ export function createThreadStore(db: Db, opts: { embed?: boolean; vectors?: boo
     if (cache.size >= CACHE_THREADS) cache.delete(cache.keys().next().value!);
     cache.set(key, { version, recent, pinned, thread });
   };
+  // Lexical indexes of threads' spans (lexical-index.ts), by thread; LRU within LEXICAL_CACHE_BYTES.
+  const lexical = new Map<string, SpanIndex>();
+  let lexicalBytes = 0;
+  const identityOf = (t: { createdAt: Date; editVersion: number }) => `${t.createdAt.getTime()}:${t.editVersion}`;
+  const editOf = (identity: string) => Number(identity.slice(identity.indexOf(':') + 1));
+  function keepIndex(key: string, next: SpanIndex, base: SpanIndex | undefined): void {
+    const current = lexical.get(key);
+    // Another request installed a newer identity meanwhile (an edit it saw and this one did not): keep that.
+    if (current && current !== base && current.identity !== next.identity) {
+      const [c, n] = [current.identity, next.identity];
+      if (c.slice(0, c.indexOf(':')) === n.slice(0, n.indexOf(':')) && editOf(c) > editOf(n)) return;
+    }
+    if (current) {
+      lexicalBytes -= current.bytes;
+      lexical.delete(key);
+    }
+    lexical.set(key, next);
+    lexicalBytes += next.bytes;
+    while ((lexicalBytes > LEXICAL_CACHE_BYTES || lexical.size > LEXICAL_CACHE_THREADS) && lexical.size > 1) {
+      const [oldest, index] = lexical.entries().next().value!;
+      lexicalBytes -= index.bytes;
+      lexical.delete(oldest);
+    }
+  }
+  const forgetIndex = (key: string) => {
+    const current = lexical.get(key);
+    if (current) lexicalBytes -= current.bytes;
+    lexical.delete(key);
+  };
+
+  /**
+   * Lexical retrieval with the thread row read in the same statement: the complete messages of the
+   * RETRIEVAL_SPAN before `beforeSeq` sharing stemmed words with `query`, ranked (BM25) here over
+   * this instance's index of the span; only what the index lacks is read with the row.
+   */
+  async function searchSpan(
+    workspaceId: string,
+    threadId: string,
+    query: string,
+    beforeSeq: number,
+    limit: number,
+  ): Promise<{ thread: ThreadRow | undefined; found: (HistoryRow & { rank: number })[] }> {
+    const key = cacheKey(workspaceId, threadId);
+    const words = /[\p{L}\p{N}]/u.test(query) ? query.slice(0, 2_000) : '';
+    const hi = Math.max(0, beforeSeq);
+    const lo = Math.max(0, hi - RETRIEVAL_SPAN);
+    const base = lexical.get(key) && compactDictionary(lexical.get(key)!);
+    const dict = base?.dict ?? new Dictionary();
+    const read = async (held: { from: number; to: number }) => {
+      // One range: what the index lacks above or below what it holds (all of the span if both).
+      const [from, to] =
+        held.to <= held.from
+          ? [lo, hi]
+          : held.from <= lo
+            ? [Math.max(lo, held.to), Math.max(lo, held.to, hi)]
+            : held.to >= hi
+              ? [lo, Math.min(hi, held.from)]
+              : [lo, hi];
+      const rows = await runRaw(db, SPAN_DOCS, [workspaceId, threadId, words, from, to]);
+      const thread = rows.length ? threadRowOf(rows[0], 't_') : undefined;
+      const docs = rows
+        .filter((r) => r.seq !== null && r.seq !== undefined)
+        .map((r) => {
+          const lexemes = String(r.lexemes ?? '');
+          const bytes = String(r.content ?? '').length + String(r.tool_calls ?? '').length;
+          return indexedDoc(historyRowOf(r), lexemes, bytes, dict);
+        });
+      return { thread, docs, terms: rows.length ? [...parseTsvector(String(rows[0].q_lexemes ?? '')).keys()] : [] };
+    };
+    const held = heldPart(base, lo, hi);
+    let got = await read(held);
+    if (!got.thread) {
+      forgetIndex(key);
+      return { thread: undefined, found: [] };
+    }
+    let identity = identityOf(got.thread);
+    // The index was of another identity (items were edited, or the thread re-created): read the whole span.
+    if (held.to > held.from && base!.identity !== identity) {
+      got = await read({ from: 0, to: 0 });
+      if (!got.thread) {
+        forgetIndex(key);
+        return { thread: undefined, found: [] };
+      }
+      identity = identityOf(got.thread);
+      const index = withFetched(undefined, dict, { from: 0, to: 0 }, identity, lo, hi, got.thread.nextSeq, got.docs);
+      keepIndex(key, index, base);
+      return { thread: got.thread, found: ranked(index) };
+    }
+    const covered = !!base && base.identity === identity && base.from <= lo && base.to >= Math.min(hi, got.thread.nextSeq);
+    const index = covered ? base : withFetched(base, dict, held, identity, lo, hi, got.thread.nextSeq, got.docs);
+    if (index !== base) keepIndex(key, index, base);
+    else {
+      // Used: most recently.
+      lexical.delete(key);
+      lexical.set(key, index);
+    }
+    return { thread: got.thread, found: ranked(index) };
+
+    function ranked(index: SpanIndex) {
+      return rankSpan(index, got.terms, lo, hi, limit).map((h) => ({ ...h.row, rank: h.score }));
+    }
+  }
+
   /** Marks a thread changed (for every instance) after an item edit outside appendItems. */
   const bump = async (workspaceId: string, threadId: string) => {
     cache.delete(cacheKey(workspaceId, threadId));
+    forgetIndex(cacheKey(workspaceId, threadId));
     await db
       .update(threads)
-      .set({ version: sql`${threads.version} + 1`, updatedAt: sql`now()` })
+      .set({ version: sql`${threads.version} + 1`, editVersion: sql`${threads.editVersion} + 1`, updatedAt: sql`now()` })
       .where(and(eq(threads.workspaceId, workspaceId), eq(threads.id, threadId)));
   };
 
@@ -239,8 +346,17 @@ export function createThreadStore(db: Db, opts: { embed?: boolean; vectors?: boo
     version: number,
     nextSeq: number,
     created: Date | undefined,
+    editVersion: number,
   ): void {
     const key = cacheKey(workspaceId, threadId);
+    // The span index: this append's supersede marks alone changed the items (its edit_version is
+    // the index's plus one) → the index without them; any other change → dropped (read again).
+    const index = lexical.get(key);
+    if (index && created && supersedeSeqs.length) {
+      if (index.identity === identityOf({ createdAt: created, editVersion: editVersion - 1 }))
+        keepIndex(key, withoutSeqs(index, supersedeSeqs, identityOf({ createdAt: created, editVersion })), index);
+      else forgetIndex(key);
+    }
     const cached = cache.get(key);
     if (cached && version && created && cached.version === versionOf({ version: version - 1, createdAt: created })) {
       const superseded = new Set(supersedeSeqs);
@@ -300,16 +416,7 @@ export function createThreadStore(db: Db, opts: { embed?: boolean; vectors?: boo
       threadId: string,
       search: { query: string; beforeSeq: number; limit: number },
     ): Promise<{ view: ThreadView; found: (HistoryRow & { rank: number })[] }> {
-      const rows = await runRaw(db, VIEW_AND_SEARCH, [
-        workspaceId,
-        threadId,
-        search.query.slice(0, 2_000),
-        search.beforeSeq,
-        search.beforeSeq - RETRIEVAL_SPAN,
-        search.limit,
-      ]);
-      const thread = rows.length ? threadRowOf(rows[0], 't_') : undefined;
-      const found = rows.filter((r) => r.seq !== null && r.seq !== undefined).map((r) => ({ ...historyRowOf(r), rank: Number(r.rank) }));
+      const { thread, found } = await searchSpan(workspaceId, threadId, search.query, search.beforeSeq, search.limit);
       return { view: await this.viewOf(workspaceId, threadId, thread), found };
     },
 
@@ -348,7 +455,7 @@ export function createThreadStore(db: Db, opts: { embed?: boolean; vectors?: boo
     /**
      * Lexical retrieval: the thread's complete messages older than `beforeSeq` (and among the
      * RETRIEVAL_SPAN before it, which bounds the cost on any thread length) that share stemmed
-     * words with `query` (any of them, ranked by Postgres's ts_rank), best first.
+     * words with `query` (any of them, ranked by BM25 over the span: lexical-index.ts), best first.
      */
     async searchItems(
       workspaceId: string,
@@ -357,10 +464,7 @@ export function createThreadStore(db: Db, opts: { embed?: boolean; vectors?: boo
       beforeSeq: number,
       limit: number,
     ): Promise<(HistoryRow & { rank: number })[]> {
-      const words = query.slice(0, 2_000);
-      if (!/[\p{L}\p{N}]/u.test(words) || beforeSeq <= 1) return [];
-      const rows = await runRaw(db, SEARCH_ITEMS, [workspaceId, threadId, words, beforeSeq, beforeSeq - RETRIEVAL_SPAN, limit]);
-      return rows.map((r) => ({ ...historyRowOf(r), rank: Number(r.rank) }));
+      return (await searchSpan(workspaceId, threadId, query, beforeSeq, limit)).found;
     },
 
     /** Stored embeddings of the thread's complete messages with seq in [fromSeq, beforeSeq). */
@@ -433,10 +537,11 @@ export function createThreadStore(db: Db, opts: { embed?: boolean; vectors?: boo
     ): Promise<ItemRow[]> {
       if (items.length === 0 && supersedeSeqs.length === 0) return [];
       let version = 0;
+      let editVersion = 0;
       let nextSeq = 0;
       let created: Date | undefined;
       const written = await (within ? transactional() : oneStatement());
-      afterAppend(workspaceId, threadId, written, supersedeSeqs, version, nextSeq, created);
+      afterAppend(workspaceId, threadId, written, supersedeSeqs, version, nextSeq, created, editVersion);
       return written;
 
       async function oneStatement(): Promise<ItemRow[]> {
@@ -452,6 +557,7 @@ export function createThreadStore(db: Db, opts: { embed?: boolean; vectors?: boo
         ]);
         if (!rows.length) return []; // skipped: the exchange is stored already
         version = Number(rows[0].r_version);
+        editVersion = Number(rows[0].r_edit_version);
         nextSeq = Number(rows[0].r_next_seq);
         created = rows[0].r_created_at instanceof Date ? rows[0].r_created_at : new Date(rows[0].r_created_at as string);
         return rows.filter((r) => r.id !== null && r.id !== undefined).map(itemRowOf);
@@ -468,12 +574,23 @@ export function createThreadStore(db: Db, opts: { embed?: boolean; vectors?: boo
             .values({ workspaceId, id: threadId, nextSeq: 1 + items.length })
             .onConflictDoUpdate({
               target: [threads.workspaceId, threads.id],
-              set: { nextSeq: sql`${threads.nextSeq} + ${items.length}`, version: sql`${threads.version} + 1`, updatedAt: sql`now()` },
+              set: {
+                nextSeq: sql`${threads.nextSeq} + ${items.length}`,
+                version: sql`${threads.version} + 1`,
+                editVersion: sql`${threads.editVersion} + ${supersedeSeqs.length > 0 ? 1 : 0}`,
+                updatedAt: sql`now()`,
+              },
             })
-            .returning({ nextSeq: threads.nextSeq, version: threads.version, createdAt: threads.createdAt });
+            .returning({
+              nextSeq: threads.nextSeq,
+              version: threads.version,
+              editVersion: threads.editVersion,
+              createdAt: threads.createdAt,
+            });
           const first = reserved.nextSeq - items.length;
           nextSeq = reserved.nextSeq;
           version = reserved.version;
+          editVersion = reserved.editVersion;
           created = reserved.createdAt;
           if (supersedeSeqs.length) {
             await tx
@@ -554,6 +671,7 @@ export function createThreadStore(db: Db, opts: { embed?: boolean; vectors?: boo
 
     async deleteThread(workspaceId: string, threadId: string): Promise<boolean> {
       cache.delete(cacheKey(workspaceId, threadId));
+      forgetIndex(cacheKey(workspaceId, threadId));
       return db.transaction(async (tx) => {
         await tx.delete(threadItems).where(inThread(workspaceId, threadId));
         const gone = await tx
@@ -679,11 +797,12 @@ export function createThreadStore(db: Db, opts: { embed?: boolean; vectors?: boo
       within?: (tx: Parameters<Parameters<Db['transaction']>[0]>[0]) => Promise<void>,
     ): Promise<void> {
       cache.delete(cacheKey(workspaceId, threadId));
+      forgetIndex(cacheKey(workspaceId, threadId));
       await db.transaction(async (tx) => {
         await tx.delete(threadItems).where(and(inThread(workspaceId, threadId), eq(threadItems.responseId, responseId)));
         await tx
           .update(threads)
-          .set({ version: sql`${threads.version} + 1`, updatedAt: sql`now()` })
+          .set({ version: sql`${threads.version} + 1`, editVersion: sql`${threads.editVersion} + 1`, updatedAt: sql`now()` })
           .where(and(eq(threads.workspaceId, workspaceId), eq(threads.id, threadId)));
         if (within) await within(tx);
       });

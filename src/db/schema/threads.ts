@@ -31,6 +31,11 @@ export const threads = pgTable(
     nextSeq: integer('next_seq').notNull().default(1),
     /** Bumped by every change to the thread or its items: instances check it before trusting a cached history. */
     version: integer('version').notNull().default(1),
+    /**
+     * Bumped only when stored items change (superseded, edited, deleted), not on append: an
+     * instance's index of a thread's older items stays good while it holds (see lexical-index.ts).
+     */
+    editVersion: integer('edit_version').notNull().default(0),
     /** Running summary of items up to summary_upto_seq (those are then not injected raw). */
     summary: text('summary'),
     summaryUptoSeq: integer('summary_upto_seq').notNull().default(0),
