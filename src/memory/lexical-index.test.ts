@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   Dictionary,
   compactDictionary,
+  docsOf,
   heldPart,
   indexedDoc,
   parseTsvector,
@@ -88,14 +89,14 @@ describe('span index maintenance', () => {
     expect([base.from, base.to]).toEqual([10, 13]);
     expect(heldPart(base, 11, 20)).toEqual({ from: 10, to: 13 });
     const grown = withFetched(base, dict, heldPart(base, 11, 20), '1:0', 11, 20, Infinity, [indexedDoc(row(15), tsv(['d']), 1, dict)]);
-    expect(grown.docs.map((d) => d.seq)).toEqual([10, 11, 12, 15]);
+    expect(docsOf(grown).map((d) => d.seq)).toEqual([10, 11, 12, 15]);
     expect([grown.from, grown.to]).toEqual([10, 20]);
-    expect(base.docs.map((d) => d.seq)).toEqual([10, 11, 12]); // not mutated
+    expect(docsOf(base).map((d) => d.seq)).toEqual([10, 11, 12]); // not mutated
     // Far past it: nothing held is usable.
     expect(heldPart(grown, 5_000, 6_000)).toEqual({ from: 0, to: 0 });
     // Another identity: the fetched docs alone, whatever the held range was.
     const edited = withFetched(grown, dict, { from: 10, to: 20 }, '1:1', 10, 20, Infinity, [indexedDoc(row(12), tsv(['z']), 1, dict)]);
-    expect(edited.docs.map((d) => d.seq)).toEqual([12]);
+    expect(docsOf(edited).map((d) => d.seq)).toEqual([12]);
   });
 
   it('claims no seq the thread had not reserved yet (a later append must still be read), and prunes far below the span', () => {
@@ -104,14 +105,19 @@ describe('span index maintenance', () => {
     expect(index.to).toBe(600);
     expect(heldPart(index, 0, 1_000)).toEqual({ from: 0, to: 600 });
     const later = withFetched(index, dict, heldPart(index, 3_000, 4_000), '1:0', 3_000, 4_000, 5_000, []);
-    expect(later.docs).toEqual([]);
+    expect(docsOf(later)).toEqual([]);
     const near = withFetched(index, dict, heldPart(index, 590, 1_590), '1:0', 590, 1_590, 2_000, []);
-    expect(near.docs.map((d) => d.seq)).toEqual([599]);
+    expect(docsOf(near).map((d) => d.seq)).toEqual([599]);
     const next = withFetched(near, dict, heldPart(near, 1_590, 2_590), '1:0', 1_590, 2_590, 3_000, []);
-    expect([next.from, next.to, next.docs.length]).toEqual([1_590 - 1_024, 2_590, 1]);
-    const far = withFetched(next, dict, heldPart(next, 2_500, 3_500), '1:0', 2_500, 3_500, 4_000, []);
-    expect([far.from, far.to]).toEqual([2_500 - 1_024, 3_500]);
-    expect(far.docs).toEqual([]);
+    expect([next.from, next.to, docsOf(next).length]).toEqual([1_590 - 1_024, 2_590, 1]);
+    // The span moving up: the old message is dropped at the latest once it is 2 × 1,024 below.
+    let far = next;
+    for (let lo = 2_500; lo < 4_000; lo += 500) {
+      far = withFetched(far, dict, heldPart(far, lo, lo + 1_000), '1:0', lo, lo + 1_000, 10_000, []);
+      expect([far.from, far.to]).toEqual([lo - 1_024, lo + 1_000]);
+      if (lo - 2 * 1_024 > 599) expect(docsOf(far)).toEqual([]);
+    }
+    expect(docsOf(far)).toEqual([]);
   });
 
   it('removes superseded seqs at the new identity, and a compacted dictionary ranks the same', () => {
@@ -127,5 +133,79 @@ describe('span index maintenance', () => {
     const ranks = (ix: SpanIndex) => rankSpan(ix, ['tea', 'cake', 'coffee'], 1, 4, 10).map((h) => [h.row.seq, h.score]);
     expect(ranks(compact)).toEqual(ranks(index));
     expect(compactDictionary(compact)).toBe(compact);
+  });
+});
+
+/** BM25 as a plain loop over every document of the range: what rankSpan must equal. */
+function reference(index: SpanIndex, terms: string[], lo: number, hi: number, limit: number) {
+  const docs = docsOf(index).filter((d) => d.seq >= lo && d.seq < hi);
+  const ids = [...new Set(terms.map((t) => index.dict.ids.get(t)).filter((id): id is number => id !== undefined))];
+  const tfOf = (d: (typeof docs)[number], id: number) => {
+    const at = Array.from(d.ids).indexOf(id);
+    return at < 0 ? 0 : d.tfs[at];
+  };
+  const avg = docs.reduce((a, d) => a + d.len, 0) / Math.max(docs.length, 1) || 1;
+  const idf = ids.map((id) => {
+    const f = docs.filter((d) => tfOf(d, id) > 0).length;
+    return Math.log(1 + (Math.max(docs.length, 1) - f + 0.5) / (f + 0.5));
+  });
+  return docs
+    .map((d) => ({
+      seq: d.seq,
+      score: ids.reduce((sum, id, q) => {
+        const f = tfOf(d, id);
+        return f ? sum + (idf[q] * f * 2.2) / (f + 1.2 * (1 - 0.75 + (0.75 * d.len) / avg)) : sum;
+      }, 0),
+    }))
+    .filter((h) => h.score > 0)
+    .sort((a, b) => b.score - a.score || b.seq - a.seq)
+    .slice(0, limit);
+}
+
+describe('rankSpan against a plain BM25 loop', () => {
+  it('agrees on random threads grown by appends (tail and rebuilt segment), backfills and supersedes', () => {
+    let seed = 7;
+    const rand = (n: number) => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+      return seed % n;
+    };
+    const vocab = Array.from({ length: 40 }, (_, i) => `w${i}`);
+    const doc = (seq: number, dict: Dictionary) =>
+      indexedDoc(row(seq), tsv(Array.from({ length: 1 + rand(12) }, () => vocab[rand(vocab.length)])), 10, dict);
+    for (let trial = 0; trial < 20; trial++) {
+      const dict = new Dictionary();
+      let next = 1 + rand(50);
+      let index = withFetched(undefined, dict, { from: 0, to: 0 }, '1:0', next, next, Infinity, []);
+      const check = () => {
+        for (let q = 0; q < 5; q++) {
+          const terms = Array.from({ length: 1 + rand(4) }, () => vocab[rand(vocab.length + 5)] ?? 'absent');
+          const lo = Math.max(0, index.to - 1 - rand(400));
+          const hi = lo + 1 + rand(400);
+          const limit = 1 + rand(25);
+          const got = rankSpan(index, terms, lo, hi, limit).map((h) => ({ seq: h.row.seq, score: h.score }));
+          expect(got).toEqual(reference(index, terms, lo, hi, limit));
+        }
+      };
+      for (let step = 0; step < 30; step++) {
+        const grow = 1 + rand(step % 7 === 0 ? 200 : 6);
+        const fetched = Array.from({ length: grow }, (_, i) => doc(next + i, dict)).filter(() => rand(10) > 0);
+        index = withFetched(index, dict, heldPart(index, index.from, next + grow), '1:0', index.from, next + grow, Infinity, fetched);
+        next += grow;
+        check();
+      }
+      // A backfill below, then a branch superseding some: each rebuilds; the ranking still agrees.
+      const low = Math.max(0, index.from - 50);
+      const back = Array.from({ length: index.from - low }, (_, i) => doc(low + i, dict));
+      index = withFetched(index, dict, heldPart(index, low, index.to), '1:0', low, index.to, Infinity, back);
+      check();
+      index = withoutSeqs(
+        index,
+        docsOf(index)
+          .filter(() => rand(5) === 0)
+          .map((d) => d.seq),
+        '1:1',
+      );
+      check();
+    }
   });
 });

@@ -37,16 +37,64 @@ export interface IndexedDoc {
   bytes: number;
 }
 
-/** One thread's index: never mutated (a change makes a new one), so a request can read it while another replaces it. */
+/**
+ * The inverted part of an index: for each word, the positions (in `docs`, ascending) of the
+ * documents holding it and its occurrences there; documents' lengths as prefix sums. Built at once.
+ */
+interface Segment {
+  docs: readonly IndexedDoc[];
+  seqs: Int32Array;
+  /** lenPrefix[i]: the summed lengths of docs[0..i). */
+  lenPrefix: Float64Array;
+  postings: Map<number, { pos: number[]; tf: number[] }>;
+}
+
+/**
+ * One thread's index: never mutated (a change makes a new one), so a request can read it while
+ * another replaces it. Messages appended above the segment wait in `tail` (scanned) until there
+ * are TAIL_MAX of them; then, or on any other change, the segment is rebuilt with them.
+ */
 export interface SpanIndex {
   identity: string;
   dict: Dictionary;
   /** The seqs [from, to) are all here: every complete message among them (or none, when there were none). */
   from: number;
   to: number;
-  /** Sorted by seq. */
-  docs: readonly IndexedDoc[];
+  segment: Segment;
+  /** Sorted by seq, every one above the segment's. */
+  tail: readonly IndexedDoc[];
   bytes: number;
+}
+
+const TAIL_MAX = 128;
+
+function buildSegment(docs: readonly IndexedDoc[]): Segment {
+  const seqs = new Int32Array(docs.length);
+  const lenPrefix = new Float64Array(docs.length + 1);
+  const postings = new Map<number, { pos: number[]; tf: number[] }>();
+  for (let i = 0; i < docs.length; i++) {
+    const d = docs[i];
+    seqs[i] = d.seq;
+    lenPrefix[i + 1] = lenPrefix[i] + d.len;
+    for (let k = 0; k < d.ids.length; k++) {
+      let p = postings.get(d.ids[k]);
+      if (!p) postings.set(d.ids[k], (p = { pos: [], tf: [] }));
+      p.pos.push(i);
+      p.tf.push(d.tfs[k]);
+    }
+  }
+  return { docs, seqs, lenPrefix, postings };
+}
+
+/** Every document of an index, by seq. */
+export function docsOf(index: SpanIndex): readonly IndexedDoc[] {
+  return index.tail.length ? index.segment.docs.concat(index.tail) : index.segment.docs;
+}
+
+function indexWith(identity: string, dict: Dictionary, from: number, to: number, docs: readonly IndexedDoc[]): SpanIndex {
+  let bytes = 0;
+  for (const d of docs) bytes += d.bytes;
+  return { identity, dict, from, to: Math.max(from, to), segment: buildSegment(docs), tail: [], bytes };
 }
 
 /**
@@ -119,15 +167,17 @@ export function indexedDoc(row: HistoryRow, lexemes: string, rawBytes: number, d
  * moved over to it.
  */
 export function compactDictionary(index: SpanIndex): SpanIndex {
+  if (index.dict.words.length <= 10_000) return index;
+  const all = docsOf(index);
   let used = 0;
-  for (const d of index.docs) used += d.ids.length;
+  for (const d of all) used += d.ids.length;
   if (index.dict.words.length <= 4 * used + 10_000) return index;
   const dict = new Dictionary();
-  const docs = index.docs.map((d) => {
+  const docs = all.map((d) => {
     const pairs = Array.from(d.ids, (id, i) => [dict.idOf(index.dict.words[id]), d.tfs[i]] as [number, number]).sort((a, b) => a[0] - b[0]);
     return { ...d, ids: Int32Array.from(pairs, (p) => p[0]), tfs: Uint16Array.from(pairs, (p) => p[1]) };
   });
-  return { ...index, dict, docs };
+  return indexWith(index.identity, dict, index.from, index.to, docs);
 }
 
 /** Seqs of a span an index lacks: all of [lo, hi) unless the index's range touches it (then the fetch can skip what it holds). */
@@ -159,42 +209,59 @@ export function withFetched(
   const from0 = useBase ? Math.min(base.from, lo) : lo;
   const to = useBase ? Math.max(base.to, end) : end;
   const from = Math.max(from0, lo - KEEP_BELOW);
-  const kept = useBase ? base.docs.filter((d) => d.seq >= from && d.seq < to) : [];
-  let docs: IndexedDoc[];
   const added = fetched.filter((d) => d.seq >= from && d.seq < to);
-  if (!kept.length) docs = added;
-  else if (!added.length) docs = kept;
-  else if (added[0].seq > kept[kept.length - 1].seq) docs = kept.concat(added);
-  else {
+  if (useBase) {
+    // The usual change: a few messages entering the span from above go to the tail. Older ones
+    // below `from` stay until the next rebuild (ranking looks at [lo, hi) only), which comes at the
+    // latest when they are another KEEP_BELOW further down.
+    const all = docsOf(base);
+    const top = all.length ? all[all.length - 1].seq : -1;
+    const segment = base.segment.docs;
+    const fewStale = !segment.length || segment[0].seq >= from - KEEP_BELOW;
+    if (fewStale && (!added.length || (added[0].seq > top && base.tail.length + added.length <= TAIL_MAX))) {
+      let bytes = base.bytes;
+      for (const d of added) bytes += d.bytes;
+      return { ...base, from, to: Math.max(from, to), tail: added.length ? base.tail.concat(added) : base.tail, bytes };
+    }
     const bySeq = new Map<number, IndexedDoc>();
-    for (const d of kept) bySeq.set(d.seq, d);
+    for (const d of all) if (d.seq >= from && d.seq < to) bySeq.set(d.seq, d);
     for (const d of added) bySeq.set(d.seq, d);
-    docs = [...bySeq.values()].sort((a, b) => a.seq - b.seq);
+    return indexWith(
+      identity,
+      dict,
+      from,
+      to,
+      [...bySeq.values()].sort((a, b) => a.seq - b.seq),
+    );
   }
-  let bytes = 0;
-  for (const d of docs) bytes += d.bytes;
-  return { identity, dict, from, to: Math.max(from, to), docs, bytes };
+  return indexWith(identity, dict, from, to, added);
 }
 
 /** The index without these seqs, at a new identity (an append on this instance superseded them). */
 export function withoutSeqs(index: SpanIndex, seqs: readonly number[], identity: string): SpanIndex {
   const gone = new Set(seqs);
-  const docs = index.docs.filter((d) => !gone.has(d.seq));
-  let bytes = 0;
-  for (const d of docs) bytes += d.bytes;
-  return { ...index, identity, docs, bytes };
+  return indexWith(
+    identity,
+    index.dict,
+    index.from,
+    index.to,
+    docsOf(index).filter((d) => !gone.has(d.seq)),
+  );
 }
 
-function lowerBound(docs: readonly IndexedDoc[], seq: number): number {
+/** The first index in ascending `values` (by `at`) whose value is ≥ `v`. */
+function lowerBound<T>(values: ArrayLike<T>, v: number, at: (x: T) => number): number {
   let lo = 0;
-  let hi = docs.length;
+  let hi = values.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (docs[mid].seq < seq) lo = mid + 1;
+    if (at(values[mid]) < v) lo = mid + 1;
     else hi = mid;
   }
   return lo;
 }
+const self = (x: number) => x;
+const seqOf = (d: IndexedDoc) => d.seq;
 
 function has(ids: Int32Array, id: number): number {
   let lo = 0;
@@ -214,7 +281,9 @@ const B = 0.75;
 
 /**
  * BM25 over the span's messages [lo, hi): those that share a stemmed word with the question, best
- * first (ties: newer first), at most `limit`. IDF and the average length are the span's own.
+ * first (ties: newer first), at most `limit`. IDF and the average length are the span's own. The
+ * segment's postings give each word's matches in the range directly (binary search on positions);
+ * the tail is scanned.
  */
 export function rankSpan(
   index: SpanIndex,
@@ -231,51 +300,60 @@ export function rankSpan(
   }
   if (!qids.length) return [];
   const nq = qids.length;
-  const docs = index.docs;
-  const start = lowerBound(docs, lo);
-  const df = new Float64Array(nq);
-  let total = 0;
-  let count = 0;
-  // First pass: the span's size and lengths, each word's document frequency, and the matches' counts.
-  const matched: number[] = [];
-  const found: number[] = [];
-  for (let i = start; i < docs.length && docs[i].seq < hi; i++) {
-    const d = docs[i];
-    count++;
-    total += d.len;
-    let any = false;
-    for (let q = 0; q < nq; q++) {
-      const at = has(d.ids, qids[q]);
-      if (at >= 0) {
-        if (!any) {
-          any = true;
-          matched.push(i);
-          for (let z = 0; z < nq; z++) found.push(0);
-        }
-        df[q]++;
-        found[found.length - nq + q] = d.tfs[at];
-      }
+  const seg = index.segment;
+  const start = lowerBound(seg.seqs, lo, self);
+  const end = lowerBound(seg.seqs, hi, self);
+  const tail = index.tail;
+  const tailStart = lowerBound(tail, lo, seqOf);
+  const tailEnd = lowerBound(tail, hi, seqOf);
+  let count = end - start + (tailEnd - tailStart);
+  let total = seg.lenPrefix[end] - seg.lenPrefix[start];
+  for (let i = tailStart; i < tailEnd; i++) total += tail[i].len;
+  if (!count) return [];
+  // Each word's matches: a range of its postings, and the tail's.
+  const df = new Array<number>(nq).fill(0);
+  const ranges: [number, number][] = [];
+  for (let q = 0; q < nq; q++) {
+    const p = seg.postings.get(qids[q]);
+    const a = p ? lowerBound(p.pos, start, self) : 0;
+    const b = p ? lowerBound(p.pos, end, self) : 0;
+    ranges.push([a, b]);
+    df[q] = b - a;
+    for (let i = tailStart; i < tailEnd; i++) if (has(tail[i].ids, qids[q]) >= 0) df[q]++;
+  }
+  count = Math.max(count, 1);
+  const idf = df.map((f) => Math.log(1 + (count - f + 0.5) / (f + 0.5)));
+  const avg = total / count || 1;
+  const termScore = (q: number, f: number, len: number) => (idf[q] * f * (K1 + 1)) / (f + K1 * (1 - B + (B * len) / avg));
+  // Scores by segment position (summed over words, in word order).
+  const scores = new Float64Array(end - start);
+  for (let q = 0; q < nq; q++) {
+    const p = seg.postings.get(qids[q]);
+    if (!p) continue;
+    for (let k = ranges[q][0]; k < ranges[q][1]; k++) {
+      const pos = p.pos[k];
+      scores[pos - start] += termScore(q, p.tf[k], seg.docs[pos].len);
     }
   }
-  if (!matched.length) return [];
-  const idf = Array.from(df, (f) => Math.log(1 + (count - f + 0.5) / (f + 0.5)));
-  const avg = total / count || 1;
-  // Second pass: scores, keeping the best `limit` (a small sorted list: most matches do not enter it).
+  // The best `limit`, visited newest first (the tail, then the segment backwards), so that of equal
+  // scores the newer stays ahead and an older one never displaces it.
   const best: { row: HistoryRow; score: number }[] = [];
-  for (let m = 0; m < matched.length; m++) {
-    const d = docs[matched[m]];
-    const norm = K1 * (1 - B + (B * d.len) / avg);
+  const offer = (row: HistoryRow, score: number) => {
+    if (best.length === limit && score <= best[limit - 1].score) return;
+    let at = best.length;
+    while (at > 0 && best[at - 1].score < score) at--;
+    best.splice(at, 0, { row, score });
+    if (best.length > limit) best.pop();
+  };
+  for (let i = tailEnd - 1; i >= tailStart; i--) {
+    const d = tail[i];
     let score = 0;
     for (let q = 0; q < nq; q++) {
-      const f = found[m * nq + q];
-      if (f) score += (idf[q] * f * (K1 + 1)) / (f + norm);
+      const at = has(d.ids, qids[q]);
+      if (at >= 0) score += termScore(q, d.tfs[at], d.len);
     }
-    // Ties: the newer (higher seq) first; docs are visited in ascending seq, so a tie goes before.
-    if (best.length === limit && score < best[limit - 1].score) continue;
-    let at = best.length;
-    while (at > 0 && best[at - 1].score <= score) at--;
-    best.splice(at, 0, { row: d.row, score });
-    if (best.length > limit) best.pop();
+    if (score > 0) offer(d.row, score);
   }
+  for (let i = end - start - 1; i >= 0; i--) if (scores[i] > 0) offer(seg.docs[start + i].row, scores[i]);
   return best;
 }
