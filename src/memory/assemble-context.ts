@@ -58,6 +58,20 @@ const retrievedLine = (item: HistoryItem) => {
   return `${linePrefix(item.message.role)}${/\s\s|[^\S ]/.test(text) ? text.replace(/\s+/g, ' ').trim() : text.trim()}`;
 };
 
+// A retrieved item's line and its count per counting function, kept with the (frozen, shared) item.
+const lines = new WeakMap<HistoryItem, { line: string; costs: Map<(text: string) => number, number> }>();
+function lineOf(item: HistoryItem): { line: string; costs: Map<(text: string) => number, number> } {
+  let entry = lines.get(item);
+  if (!entry) lines.set(item, (entry = { line: retrievedLine(item), costs: new Map() }));
+  return entry;
+}
+function lineCost(item: HistoryItem, count: (text: string) => number): number {
+  const entry = lineOf(item);
+  let cost = entry.costs.get(count);
+  if (cost === undefined) entry.costs.set(count, (cost = count(entry.line)));
+  return cost;
+}
+
 /**
  * Builds the forwarded messages in SPEC's order: client system messages; one system message with
  * pinned items and the running summary (marked as reference data); stored history the client did
@@ -101,7 +115,7 @@ export function assembleContext(input: AssembleInput): Assembled {
     if (input.retrieved?.length) {
       let share = Math.floor(room * (input.retrievalShare ?? 0.3)) - 12;
       for (const item of input.retrieved) {
-        const cost = input.count(retrievedLine(item)) + 2;
+        const cost = lineCost(item, input.count) + 2;
         if (cost > share) continue; // a smaller, less relevant one may still fit
         retrievedIn.push(item);
         share -= cost;
@@ -111,7 +125,7 @@ export function assembleContext(input: AssembleInput): Assembled {
       retrievedIn.sort((a, b) => a.seq - b.seq);
       if (retrievedIn.length) {
         sections.push(
-          `Retrieved from earlier in this conversation (by relevance to the current request, oldest first):\n${retrievedIn.map(retrievedLine).join('\n')}`,
+          `Retrieved from earlier in this conversation (by relevance to the current request, oldest first):\n${retrievedIn.map((item) => lineOf(item).line).join('\n')}`,
         );
         room -= 12;
         split.retrieved += 12;

@@ -65,6 +65,20 @@ function historyItems(rows: readonly HistoryRow[], factor: number): HistoryItem[
   return items;
 }
 
+// Retrieved rows as injectable items, per token factor: the lexical index hands out the same frozen
+// row objects request after request, so each is built once.
+const itemOfRow = new WeakMap<HistoryRow, Map<number, HistoryItem>>();
+function retrievedItem(r: HistoryRow, factor: number): HistoryItem {
+  let byFactor = itemOfRow.get(r);
+  if (!byFactor) itemOfRow.set(r, (byFactor = new Map()));
+  let item = byFactor.get(factor);
+  if (!item) {
+    item = Object.freeze({ seq: r.seq, message: Object.freeze(storedMessage(r)), tokens: Math.ceil(r.tokens * factor) });
+    byFactor.set(factor, item);
+  }
+  return item;
+}
+
 // One counting function per safety factor, kept: assembly memoizes per function (the preamble).
 const counters = new Map<number, (text: string) => number>();
 function counterFor(factor: number): (text: string) => number {
@@ -159,11 +173,7 @@ export function contextPlanner(input: ContextPlanInput) {
         pinned: input.inject ? input.pinned.map((p) => contentText(p.content)).filter(Boolean) : [],
         summary: input.inject ? (input.thread?.summary ?? null) : null,
         history: input.inject ? history : [],
-        retrieved: input.inject
-          ? (retrieved ?? [])
-              .filter((r) => r.seq > 0)
-              .map((r) => ({ seq: r.seq, message: storedMessage(r), tokens: Math.ceil(r.tokens * factor) }))
-          : [],
+        retrieved: input.inject ? (retrieved ?? []).filter((r) => r.seq > 0).map((r) => retrievedItem(r, factor)) : [],
         retrievalShare,
         budget,
         count,

@@ -265,7 +265,7 @@ export function createThreadStore(db: Db, opts: { embed?: boolean; vectors?: boo
     query: string,
     beforeSeq: number,
     limit: number,
-  ): Promise<{ thread: ThreadRow | undefined; found: (HistoryRow & { rank: number })[] }> {
+  ): Promise<{ thread: ThreadRow | undefined; found: HistoryRow[] }> {
     const key = cacheKey(workspaceId, threadId);
     const words = /[\p{L}\p{N}]/u.test(query) ? query.slice(0, 2_000) : '';
     const hi = Math.max(0, beforeSeq);
@@ -289,7 +289,8 @@ export function createThreadStore(db: Db, opts: { embed?: boolean; vectors?: boo
         .map((r) => {
           const lexemes = String(r.lexemes ?? '');
           const bytes = String(r.content ?? '').length + String(r.tool_calls ?? '').length;
-          return indexedDoc(historyRowOf(r), lexemes, bytes, dict);
+          // Frozen: the index's rows are handed to every request that retrieves them.
+          return indexedDoc(Object.freeze(historyRowOf(r)), lexemes, bytes, dict);
         });
       return { thread, docs, terms: rows.length ? [...parseTsvector(String(rows[0].q_lexemes ?? '')).keys()] : [] };
     };
@@ -323,7 +324,7 @@ export function createThreadStore(db: Db, opts: { embed?: boolean; vectors?: boo
     return { thread: got.thread, found: ranked(index) };
 
     function ranked(index: SpanIndex) {
-      return rankSpan(index, got.terms, lo, hi, limit).map((h) => ({ ...h.row, rank: h.score }));
+      return rankSpan(index, got.terms, lo, hi, limit).map((h) => h.row);
     }
   }
 
@@ -415,7 +416,7 @@ export function createThreadStore(db: Db, opts: { embed?: boolean; vectors?: boo
       workspaceId: string,
       threadId: string,
       search: { query: string; beforeSeq: number; limit: number },
-    ): Promise<{ view: ThreadView; found: (HistoryRow & { rank: number })[] }> {
+    ): Promise<{ view: ThreadView; found: HistoryRow[] }> {
       const { thread, found } = await searchSpan(workspaceId, threadId, search.query, search.beforeSeq, search.limit);
       return { view: await this.viewOf(workspaceId, threadId, thread), found };
     },
@@ -457,13 +458,7 @@ export function createThreadStore(db: Db, opts: { embed?: boolean; vectors?: boo
      * RETRIEVAL_SPAN before it, which bounds the cost on any thread length) that share stemmed
      * words with `query` (any of them, ranked by BM25 over the span: lexical-index.ts), best first.
      */
-    async searchItems(
-      workspaceId: string,
-      threadId: string,
-      query: string,
-      beforeSeq: number,
-      limit: number,
-    ): Promise<(HistoryRow & { rank: number })[]> {
+    async searchItems(workspaceId: string, threadId: string, query: string, beforeSeq: number, limit: number): Promise<HistoryRow[]> {
       return (await searchSpan(workspaceId, threadId, query, beforeSeq, limit)).found;
     },
 
