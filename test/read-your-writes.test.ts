@@ -160,4 +160,63 @@ describe.runIf(inject('postgresUrl'))('read-your-writes across two instances on 
       ]);
     });
   }
+
+  it("retrieval on A follows B's edit of an old message and the turns B adds (each instance's index of the span stays current)", async () => {
+    const { key, id } = await a.createKey();
+    const ws = (await a.deps.keys.getKey(id))!.workspaceId;
+    const thread = `two-recall-${Date.now()}`;
+    const filler = (i: number) => `Turn ${i}: we talked about the weather and the traffic in town today, nothing more.`;
+    const seeded: { role: string; content: string }[] = [];
+    for (let i = 0; i < 120; i++) {
+      const text = i === 10 ? 'By the way, my dog is called Rex and he loves the beach.' : filler(i);
+      seeded.push({ role: i % 2 ? 'assistant' : 'user', content: i % 2 ? `Noted: ${text}` : text });
+    }
+    await a.deps.threads.appendItems(
+      ws,
+      thread,
+      seeded.map((m) => ({
+        kind: 'message',
+        role: m.role,
+        content: m.content,
+        contentHash: `seed-${m.content}`,
+        tokens: 20,
+        status: 'complete',
+      })),
+    );
+    const client = (gw: TestGateway) =>
+      new OpenAI({ baseURL: `${gw.url}/t/${thread}/v1`, apiKey: key, maxRetries: 0, defaultHeaders: { 'X-Memory-Max-Tokens': '400' } });
+    const memoryOfLast = () =>
+      String(
+        chatBodies(fake)
+          .at(-1)!
+          .messages.find((m: any) => m.role === 'system')?.content ?? '',
+      );
+    await client(a).chat.completions.create({ model: MODEL, messages: [user("What's my dog's name?")] });
+    expect(memoryOfLast()).toContain('(user, earlier) By the way, my dog is called Rex');
+
+    // B edits the old message through the thread API: A retrieves the new text, never the old.
+    const items = await storedItems(b, key, thread);
+    const dog = items.find((i) => String(i.content).includes('my dog is called Rex'))!;
+    const patched = await fetch(`${b.url}/v1/threads/${thread}/items/${dog.id}`, {
+      method: 'PATCH',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ content: 'By the way, my dog is called Bolt now and he loves the park.' }),
+    });
+    expect(patched.status).toBe(200);
+    await client(a).chat.completions.create({ model: MODEL, messages: [user("What's my dog's name?")] });
+    expect(memoryOfLast()).toContain('my dog is called Bolt');
+    expect(memoryOfLast()).not.toContain('Rex');
+
+    // B holds a conversation that states a new fact, then moves on until the fact has left the
+    // recent window: A's next request retrieves it from the span (the seqs B wrote since A looked).
+    await client(b).chat.completions.create({ model: MODEL, messages: [user('Also, my cat is called Tom and she sleeps all day.')] });
+    for (let i = 0; i < 14; i++) await client(b).chat.completions.create({ model: MODEL, messages: [user(filler(200 + i))] });
+    const before = chatBodies(fake).length;
+    await client(a).chat.completions.create({ model: MODEL, messages: [user("What's my cat's name?")] });
+    expect(chatBodies(fake).length).toBe(before + 1);
+    const sent = chatBodies(fake).at(-1)!.messages;
+    expect(memoryOfLast()).toContain('(user, earlier) Also, my cat is called Tom');
+    // Retrieved, not recent: the turn itself is not among the forwarded history.
+    expect(sent.filter((m: any) => m.role === 'user' && String(m.content).includes('my cat is called Tom'))).toEqual([]);
+  });
 });
