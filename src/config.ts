@@ -148,6 +148,7 @@ const schema = z.object({
   MEMORY_EMBEDDING_MODEL: modelId.optional(),
   MEMORY_EMBEDDING_DIMENSIONS: int(8, 4096).default(256),
   MEMORY_RETRIEVAL_SHARE: decimal(0, 0.9).default(0.3),
+  MEMORY_INDEX_CACHE_MB: int(0, 65_536).default(128),
   KEY_CACHE_TTL_MS: int(0).default(30_000),
 });
 
@@ -200,6 +201,8 @@ export interface Config {
   memoryRetrievalShare: number;
   /** Upstream embedding model for vector retrieval; unset: lexical retrieval only. */
   memoryEmbeddingModel: string | undefined;
+  /** What each instance's lexical indexes of threads' spans may hold in all (MiB; least recently used threads dropped beyond). */
+  memoryIndexCacheMb: number;
   /** Vector size asked of the embedding model (`dimensions`). */
   memoryEmbeddingDimensions: number;
   keyCacheTtlMs: number;
@@ -263,6 +266,7 @@ export function loadConfig(env: Record<string, string | undefined>): ConfigResul
       memoryMaxReplyBytes: e.MEMORY_MAX_REPLY_BYTES,
       memoryMaxInlineBytes: e.MEMORY_MAX_INLINE_BYTES,
       memoryRetrievalShare: e.MEMORY_RETRIEVAL_SHARE,
+      memoryIndexCacheMb: e.MEMORY_INDEX_CACHE_MB,
       memoryEmbeddingModel: e.MEMORY_EMBEDDING_MODEL,
       memoryEmbeddingDimensions: e.MEMORY_EMBEDDING_DIMENSIONS,
       keyCacheTtlMs: e.KEY_CACHE_TTL_MS,

@@ -96,7 +96,11 @@ export async function openDeps(config: Config, opts: OpenDepsOptions): Promise<A
     now,
     onUnpriced: (model, tokens) => metrics.recordUnpriced(model, tokens),
   });
-  const threads = createThreadStore(database.db, { embed: !!config.memoryEmbeddingModel, vectors: database.vectors });
+  const threads = createThreadStore(database.db, {
+    embed: !!config.memoryEmbeddingModel,
+    vectors: database.vectors,
+    indexCacheBytes: config.memoryIndexCacheMb * 1024 * 1024,
+  });
   // Vector retrieval (MEMORY_EMBEDDING_MODEL): items are embedded off the request path, once across instances.
   const embedder = config.memoryEmbeddingModel
     ? createEmbedder({

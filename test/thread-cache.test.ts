@@ -95,5 +95,17 @@ describe.each(dbKinds())('cached thread history stays correct across instances (
     const together = await Promise.all([1, 2, 3].map(() => c.searchItems('ws1', t, 'green kettle', 3, 5)));
     expect(together.map(seqsOf)).toEqual([[1], [1], [1]]);
     expect(await c.searchItems('ws2', t, 'green kettle', 3, 5)).toEqual([]);
+    // No room for indexes (MEMORY_INDEX_CACHE_MB=0), or room for one thread of two: each request
+    // reads what it lacks and ranks the same.
+    const none = createThreadStore(database.db, { indexCacheBytes: 0 });
+    const one = createThreadStore(database.db, { indexCacheBytes: 4_000 });
+    const other = `${t}-other`;
+    await a.appendItems('ws1', other, [msg('user', 'a kettle of fish', 60), msg('user', 'green tea', 61)]);
+    for (let round = 0; round < 2; round++) {
+      for (const store of [none, one]) {
+        expect(seqsOf(await store.searchItems('ws1', t, 'green kettle', 3, 5))).toEqual([1]);
+        expect(seqsOf(await store.searchItems('ws1', other, 'green kettle', 3, 5))).toEqual([2, 1]);
+      }
+    }
   });
 });

@@ -3,6 +3,7 @@ import {
   Dictionary,
   compactDictionary,
   docsOf,
+  termsOf,
   heldPart,
   indexedDoc,
   parseTsvector,
@@ -141,8 +142,8 @@ function reference(index: SpanIndex, terms: string[], lo: number, hi: number, li
   const docs = docsOf(index).filter((d) => d.seq >= lo && d.seq < hi);
   const ids = [...new Set(terms.map((t) => index.dict.ids.get(t)).filter((id): id is number => id !== undefined))];
   const tfOf = (d: (typeof docs)[number], id: number) => {
-    const at = Array.from(d.ids).indexOf(id);
-    return at < 0 ? 0 : d.tfs[at];
+    const pair = termsOf(d).find(([w]) => w === id);
+    return pair ? pair[1] : 0;
   };
   const avg = docs.reduce((a, d) => a + d.len, 0) / Math.max(docs.length, 1) || 1;
   const idf = ids.map((id) => {

@@ -198,9 +198,9 @@ const itemRowOf = (r: Record<string, any>): ItemRow => ({
 });
 
 const CACHE_THREADS = 2_000;
-/** What lexical indexes of thread spans may hold in all (LRU by thread beyond it), and for how many threads. */
-const LEXICAL_CACHE_BYTES = 64 * 1024 * 1024;
-const LEXICAL_CACHE_THREADS = 500;
+/** What lexical indexes of thread spans may hold in all by default (MEMORY_INDEX_CACHE_MB; LRU by thread beyond it), and for how many threads. */
+const LEXICAL_CACHE_BYTES = 128 * 1024 * 1024;
+const LEXICAL_CACHE_THREADS = 2_000;
 
 /** pgvector's text form of a vector: `[0.1,0.2,…]`. */
 export function vectorLiteral(v: ArrayLike<number>): string {
@@ -212,7 +212,8 @@ export function vectorLiteral(v: ArrayLike<number>): string {
  * The recent history of busy threads is cached in process and trusted only while the thread's
  * version (bumped by every change, on any instance) is the one it was read at.
  */
-export function createThreadStore(db: Db, opts: { embed?: boolean; vectors?: boolean } = {}) {
+export function createThreadStore(db: Db, opts: { embed?: boolean; vectors?: boolean; indexCacheBytes?: number } = {}) {
+  const indexCacheBytes = opts.indexCacheBytes ?? LEXICAL_CACHE_BYTES;
   const inThread = (workspaceId: string, threadId: string) =>
     and(eq(threadItems.workspaceId, workspaceId), eq(threadItems.threadId, threadId));
   const cache = new Map<string, { version: string; recent: HistoryRow[]; pinned: ItemRow[]; thread?: ThreadRow }>();
@@ -242,7 +243,7 @@ export function createThreadStore(db: Db, opts: { embed?: boolean; vectors?: boo
     }
     lexical.set(key, next);
     lexicalBytes += next.bytes;
-    while ((lexicalBytes > LEXICAL_CACHE_BYTES || lexical.size > LEXICAL_CACHE_THREADS) && lexical.size > 1) {
+    while ((lexicalBytes > indexCacheBytes || lexical.size > LEXICAL_CACHE_THREADS) && lexical.size > 0) {
       const [oldest, index] = lexical.entries().next().value!;
       lexicalBytes -= index.bytes;
       lexical.delete(oldest);
