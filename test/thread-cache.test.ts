@@ -97,15 +97,36 @@ describe.each(dbKinds())('cached thread history stays correct across instances (
     expect(await c.searchItems('ws2', t, 'green kettle', 3, 5)).toEqual([]);
     // No room for indexes (MEMORY_INDEX_CACHE_MB=0), or room for one thread of two: each request
     // reads what it lacks and ranks the same.
-    const none = createThreadStore(database.db, { indexCacheBytes: 0 });
-    const one = createThreadStore(database.db, { indexCacheBytes: 4_000 });
     const other = `${t}-other`;
     await a.appendItems('ws1', other, [msg('user', 'a kettle of fish', 60), msg('user', 'green tea', 61)]);
+    const sizes = await Promise.all(
+      [t, other].map(async (thread) => {
+        const probe = createThreadStore(database.db);
+        await probe.searchItems('ws1', thread, 'kettle', 3, 5);
+        return probe.indexStats().bytes;
+      }),
+    );
+    const cap = Math.max(...sizes) + 10;
+    expect(cap).toBeLessThan(sizes[0] + sizes[1]);
+    const none = createThreadStore(database.db, { indexCacheBytes: 0 });
+    const one = createThreadStore(database.db, { indexCacheBytes: cap });
     for (let round = 0; round < 2; round++) {
       for (const store of [none, one]) {
         expect(seqsOf(await store.searchItems('ws1', t, 'green kettle', 3, 5))).toEqual([1]);
         expect(seqsOf(await store.searchItems('ws1', other, 'green kettle', 3, 5))).toEqual([2, 1]);
       }
     }
+    expect(none.indexStats()).toEqual({ threads: 0, bytes: 0, summed: 0 });
+    expect(one.indexStats().threads).toBe(1);
+    expect(one.indexStats().bytes).toBeLessThanOrEqual(cap);
+    // Many requests at once while the threads grow: the count of what is held stays exact.
+    await Promise.all([
+      ...Array.from({ length: 20 }, (_, i) => c.searchItems('ws1', i % 2 ? t : other, 'green kettle tea', 3 + i, 5)),
+      a.appendItems('ws1', t, [msg('user', 'more green tea', 70)]),
+      a.appendItems('ws1', other, [msg('user', 'a green kettle again', 71)], [1]),
+    ]);
+    const stats = c.indexStats();
+    expect(stats.threads).toBe(2);
+    expect(stats.bytes).toBe(stats.summed);
   });
 });

@@ -225,7 +225,7 @@ export function createThreadStore(db: Db, opts: { embed?: boolean; vectors?: boo
     if (cache.size >= CACHE_THREADS) cache.delete(cache.keys().next().value!);
     cache.set(key, { version, recent, pinned, thread });
   };
-  // Lexical indexes of threads' spans (lexical-index.ts), by thread; LRU within LEXICAL_CACHE_BYTES.
+  // Lexical indexes of threads' spans (lexical-index.ts), by thread; LRU within indexCacheBytes.
   const lexical = new Map<string, SpanIndex>();
   let lexicalBytes = 0;
   const identityOf = (t: { createdAt: Date; editVersion: number }) => `${t.createdAt.getTime()}:${t.editVersion}`;
@@ -271,7 +271,8 @@ export function createThreadStore(db: Db, opts: { embed?: boolean; vectors?: boo
     const words = /[\p{L}\p{N}]/u.test(query) ? query.slice(0, 2_000) : '';
     const hi = Math.max(0, beforeSeq);
     const lo = Math.max(0, hi - RETRIEVAL_SPAN);
-    const base = lexical.get(key) && compactDictionary(lexical.get(key)!);
+    const stored = lexical.get(key);
+    const base = stored && compactDictionary(stored);
     const dict = base?.dict ?? new Dictionary();
     const read = async (held: { from: number; to: number }) => {
       // One range: what the index lacks above or below what it holds (all of the span if both).
@@ -311,16 +312,16 @@ export function createThreadStore(db: Db, opts: { embed?: boolean; vectors?: boo
       }
       identity = identityOf(got.thread);
       const index = withFetched(undefined, dict, { from: 0, to: 0 }, identity, lo, hi, got.thread.nextSeq, got.docs);
-      keepIndex(key, index, base);
+      keepIndex(key, index, stored);
       return { thread: got.thread, found: ranked(index) };
     }
     const covered = !!base && base.identity === identity && base.from <= lo && base.to >= Math.min(hi, got.thread.nextSeq);
     const index = covered ? base : withFetched(base, dict, held, identity, lo, hi, got.thread.nextSeq, got.docs);
-    if (index !== base) keepIndex(key, index, base);
-    else {
+    if (index !== stored) keepIndex(key, index, stored);
+    else if (lexical.get(key) === stored) {
       // Used: most recently.
       lexical.delete(key);
-      lexical.set(key, index);
+      lexical.set(key, stored);
     }
     return { thread: got.thread, found: ranked(index) };
 
@@ -461,6 +462,13 @@ export function createThreadStore(db: Db, opts: { embed?: boolean; vectors?: boo
      */
     async searchItems(workspaceId: string, threadId: string, query: string, beforeSeq: number, limit: number): Promise<HistoryRow[]> {
       return (await searchSpan(workspaceId, threadId, query, beforeSeq, limit)).found;
+    },
+
+    /** What this instance's lexical indexes hold: threads, and bytes as counted (and as their indexes sum). */
+    indexStats(): { threads: number; bytes: number; summed: number } {
+      let summed = 0;
+      for (const index of lexical.values()) summed += index.bytes;
+      return { threads: lexical.size, bytes: lexicalBytes, summed };
     },
 
     /** Stored embeddings of the thread's complete messages with seq in [fromSeq, beforeSeq). */
