@@ -133,6 +133,8 @@ export interface ReadPathInfo {
   planP99: number;
   searchP50: number;
   searchP99: number;
+  /** The lexical search on an instance that has not indexed the thread yet (it reads the span's 1,000 messages): median of 5. */
+  coldSearchMs: number;
   /** Messages of the searched span the question matches (what the search ranks). */
   matches: number;
   span: number;
@@ -192,6 +194,13 @@ export async function measureReadPath(
       }
     }
     const before = last!.retrievalBefore ?? 0;
+    const cold: number[] = [];
+    for (let i = 0; i < 5 && last!.retrievalBefore !== null; i++) {
+      const fresh = createThreadStore(database.db);
+      const t0 = performance.now();
+      await fresh.searchItems(workspaceId, threadId, last!.query, before, 20);
+      cold.push(performance.now() - t0);
+    }
     const [count] = rowsOf(
       await database.db.execute(sql`
         select count(*)::int as n from thread_items
@@ -206,6 +215,7 @@ export async function measureReadPath(
       planP99: percentile(plan, 99),
       searchP50: percentile(search, 50),
       searchP99: percentile(search, 99),
+      coldSearchMs: percentile(cold, 50),
       matches: Number(count?.n ?? 0),
       span: Math.min(RETRIEVAL_SPAN, Math.max(0, before - 1)),
       loaded,

@@ -125,6 +125,12 @@ describe.each(dbKinds())('cached thread history stays correct across instances (
       a.appendItems('ws1', t, [msg('user', 'more green tea', 70)]),
       a.appendItems('ws1', other, [msg('user', 'a green kettle again', 71)], [1]),
     ]);
+    // Rows by seq (vector retrieval's hits) come from the index where it holds them, as the database has them.
+    const fromDb = await createThreadStore(database.db).historyRows('ws1', t, [1, 2, 3, 999]);
+    const viaIndex = await c.historyRows('ws1', t, [1, 2, 3, 999]);
+    const bySeq = (rows: { seq: number }[]) => [...rows].sort((x, y) => x.seq - y.seq);
+    expect(fromDb.map((r) => r.seq).sort()).toEqual([1, 2, 3]);
+    expect(bySeq(viaIndex)).toEqual(bySeq(fromDb));
     const stats = c.indexStats();
     expect(stats.threads).toBe(2);
     expect(stats.bytes).toBe(stats.summed);

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   Dictionary,
   compactDictionary,
+  docAt,
   docsOf,
   termsOf,
   heldPart,
@@ -119,6 +120,14 @@ describe('span index maintenance', () => {
       if (lo - 2 * 1_024 > 599) expect(docsOf(far)).toEqual([]);
     }
     expect(docsOf(far)).toEqual([]);
+  });
+
+  it('finds a document by seq in the segment and in the tail', () => {
+    const dict = new Dictionary();
+    const index = indexOf({ 1: ['a'], 3: ['b'] }, dict);
+    const grown = withFetched(index, dict, heldPart(index, 1, 9), '1:0', 1, 9, Infinity, [indexedDoc(row(7), tsv(['c']), 1, dict)]);
+    expect(grown.tail.map((d) => d.seq)).toEqual([7]);
+    expect([1, 2, 3, 7, 8].map((seq) => docAt(grown, seq)?.row.content ?? null)).toEqual(['m1', null, 'm3', 'm7', null]);
   });
 
   it('removes superseded seqs at the new identity, and a compacted dictionary ranks the same', () => {

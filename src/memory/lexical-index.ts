@@ -176,6 +176,15 @@ export function indexedDoc(row: HistoryRow, lexemes: string, rawBytes: number, d
  */
 const docBytes = (rawBytes: number, words: number) => rawBytes + 40 * words + 700;
 
+/** The index's document of this seq, if it holds one (within [from, to), none means no complete message has it). */
+export function docAt(index: SpanIndex, seq: number): IndexedDoc | undefined {
+  for (const docs of [index.tail, index.segment.docs]) {
+    const at = lowerBound(docs, seq, seqOf);
+    if (at < docs.length && docs[at].seq === seq) return docs[at];
+  }
+  return undefined;
+}
+
 /** A document's (word id, occurrences) pairs. */
 export function termsOf(d: IndexedDoc): [number, number][] {
   const out: [number, number][] = [];

@@ -9,6 +9,7 @@ import { contentText } from '../tokens/count-tokens.js';
 import {
   Dictionary,
   compactDictionary,
+  docAt,
   heldPart,
   indexedDoc,
   parseTsvector,
@@ -512,9 +513,25 @@ export function createThreadStore(db: Db, opts: { embed?: boolean; vectors?: boo
       return rowsOf(result).map((r) => ({ seq: Number(r.seq), score: Number(r.score) }));
     },
 
-    /** The thread's complete messages with these seqs, as history rows. */
-    async historyRows(workspaceId: string, threadId: string, seqs: number[]): Promise<HistoryRow[]> {
-      if (seqs.length === 0) return [];
+    /**
+     * The thread's complete messages with these seqs, as history rows: from this instance's lexical
+     * index where it covers them (vector retrieval's hits are in the span lexical retrieval just
+     * read), else from the database.
+     */
+    async historyRows(workspaceId: string, threadId: string, wanted: number[]): Promise<HistoryRow[]> {
+      const index = lexical.get(cacheKey(workspaceId, threadId));
+      const held: HistoryRow[] = [];
+      const seqs = index ? [] : wanted;
+      if (index) {
+        for (const seq of wanted) {
+          if (seq < index.from || seq >= index.to) seqs.push(seq);
+          else {
+            const doc = docAt(index, seq);
+            if (doc) held.push(doc.row);
+          }
+        }
+      }
+      if (seqs.length === 0) return held;
       const result = await db.execute(sql`
         select seq, role, content, tool_calls, tool_call_id, name, content_hash, tokens from thread_items
         where workspace_id = ${workspaceId} and thread_id = ${threadId} and status = 'complete' and kind = 'message'
@@ -522,7 +539,7 @@ export function createThreadStore(db: Db, opts: { embed?: boolean; vectors?: boo
             seqs.map((n) => sql`${n}`),
             sql`, `,
           )})`);
-      return rowsOf(result).map(historyRowOf);
+      return held.concat(rowsOf(result).map(historyRowOf));
     },
 
     /**
