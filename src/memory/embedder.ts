@@ -48,6 +48,63 @@ export function cosineWithNorms(a: Float32Array, aNorm: number, b: Float32Array,
   return dot / (aNorm * bNorm);
 }
 
+/** A span's stored vectors of one size side by side in one array, by ascending seq, with their lengths. */
+export interface VectorBlock {
+  dims: number;
+  seqs: Int32Array;
+  data: Float32Array;
+  norms: Float64Array;
+}
+
+/** Stored vectors (base64 float32) as blocks by size: decoded, laid out and measured once. */
+export function vectorBlocks(rows: readonly { seq: number; embedding: string }[]): Map<number, VectorBlock> {
+  const bySize = new Map<number, { seq: number; v: Float32Array }[]>();
+  for (const r of rows) {
+    const v = decodeVector(r.embedding);
+    if (!v.length) continue;
+    let list = bySize.get(v.length);
+    if (!list) bySize.set(v.length, (list = []));
+    list.push({ seq: r.seq, v });
+  }
+  const blocks = new Map<number, VectorBlock>();
+  for (const [dims, list] of bySize) {
+    list.sort((a, b) => a.seq - b.seq);
+    const data = new Float32Array(list.length * dims);
+    const norms = new Float64Array(list.length);
+    list.forEach((r, i) => {
+      data.set(r.v, i * dims);
+      norms[i] = norm(r.v);
+    });
+    blocks.set(dims, { dims, seqs: Int32Array.from(list, (r) => r.seq), data, norms });
+  }
+  return blocks;
+}
+
+/**
+ * The seqs of the `limit` vectors of a block most similar to `q` (cosine > 0), most similar first,
+ * ties newest first: one pass over the block, the best kept in a short sorted list.
+ */
+export function nearestInBlock(block: VectorBlock, q: Float32Array, limit: number): number[] {
+  const qn = norm(q);
+  if (!qn || q.length !== block.dims || limit <= 0) return [];
+  const { dims, data, norms, seqs } = block;
+  const best: { seq: number; score: number }[] = [];
+  // Newest first, so that of equal scores the newer one is kept ahead.
+  for (let i = seqs.length - 1; i >= 0; i--) {
+    if (!norms[i]) continue;
+    let dot = 0;
+    const base = i * dims;
+    for (let k = 0; k < dims; k++) dot += q[k] * data[base + k];
+    const score = dot / (qn * norms[i]);
+    if (!(score > 0) || (best.length === limit && score <= best[limit - 1].score)) continue;
+    let at = best.length;
+    while (at > 0 && best[at - 1].score < score) at--;
+    best.splice(at, 0, { seq: seqs[i], score });
+    if (best.length > limit) best.pop();
+  }
+  return best.map((b) => b.seq);
+}
+
 export interface EmbedderOptions {
   db: Db;
   /** The database has pgvector (thread_item_embeddings.vec): vectors are written there too. */

@@ -6,7 +6,7 @@ import { describeDbError } from '../db/db-errors.js';
 import { withDeadline } from '../db/deadline.js';
 import { contextPlanner, messageTokens, storableMessage, type ContextPlan } from './context-plan.js';
 import { messageHash, type ChatMessage } from './message-hash.js';
-import { cosineWithNorms, decodeVector, norm, type Embedder } from './embedder.js';
+import { nearestInBlock, vectorBlocks, type Embedder, type VectorBlock } from './embedder.js';
 import { RETRIEVAL_SPAN, type HistoryRow, type ItemRow, type NewItem, type ThreadRow, type ThreadStore } from './thread-store.js';
 import type { ModelInfo } from '../catalog/catalog.js';
 
@@ -258,19 +258,14 @@ export function createMemoryService(opts: MemoryServiceOptions) {
   // span is most of vector retrieval's cost. New embeddings show after at most VECTOR_CACHE_MS.
   // One load per span at a time: requests that miss together share it (at 100 req/s a span expiring
   // sent every request of the next few ms to the database for the same 1,000 rows).
-  type SpanRows = { seq: number; v: Float32Array; n: number }[];
+  type SpanRows = Map<number, VectorBlock>;
   const vectorCache = new Map<string, { at: number; rows: Promise<SpanRows> }>();
   function spanVectors(workspaceId: string, threadId: string, before: number): Promise<SpanRows> {
     const key = `${threadKey(workspaceId, threadId)}\u0000${before}`;
     const now = performance.now();
     const hit = vectorCache.get(key);
     if (hit && now - hit.at < VECTOR_CACHE_MS) return hit.rows;
-    const rows = opts.store.embeddingsBetween(workspaceId, threadId, before - RETRIEVAL_SPAN, before).then((found) =>
-      found.map((r) => {
-        const v = decodeVector(r.embedding);
-        return { seq: r.seq, v, n: norm(v) };
-      }),
-    );
+    const rows = opts.store.embeddingsBetween(workspaceId, threadId, before - RETRIEVAL_SPAN, before).then(vectorBlocks);
     const entry = { at: now, rows };
     vectorCache.delete(key);
     if (vectorCache.size >= VECTOR_CACHE_ENTRIES) vectorCache.delete(vectorCache.keys().next().value!);
@@ -299,15 +294,10 @@ export function createMemoryService(opts: MemoryServiceOptions) {
         return nearest.filter((r) => r.score > 0).map((r) => r.seq);
       }
       // Without it, the query's embedding and the stored vectors are fetched at once and compared here.
-      const [embedded, rows] = await Promise.all([embedQuery(), spanVectors(workspaceId, threadId, before)]);
+      const [embedded, blocks] = await Promise.all([embedQuery(), spanVectors(workspaceId, threadId, before)]);
       const q = Float32Array.from(embedded);
-      const qn = norm(q);
-      return rows
-        .map((r) => ({ seq: r.seq, score: cosineWithNorms(q, qn, r.v, r.n) }))
-        .filter((r) => r.score > 0)
-        .sort((a, b) => b.score - a.score || b.seq - a.seq)
-        .slice(0, RETRIEVAL_CANDIDATES)
-        .map((r) => r.seq);
+      const block = blocks.get(q.length);
+      return block ? nearestInBlock(block, q, RETRIEVAL_CANDIDATES) : [];
     } catch (err) {
       opts.logger.warn({ err: (err as Error).message, thread: threadId }, 'vector retrieval skipped; lexical retrieval only');
       return [];
