@@ -49,6 +49,16 @@ describe('nearestInBlock', () => {
         .map((r) => r.seq);
       expect(nearestInBlock(blocks.get(16)!, q, limit)).toEqual(expected);
     }
+    // Bounded to a seq range: the same as filtering first.
+    const q = new Float32Array(16).fill(0.5);
+    const inRange = rows
+      .filter((r) => r.seq >= 400 && r.seq < 700)
+      .map((r) => ({ seq: r.seq, score: cosineWithNorms(q, norm(q), decodeVector(r.embedding), norm(decodeVector(r.embedding))) }))
+      .filter((r) => r.score > 0)
+      .sort((a, b) => b.score - a.score || b.seq - a.seq)
+      .slice(0, 7)
+      .map((r) => r.seq);
+    expect(nearestInBlock(blocks.get(16)!, q, 7, 400, 700)).toEqual(inRange);
     expect(nearestInBlock(blocks.get(16)!, new Float32Array(16), 5)).toEqual([]);
     expect(nearestInBlock(blocks.get(16)!, new Float32Array(3).fill(1), 5)).toEqual([]);
   });

@@ -81,16 +81,18 @@ export function vectorBlocks(rows: readonly { seq: number; embedding: string }[]
 }
 
 /**
- * The seqs of the `limit` vectors of a block most similar to `q` (cosine > 0), most similar first,
- * ties newest first: one pass over the block, the best kept in a short sorted list.
+ * The seqs (within [lo, hi)) of the `limit` vectors of a block most similar to `q` (cosine > 0),
+ * most similar first, ties newest first: one pass over the block, the best kept in a short sorted list.
  */
-export function nearestInBlock(block: VectorBlock, q: Float32Array, limit: number): number[] {
+export function nearestInBlock(block: VectorBlock, q: Float32Array, limit: number, lo = -Infinity, hi = Infinity): number[] {
   const qn = norm(q);
   if (!qn || q.length !== block.dims || limit <= 0) return [];
   const { dims, data, norms, seqs } = block;
   const best: { seq: number; score: number }[] = [];
-  // Newest first, so that of equal scores the newer one is kept ahead.
-  for (let i = seqs.length - 1; i >= 0; i--) {
+  // Only seqs in [lo, hi); newest first, so that of equal scores the newer one is kept ahead.
+  let end = seqs.length;
+  while (end > 0 && seqs[end - 1] >= hi) end--;
+  for (let i = end - 1; i >= 0 && seqs[i] >= lo; i--) {
     if (!norms[i]) continue;
     let dot = 0;
     const base = i * dims;

@@ -51,6 +51,8 @@ const QUERY_EMBED_MS = 500;
 /** How long a thread span's decoded vectors are reused, and for how many spans. */
 const VECTOR_CACHE_MS = 10_000;
 const VECTOR_CACHE_ENTRIES = 200;
+/** How far below its span a thread's vectors are loaded (the span moves up as the thread grows). */
+const VECTOR_SLACK = 256;
 
 interface Exchange {
   /** The gateway's id of the request that produced it (for logs; absent in older spill files). */
@@ -254,27 +256,58 @@ export function createMemoryService(opts: MemoryServiceOptions) {
    * answers), compared with the stored embeddings of the RETRIEVAL_SPAN messages before `before`.
    * Returns seqs, most similar first.
    */
-  // Decoded vectors of a thread's span, kept briefly: they never change once written, and decoding a
-  // span is most of vector retrieval's cost. New embeddings show after at most VECTOR_CACHE_MS.
-  // One load per span at a time: requests that miss together share it (at 100 req/s a span expiring
-  // sent every request of the next few ms to the database for the same 1,000 rows).
+  // Decoded vectors of a thread's span, by thread, kept briefly: they never change once written, and
+  // decoding a span is most of vector retrieval's cost. A thread's entry covers the seqs [from, to)
+  // it was loaded for (a little below the span too, so the span moving up by a turn still fits).
+  // Past VECTOR_CACHE_MS, or when the span has moved past it, it is reloaded in the background while
+  // requests go on comparing with what it holds (new embeddings show after at most a reload); only a
+  // thread's first request waits. One load per thread at a time: requests that miss together share it.
   type SpanRows = Map<number, VectorBlock>;
-  const vectorCache = new Map<string, { at: number; rows: Promise<SpanRows> }>();
-  function spanVectors(workspaceId: string, threadId: string, before: number): Promise<SpanRows> {
-    const key = `${threadKey(workspaceId, threadId)}\u0000${before}`;
-    const now = performance.now();
+  interface VectorEntry {
+    at: number;
+    from: number;
+    to: number;
+    rows: Promise<SpanRows>;
+    /** The loaded rows, once they are (what requests use while a reload runs). */
+    ready?: SpanRows;
+    reloading?: boolean;
+  }
+  const vectorCache = new Map<string, VectorEntry>();
+  function loadVectors(key: string, workspaceId: string, threadId: string, from: number, to: number, previous?: VectorEntry): VectorEntry {
+    const rows = opts.store.embeddingsBetween(workspaceId, threadId, from, to).then(vectorBlocks);
+    const entry: VectorEntry = { at: performance.now(), from, to, rows };
+    rows.then(
+      (loaded) => {
+        entry.ready = loaded;
+        if (vectorCache.get(key) === previous || !vectorCache.has(key)) {
+          vectorCache.delete(key);
+          if (vectorCache.size >= VECTOR_CACHE_ENTRIES) vectorCache.delete(vectorCache.keys().next().value!);
+          vectorCache.set(key, entry);
+        }
+      },
+      // A failed load is not kept: the next request tries again (a failed reload leaves the old rows in use).
+      () => {
+        if (previous) previous.reloading = false;
+        if (vectorCache.get(key) === entry) vectorCache.delete(key);
+      },
+    );
+    return entry;
+  }
+  function spanVectors(workspaceId: string, threadId: string, lo: number, hi: number): Promise<SpanRows> {
+    const key = threadKey(workspaceId, threadId);
     const hit = vectorCache.get(key);
-    if (hit && now - hit.at < VECTOR_CACHE_MS) return hit.rows;
-    const rows = opts.store.embeddingsBetween(workspaceId, threadId, before - RETRIEVAL_SPAN, before).then(vectorBlocks);
-    const entry = { at: now, rows };
-    vectorCache.delete(key);
-    if (vectorCache.size >= VECTOR_CACHE_ENTRIES) vectorCache.delete(vectorCache.keys().next().value!);
-    vectorCache.set(key, entry);
-    // A failed load is not kept: the next request tries again.
-    rows.catch(() => {
-      if (vectorCache.get(key) === entry) vectorCache.delete(key);
-    });
-    return rows;
+    const fits = !!hit && hit.from <= lo && hit.to >= hi && performance.now() - hit.at < VECTOR_CACHE_MS;
+    if (hit && (fits || hit.reloading || !hit.ready)) return hit.ready ? Promise.resolve(hit.ready) : hit.rows;
+    const from = Math.max(0, lo - VECTOR_SLACK);
+    if (!hit) {
+      const entry = loadVectors(key, workspaceId, threadId, from, hi);
+      if (vectorCache.size >= VECTOR_CACHE_ENTRIES) vectorCache.delete(vectorCache.keys().next().value!);
+      vectorCache.set(key, entry);
+      return entry.rows;
+    }
+    hit.reloading = true;
+    loadVectors(key, workspaceId, threadId, from, hi, hit);
+    return Promise.resolve(hit.ready!);
   }
 
   async function vectorSearch(workspaceId: string, threadId: string, query: string, before: number): Promise<number[]> {
@@ -294,10 +327,11 @@ export function createMemoryService(opts: MemoryServiceOptions) {
         return nearest.filter((r) => r.score > 0).map((r) => r.seq);
       }
       // Without it, the query's embedding and the stored vectors are fetched at once and compared here.
-      const [embedded, blocks] = await Promise.all([embedQuery(), spanVectors(workspaceId, threadId, before)]);
+      const lo = before - RETRIEVAL_SPAN;
+      const [embedded, blocks] = await Promise.all([embedQuery(), spanVectors(workspaceId, threadId, lo, before)]);
       const q = Float32Array.from(embedded);
       const block = blocks.get(q.length);
-      return block ? nearestInBlock(block, q, RETRIEVAL_CANDIDATES) : [];
+      return block ? nearestInBlock(block, q, RETRIEVAL_CANDIDATES, lo, before) : [];
     } catch (err) {
       opts.logger.warn({ err: (err as Error).message, thread: threadId }, 'vector retrieval skipped; lexical retrieval only');
       return [];
