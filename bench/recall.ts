@@ -199,6 +199,8 @@ async function main() {
   guard.push(() => upstream.close());
   const embedder = createEmbedder({
     db: deps.database.db,
+    // As the gateway's own: PGlite has pgvector, and its search reads the `vec` column this fills.
+    vectors: deps.database.vectors,
     upstream,
     model: 'fake/concept-embed',
     dimensions: 32,
