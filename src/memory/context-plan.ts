@@ -51,24 +51,12 @@ export interface ContextPlan {
 
 const DEFAULT_CONTEXT = 8_192;
 
-// A cached view's history as injectable items, per token factor: built once per view (its rows
-// array lives while the thread is unchanged), not on every request. Frozen: shared by requests.
-const itemsOfView = new WeakMap<readonly HistoryRow[], Map<number, HistoryItem[]>>();
-function historyItems(rows: readonly HistoryRow[], factor: number): HistoryItem[] {
-  let byFactor = itemsOfView.get(rows);
-  if (!byFactor) itemsOfView.set(rows, (byFactor = new Map()));
-  let items = byFactor.get(factor);
-  if (!items) {
-    items = rows.map((r) => Object.freeze({ seq: r.seq, message: Object.freeze(storedMessage(r)), tokens: Math.ceil(r.tokens * factor) }));
-    byFactor.set(factor, items);
-  }
-  return items;
-}
-
-// Retrieved rows as injectable items, per token factor: the lexical index hands out the same frozen
-// row objects request after request, so each is built once.
+// Stored rows as injectable items, per token factor, built once per row: a cached view's rows (and
+// the lexical index's) are the same objects request after request, and a view updated by an append
+// keeps its older rows, so a turn on a long thread builds (and forward-json encodes) only its new
+// messages. Frozen: shared by requests. Per view array too, so an unchanged view costs one lookup.
 const itemOfRow = new WeakMap<HistoryRow, Map<number, HistoryItem>>();
-function retrievedItem(r: HistoryRow, factor: number): HistoryItem {
+function itemOf(r: HistoryRow, factor: number): HistoryItem {
   let byFactor = itemOfRow.get(r);
   if (!byFactor) itemOfRow.set(r, (byFactor = new Map()));
   let item = byFactor.get(factor);
@@ -77,6 +65,14 @@ function retrievedItem(r: HistoryRow, factor: number): HistoryItem {
     byFactor.set(factor, item);
   }
   return item;
+}
+const itemsOfView = new WeakMap<readonly HistoryRow[], Map<number, HistoryItem[]>>();
+function historyItems(rows: readonly HistoryRow[], factor: number): HistoryItem[] {
+  let byFactor = itemsOfView.get(rows);
+  if (!byFactor) itemsOfView.set(rows, (byFactor = new Map()));
+  let items = byFactor.get(factor);
+  if (!items) byFactor.set(factor, (items = rows.map((r) => itemOf(r, factor))));
+  return items;
 }
 
 // One counting function per safety factor, kept: assembly memoizes per function (the preamble).
@@ -173,7 +169,7 @@ export function contextPlanner(input: ContextPlanInput) {
         pinned: input.inject ? input.pinned.map((p) => contentText(p.content)).filter(Boolean) : [],
         summary: input.inject ? (input.thread?.summary ?? null) : null,
         history: input.inject ? history : [],
-        retrieved: input.inject ? (retrieved ?? []).filter((r) => r.seq > 0).map((r) => retrievedItem(r, factor)) : [],
+        retrieved: input.inject ? (retrieved ?? []).filter((r) => r.seq > 0).map((r) => itemOf(r, factor)) : [],
         retrievalShare,
         budget,
         count,
