@@ -8,9 +8,6 @@
  */
 
 const encoded = new WeakMap<object, Buffer>();
-const COMMA = Buffer.from(',');
-const OPEN_ARRAY = Buffer.from('[');
-const CLOSE_ARRAY = Buffer.from(']');
 
 /** A message's JSON bytes: cached for frozen (shared, stored) messages, fresh for the client's own. */
 function messageBytes(m: unknown): Buffer {
@@ -25,27 +22,32 @@ function messageBytes(m: unknown): Buffer {
 export function forwardedJson(body: Record<string, unknown>): Buffer {
   const messages = body.messages;
   if (!Array.isArray(messages)) return Buffer.from(JSON.stringify(body));
-  const parts: Buffer[] = [];
+  // The text before and after the messages' array, and each message's bytes; then one buffer.
+  let before = '';
   let head = '{';
   let first = true;
   for (const key of Object.keys(body)) {
-    const value = body[key];
     if (key === 'messages') {
-      parts.push(Buffer.from(`${head}${first ? '' : ','}${JSON.stringify(key)}:`), OPEN_ARRAY);
-      messages.forEach((m, i) => {
-        if (i > 0) parts.push(COMMA);
-        parts.push(messageBytes(m));
-      });
-      parts.push(CLOSE_ARRAY);
+      before = `${head}${first ? '' : ','}${JSON.stringify(key)}:[`;
       head = '';
       first = false;
       continue;
     }
-    const json = JSON.stringify(value);
+    const json = JSON.stringify(body[key]);
     if (json === undefined) continue; // what JSON.stringify leaves out (undefined, functions)
     head += `${first ? '' : ','}${JSON.stringify(key)}:${json}`;
     first = false;
   }
-  parts.push(Buffer.from(`${head}}`));
-  return Buffer.concat(parts);
+  const after = `]${head}}`;
+  const bytes = new Array<Buffer>(messages.length);
+  let total = Buffer.byteLength(before) + Buffer.byteLength(after) + Math.max(0, messages.length - 1);
+  for (let i = 0; i < messages.length; i++) total += (bytes[i] = messageBytes(messages[i])).length;
+  const out = Buffer.allocUnsafe(total);
+  let at = out.write(before, 0);
+  for (let i = 0; i < bytes.length; i++) {
+    if (i > 0) out[at++] = 0x2c; // ,
+    at += bytes[i].copy(out, at);
+  }
+  out.write(after, at);
+  return out;
 }
